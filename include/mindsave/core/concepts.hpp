@@ -1,0 +1,104 @@
+// The concepts the parts of mindsave meet through: layers, parameter visiting, losses,
+// optimizers, datasets and callbacks. A type that models one plugs in without a base class.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <xtensor/xtensor.hpp>
+
+#include "mindsave/core/parameter.hpp"
+#include "mindsave/core/tensor.hpp"
+
+namespace mindsave {
+
+// Integer class labels of one batch, MindSpore's Int32 label column.
+using Labels = xt::xtensor<std::int32_t, 1>;
+
+// One batch from a dataset: images NCHW float32, labels Int32.
+struct Batch {
+    Tensor images;
+    Labels labels;
+};
+
+namespace detail {
+// Stands in for a user's visitor when checking the parameter-visiting protocol.
+struct ParameterProbe {
+    template <class P>
+    void operator()(std::string_view, P&) const {}
+};
+}  // namespace detail
+
+// Parameter visiting: obj.visit_parameters(f) calls f(name, p) for each parameter p in save order,
+// where p is a mindsave::Parameter or an xtensor container (for state without a gradient).
+// A user's own struct of tensors models this with a three-line member template.
+template <class T>
+concept HasParameters = requires(T& t, detail::ParameterProbe probe) { t.visit_parameters(probe); };
+
+// Calls f(path, p) for every parameter of obj, paths dotted under prefix ("" for none).
+template <class Obj, class F>
+void visit_parameters(Obj& obj, std::string_view prefix, F&& f) {
+    if constexpr (HasParameters<Obj>) {
+        if (prefix.empty()) {
+            obj.visit_parameters(f);
+        } else {
+            obj.visit_parameters([&](std::string_view name, auto& p) {
+                std::string path;
+                path.reserve(prefix.size() + 1 + name.size());
+                path.append(prefix).append(".").append(name);
+                f(std::string_view(path), p);
+            });
+        }
+    }
+}
+template <class Obj, class F>
+void visit_parameters(Obj& obj, F&& f) {
+    visit_parameters(obj, std::string_view{}, std::forward<F>(f));
+}
+
+// A layer: forward fills y from x (keeping what backward needs); backward takes the same x and y,
+// the output gradient dy, accumulates parameter gradients, and writes dx unless dx is null
+// (the first layer of a network has no one to pass it to).
+template <class L>
+concept Layer = requires(L& l, const Tensor& x, Tensor& y, const Tensor& dy, Tensor* dx) {
+    l.forward(x, y);
+    l.backward(x, y, dy, dx);
+};
+
+// Layers that behave differently in training (BatchNorm, Dropout) expose set_train.
+template <class L>
+void set_train(L& layer, bool training) {
+    if constexpr (requires { layer.set_train(training); }) layer.set_train(training);
+}
+
+// Layers with parameters to initialise expose initialize(generator).
+template <class L, class G>
+void initialize(L& layer, G& generator) {
+    if constexpr (requires { layer.initialize(generator); }) layer.initialize(generator);
+}
+
+// A loss: forward returns the scalar loss of logits against labels; backward writes dL/dlogits.
+template <class L>
+concept Loss = requires(L& l, const Tensor& logits, const Labels& labels, Tensor& dlogits) {
+    { l.forward(logits, labels) } -> std::convertible_to<float>;
+    l.backward(logits, labels, dlogits);
+};
+
+// An optimizer updates the parameters it was built over from their gradients, and exposes its
+// own state (learning rate, moments, step count) by name like any parameter holder.
+template <class O>
+concept Optimizer = HasParameters<O> && requires(O& o) { o.step(); };
+
+// A dataset yields batches epoch by epoch; the order in epoch e depends only on (seed, e), so a
+// run can resume mid-way. next() reuses the buffers of the batch it fills.
+template <class D>
+concept Dataset = requires(D& d, Batch& b, std::size_t epoch) {
+    { d.get_dataset_size() } -> std::convertible_to<std::size_t>;
+    d.reset(epoch);
+    { d.next(b) } -> std::same_as<bool>;
+};
+
+}  // namespace mindsave

@@ -1,0 +1,64 @@
+// The exception family of mindsave: one root, one child per kind of failure.
+// Messages name the file, the parameter and the fix; callers build them, these types carry them.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace mindsave {
+
+// Root of every error mindsave throws on bad input or a failed operation.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A file could not be opened, read, written or renamed (errno-style failures).
+class FileError : public Error {
+public:
+    FileError(const std::filesystem::path& path, const std::string& what)
+        : Error(path.string() + ": " + what), path_(path) {}
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+// A file's content breaks its format: bad magic, truncated, lengths past the end, counts that disagree.
+class FormatError : public FileError {
+public:
+    using FileError::FileError;
+};
+
+// A tensor's shape does not fit where it is used.
+class ShapeError : public Error {
+public:
+    using Error::Error;
+};
+
+// A dtype is unknown, or cannot be converted to the one required.
+class DTypeError : public Error {
+public:
+    using Error::Error;
+};
+
+// A named parameter is missing, unexpected or ambiguous.
+class ParameterError : public Error {
+public:
+    using Error::Error;
+};
+
+// An option or configuration value is out of range or contradicts another.
+class ConfigError : public Error {
+public:
+    using Error::Error;
+};
+
+// Training produced a non-finite loss (LossMonitor stops the run with this).
+class NonFiniteLossError : public Error {
+public:
+    using Error::Error;
+};
+
+}  // namespace mindsave

@@ -1,0 +1,45 @@
+// A trainable parameter: its value and the gradient accumulated by backward, side by side.
+// Layers own Parameters; optimizers and checkpoint code reach them by dotted path (see concepts.hpp).
+#pragma once
+
+#include <array>
+#include <cstddef>
+
+#include <xtensor/xtensor.hpp>
+
+#include "mindsave/core/tensor.hpp"
+
+namespace mindsave {
+
+template <std::size_t Rank, class T = float>
+struct Parameter {
+    using value_type = T;
+    static constexpr std::size_t rank = Rank;
+
+    xt::xtensor<T, Rank> value;
+    xt::xtensor<T, Rank> grad;
+    bool requires_grad = true;
+
+    Parameter() = default;
+    explicit Parameter(const std::array<std::size_t, Rank>& shape)
+        : value(xt::xtensor<T, Rank>::from_shape(shape)), grad(xt::xtensor<T, Rank>::from_shape(shape)) {
+        value.fill(T{});
+        grad.fill(T{});
+    }
+
+    std::size_t size() const noexcept { return value.size(); }
+    void zero_grad() noexcept { grad.fill(T{}); }
+};
+
+template <class P>
+struct is_parameter : std::false_type {};
+template <std::size_t R, class T>
+struct is_parameter<Parameter<R, T>> : std::true_type {};
+
+// The view of a parameter is the view of its value: files hold values, never gradients.
+template <std::size_t R, class T>
+TensorView view_of(Parameter<R, T>& p) {
+    return view_of(p.value);
+}
+
+}  // namespace mindsave

@@ -1,0 +1,84 @@
+// im2col / col2im for 2-D convolution with stride and zero padding (one sample, CHW).
+// Conv2d turns its forward and backward into gemm over these column buffers.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+namespace mindsave::kernels {
+
+struct ConvGeometry {
+    std::size_t channels, height, width;  // input, one sample
+    std::size_t kernel, stride;
+    std::size_t pad_top, pad_left;
+    std::size_t out_height, out_width;
+
+    std::size_t col_rows() const noexcept { return channels * kernel * kernel; }
+    std::size_t col_cols() const noexcept { return out_height * out_width; }
+};
+
+// col[(c*K + ki)*K + kj, oh*OW + ow] = x[c, oh*S + ki - pad_top, ow*S + kj - pad_left], 0 outside.
+inline void im2col(const float* x, const ConvGeometry& g, float* col) noexcept {
+    const auto H = static_cast<std::ptrdiff_t>(g.height), W = static_cast<std::ptrdiff_t>(g.width);
+    const auto S = static_cast<std::ptrdiff_t>(g.stride);
+    for (std::size_t c = 0; c < g.channels; ++c) {
+        const float* xc = x + c * g.height * g.width;
+        for (std::size_t ki = 0; ki < g.kernel; ++ki) {
+            for (std::size_t kj = 0; kj < g.kernel; ++kj) {
+                float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * g.col_cols();
+                const auto dj = static_cast<std::ptrdiff_t>(kj) - static_cast<std::ptrdiff_t>(g.pad_left);
+                // output columns whose input column ow*S + dj lies inside [0, W)
+                std::ptrdiff_t ow_lo = dj >= 0 ? 0 : (-dj + S - 1) / S;
+                std::ptrdiff_t ow_hi = W - dj <= 0 ? 0 : (W - dj - 1) / S + 1;
+                ow_hi = std::min<std::ptrdiff_t>(ow_hi, static_cast<std::ptrdiff_t>(g.out_width));
+                ow_lo = std::min(ow_lo, ow_hi);
+                for (std::size_t oh = 0; oh < g.out_height; ++oh) {
+                    float* out = row + oh * g.out_width;
+                    const auto ih = static_cast<std::ptrdiff_t>(oh) * S + static_cast<std::ptrdiff_t>(ki) -
+                                    static_cast<std::ptrdiff_t>(g.pad_top);
+                    if (ih < 0 || ih >= H) {
+                        std::fill(out, out + g.out_width, 0.0f);
+                        continue;
+                    }
+                    const float* in = xc + ih * W + dj;
+                    std::fill(out, out + ow_lo, 0.0f);
+                    if (S == 1) {
+                        std::memcpy(out + ow_lo, in + ow_lo, static_cast<std::size_t>(ow_hi - ow_lo) * sizeof(float));
+                    } else {
+                        for (std::ptrdiff_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in[ow * S];
+                    }
+                    std::fill(out + ow_hi, out + g.out_width, 0.0f);
+                }
+            }
+        }
+    }
+}
+
+// The adjoint of im2col: dx[c, ih, iw] += every col entry that im2col copied from it.
+inline void col2im_add(const float* col, const ConvGeometry& g, float* dx) noexcept {
+    const auto H = static_cast<std::ptrdiff_t>(g.height), W = static_cast<std::ptrdiff_t>(g.width);
+    const auto S = static_cast<std::ptrdiff_t>(g.stride);
+    for (std::size_t c = 0; c < g.channels; ++c) {
+        float* dxc = dx + c * g.height * g.width;
+        for (std::size_t ki = 0; ki < g.kernel; ++ki) {
+            for (std::size_t kj = 0; kj < g.kernel; ++kj) {
+                const float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * g.col_cols();
+                const auto dj = static_cast<std::ptrdiff_t>(kj) - static_cast<std::ptrdiff_t>(g.pad_left);
+                std::ptrdiff_t ow_lo = dj >= 0 ? 0 : (-dj + S - 1) / S;
+                std::ptrdiff_t ow_hi = W - dj <= 0 ? 0 : (W - dj - 1) / S + 1;
+                ow_hi = std::min<std::ptrdiff_t>(ow_hi, static_cast<std::ptrdiff_t>(g.out_width));
+                for (std::size_t oh = 0; oh < g.out_height; ++oh) {
+                    const auto ih = static_cast<std::ptrdiff_t>(oh) * S + static_cast<std::ptrdiff_t>(ki) -
+                                    static_cast<std::ptrdiff_t>(g.pad_top);
+                    if (ih < 0 || ih >= H) continue;
+                    const float* in = row + oh * g.out_width;
+                    float* out = dxc + ih * W + dj;
+                    for (std::ptrdiff_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * S] += in[ow];
+                }
+            }
+        }
+    }
+}
+
+}  // namespace mindsave::kernels

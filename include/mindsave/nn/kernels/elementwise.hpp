@@ -1,0 +1,91 @@
+// Vectorized element-wise kernels: ReLU forward/backward, row broadcasts and reductions, axpy.
+// Each runs full xsimd batches, then a scalar tail.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include <xsimd/xsimd.hpp>
+
+#include "mindsave/nn/kernels/gemm.hpp"
+
+namespace mindsave::kernels {
+
+// y = max(x, 0)
+inline void relu(const float* x, float* y, std::size_t n) noexcept {
+    const fbatch zero(0.0f);
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) {
+        // select rather than xsimd::max: GCC 12's AVX-512 max intrinsic trips -Wmaybe-uninitialized
+        const fbatch v = fbatch::load_unaligned(x + i);
+        xsimd::select(v > zero, v, zero).store_unaligned(y + i);
+    }
+    for (; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+// dx = y > 0 ? dy : 0
+inline void relu_backward(const float* y, const float* dy, float* dx, std::size_t n) noexcept {
+    const fbatch zero(0.0f);
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) {
+        const auto mask = fbatch::load_unaligned(y + i) > zero;
+        xsimd::select(mask, fbatch::load_unaligned(dy + i), zero).store_unaligned(dx + i);
+    }
+    for (; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+// Each of `rows` rows of length n in y (row stride n) set to v.
+inline void broadcast_rows(const float* v, float* y, std::size_t rows, std::size_t n) noexcept {
+    for (std::size_t r = 0; r < rows; ++r) std::copy(v, v + n, y + r * n);
+}
+
+// out[j] = sum over rows of x[r, j]  (bias gradient of a dense layer)
+inline void sum_rows(const float* x, std::size_t rows, std::size_t n, float* out) noexcept {
+    std::fill(out, out + n, 0.0f);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* row = x + r * n;
+        std::size_t j = 0;
+        for (; j + simd_width <= n; j += simd_width)
+            (fbatch::load_unaligned(out + j) + fbatch::load_unaligned(row + j)).store_unaligned(out + j);
+        for (; j < n; ++j) out[j] += row[j];
+    }
+}
+
+// sum of x[0..n)
+inline float sum(const float* x, std::size_t n) noexcept {
+    fbatch acc(0.0f);
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) acc += fbatch::load_unaligned(x + i);
+    float s = xsimd::hadd(acc);
+    for (; i < n; ++i) s += x[i];
+    return s;
+}
+
+// y += a * x
+inline void axpy(float a, const float* x, float* y, std::size_t n) noexcept {
+    const fbatch va(a);
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width)
+        xsimd::fma(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// MindSpore's ApplyMomentum: accum = accum * m + g; var -= lr * (nesterov ? g + accum * m : accum).
+inline void apply_momentum(float* var, float* accum, const float* grad, float lr, float m, bool nesterov,
+                           std::size_t n) noexcept {
+    const fbatch vlr(lr), vm(m);
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) {
+        const fbatch g = fbatch::load_unaligned(grad + i);
+        const fbatch a = xsimd::fma(fbatch::load_unaligned(accum + i), vm, g);
+        a.store_unaligned(accum + i);
+        const fbatch step = nesterov ? xsimd::fma(a, vm, g) : a;
+        xsimd::fnma(vlr, step, fbatch::load_unaligned(var + i)).store_unaligned(var + i);
+    }
+    for (; i < n; ++i) {
+        accum[i] = std::fma(accum[i], m, grad[i]);  // same rounding as the vector lanes
+        var[i] = std::fma(-lr, nesterov ? std::fma(accum[i], m, grad[i]) : accum[i], var[i]);
+    }
+}
+
+}  // namespace mindsave::kernels

@@ -1,0 +1,106 @@
+// Register-blocked matrix multiply on xsimd: the one kernel conv and dense layers reduce to.
+// C[M,N] = (beta ? C : 0) + A(i,k) * B[k,N], with A read through strides so A or A^T both work.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include <xsimd/xsimd.hpp>
+
+namespace mindsave::kernels {
+
+using fbatch = xsimd::batch<float>;
+inline constexpr std::size_t simd_width = fbatch::size;
+
+// A matrix operand addressed as A(i, k) = data[i * row_stride + k * col_stride].
+struct StridedMatrix {
+    const float* data;
+    std::ptrdiff_t row_stride;
+    std::ptrdiff_t col_stride;
+    float operator()(std::size_t i, std::size_t k) const noexcept {
+        return data[static_cast<std::ptrdiff_t>(i) * row_stride + static_cast<std::ptrdiff_t>(k) * col_stride];
+    }
+};
+// Row-major M x K, or the transpose of a row-major K x M, as a StridedMatrix.
+inline StridedMatrix row_major(const float* a, std::size_t cols) noexcept {
+    return {a, static_cast<std::ptrdiff_t>(cols), 1};
+}
+inline StridedMatrix transposed(const float* a, std::size_t cols_of_stored) noexcept {
+    return {a, 1, static_cast<std::ptrdiff_t>(cols_of_stored)};
+}
+
+namespace detail {
+
+// R rows of C, all N columns: R x (2 vectors) accumulators live in registers over the whole k loop.
+template <std::size_t R>
+inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatrix A, const float* B,
+                      std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
+    constexpr std::size_t W = simd_width;
+    std::size_t j = 0;
+    for (; j + 2 * W <= N; j += 2 * W) {
+        fbatch acc0[R], acc1[R];
+        for (std::size_t r = 0; r < R; ++r) {
+            float* c = C + (i0 + r) * ldc + j;
+            acc0[r] = accumulate ? fbatch::load_unaligned(c) : fbatch(0.0f);
+            acc1[r] = accumulate ? fbatch::load_unaligned(c + W) : fbatch(0.0f);
+        }
+        for (std::size_t k = 0; k < K; ++k) {
+            const float* b = B + k * ldb + j;
+            const fbatch b0 = fbatch::load_unaligned(b);
+            const fbatch b1 = fbatch::load_unaligned(b + W);
+            for (std::size_t r = 0; r < R; ++r) {
+                const fbatch a(A(i0 + r, k));
+                acc0[r] = xsimd::fma(a, b0, acc0[r]);
+                acc1[r] = xsimd::fma(a, b1, acc1[r]);
+            }
+        }
+        for (std::size_t r = 0; r < R; ++r) {
+            float* c = C + (i0 + r) * ldc + j;
+            acc0[r].store_unaligned(c);
+            acc1[r].store_unaligned(c + W);
+        }
+    }
+    for (; j + W <= N; j += W) {
+        fbatch acc[R];
+        for (std::size_t r = 0; r < R; ++r)
+            acc[r] = accumulate ? fbatch::load_unaligned(C + (i0 + r) * ldc + j) : fbatch(0.0f);
+        for (std::size_t k = 0; k < K; ++k) {
+            const fbatch b = fbatch::load_unaligned(B + k * ldb + j);
+            for (std::size_t r = 0; r < R; ++r) acc[r] = xsimd::fma(fbatch(A(i0 + r, k)), b, acc[r]);
+        }
+        for (std::size_t r = 0; r < R; ++r) acc[r].store_unaligned(C + (i0 + r) * ldc + j);
+    }
+    for (; j < N; ++j) {  // scalar tail
+        for (std::size_t r = 0; r < R; ++r) {
+            float s = accumulate ? C[(i0 + r) * ldc + j] : 0.0f;
+            for (std::size_t k = 0; k < K; ++k) s += A(i0 + r, k) * B[k * ldb + j];
+            C[(i0 + r) * ldc + j] = s;
+        }
+    }
+}
+
+}  // namespace detail
+
+// C (M x N, row stride ldc) = [C +] A (M x K) * B (K x N, row stride ldb).
+inline void gemm(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B, std::size_t ldb,
+                 float* C, std::size_t ldc, bool accumulate) noexcept {
+    std::size_t i = 0;
+    for (; i + 4 <= M; i += 4) detail::gemm_rows<4>(i, N, K, A, B, ldb, C, ldc, accumulate);
+    switch (M - i) {
+        case 3: detail::gemm_rows<3>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 2: detail::gemm_rows<2>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 1: detail::gemm_rows<1>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        default: break;
+    }
+}
+
+// dst (cols x rows) = transpose of src (rows x cols), in cache-sized tiles.
+inline void transpose(const float* src, std::size_t rows, std::size_t cols, float* dst) noexcept {
+    constexpr std::size_t T = 32;
+    for (std::size_t r0 = 0; r0 < rows; r0 += T)
+        for (std::size_t c0 = 0; c0 < cols; c0 += T)
+            for (std::size_t r = r0; r < std::min(rows, r0 + T); ++r)
+                for (std::size_t c = c0; c < std::min(cols, c0 + T); ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
+}  // namespace mindsave::kernels

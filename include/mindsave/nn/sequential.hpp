@@ -1,0 +1,149 @@
+// Composition: Named<"conv1", L> gives a layer its MindSpore attribute name, Sequential<Ls...> chains
+// layers in forward order and owns the activations between them, so a network is a type.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/rng.hpp"
+
+namespace mindsave {
+
+// A string usable as a template argument: Named<"fc1", ...>.
+template <std::size_t N>
+struct fixed_string {
+    char chars[N]{};
+    constexpr fixed_string(const char (&s)[N]) { std::copy_n(s, N, chars); }
+    constexpr std::string_view view() const noexcept { return {chars, N - 1}; }
+};
+
+template <fixed_string Name, Layer L>
+class Named {
+public:
+    using layer_type = L;
+    static constexpr std::string_view name = Name.view();
+
+    Named() = default;
+    explicit Named(Generator& g) : layer_(g) {}
+
+    L& layer() noexcept { return layer_; }
+    const L& layer() const noexcept { return layer_; }
+
+    void forward(const Tensor& x, Tensor& y) { layer_.forward(x, y); }
+    void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) { layer_.backward(x, y, dy, dx); }
+    template <class G>
+    void initialize(G& g) { mindsave::initialize(layer_, g); }
+    void set_train(bool training) { mindsave::set_train(layer_, training); }
+
+    template <class F>
+    void visit_parameters(F&& f) { mindsave::visit_parameters(layer_, name, f); }
+
+private:
+    L layer_;
+};
+
+namespace detail {
+template <class L> struct is_named : std::false_type {};
+template <fixed_string N, class L> struct is_named<Named<N, L>> : std::true_type {};
+
+template <std::size_t N, class F>
+constexpr void for_each_index(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}), ...); }
+    (std::make_index_sequence<N>{});
+}
+template <std::size_t N, class F>
+constexpr void for_each_index_reversed(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (f(std::integral_constant<std::size_t, N - 1 - I>{}), ...);
+    }(std::make_index_sequence<N>{});
+}
+}  // namespace detail
+
+// Layers in forward order. A Named child contributes its name to parameter paths; an unnamed one
+// its index, as MindSpore's SequentialCell does ("0.weight").
+template <Layer... Ls>
+class Sequential {
+    static_assert(sizeof...(Ls) > 0, "Sequential needs at least one layer");
+    static constexpr std::size_t count = sizeof...(Ls);
+
+public:
+    // A fresh network is initialised from a fixed seed (0) unless given one: runs are reproducible.
+    Sequential() : Sequential(std::uint64_t{0}) {}
+    explicit Sequential(std::uint64_t seed) {
+        Generator g(seed);
+        initialize(g);
+    }
+    explicit Sequential(Generator& g) { initialize(g); }
+
+    template <class G>
+    void initialize(G& g) {
+        std::apply([&](auto&... layer) { (mindsave::initialize(layer, g), ...); }, layers_);
+    }
+    void set_train(bool training = true) {
+        std::apply([&](auto&... layer) { (mindsave::set_train(layer, training), ...); }, layers_);
+    }
+
+    template <std::size_t I>
+    auto& get() noexcept { return std::get<I>(layers_); }
+    // The child named `Name` (the inner layer of its Named wrapper).
+    template <fixed_string Name>
+    auto& get() noexcept {
+        constexpr std::size_t index = index_of<Name>();
+        static_assert(index < count, "Sequential::get<Name>: no child has that name");
+        return std::get<index>(layers_).layer();
+    }
+
+    template <class F>
+    void visit_parameters(F&& f) {
+        detail::for_each_index<count>([&](auto i) {
+            auto& child = std::get<i.value>(layers_);
+            if constexpr (detail::is_named<std::remove_cvref_t<decltype(child)>>::value) child.visit_parameters(f);
+            else mindsave::visit_parameters(child, std::to_string(i.value), f);
+        });
+    }
+
+    void forward(const Tensor& x, Tensor& y) {
+        detail::for_each_index<count>([&](auto i) {
+            std::get<i.value>(layers_).forward(input_of(i.value, x), output_of(i.value, y));
+        });
+    }
+
+    // Intermediate activations from the last forward stay valid until the next one, so backward
+    // hands each layer exactly what its forward saw.
+    void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+        detail::for_each_index_reversed<count>([&](auto i) {
+            constexpr std::size_t k = i.value;
+            const Tensor& out_grad = k + 1 == count ? dy : grads_[k];
+            Tensor* in_grad = k == 0 ? dx : &grads_[k - 1];
+            std::get<k>(layers_).backward(input_of(k, x), k + 1 == count ? y : acts_[k], out_grad, in_grad);
+        });
+    }
+
+private:
+    template <fixed_string Name>
+    static constexpr std::size_t index_of() {
+        std::size_t index = count, i = 0;
+        auto check = [&]<class L>(std::type_identity<L>) {
+            if constexpr (detail::is_named<L>::value)
+                if (L::name == Name.view() && index == count) index = i;
+            ++i;
+        };
+        (check(std::type_identity<Ls>{}), ...);
+        return index;
+    }
+
+    const Tensor& input_of(std::size_t k, const Tensor& x) const { return k == 0 ? x : acts_[k - 1]; }
+    Tensor& output_of(std::size_t k, Tensor& y) { return k + 1 == count ? y : acts_[k]; }
+
+    std::tuple<Ls...> layers_;
+    std::array<Tensor, count - 1> acts_;   // output of layer k, k < count - 1
+    std::array<Tensor, count - 1> grads_;  // gradient w.r.t. acts_[k]
+};
+
+}  // namespace mindsave

@@ -1,0 +1,283 @@
+// nn/: kernels against naive implementations, layer outputs against direct formulas, and one
+// shared finite-difference check of every layer's backward (input and parameter gradients).
+#include <cmath>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "mindsave/mindsave.hpp"
+
+using namespace mindsave;
+
+namespace {
+
+Tensor random_tensor(const Shape& shape, Generator& g, double scale = 1.0) {
+    Tensor t = Tensor::from_shape(shape);
+    for (auto& v : t) v = static_cast<float>(g.uniform(-scale, scale));
+    return t;
+}
+
+// Direct convolution (cross-correlation, as MindSpore's Conv2D) with explicit padding, in double.
+std::vector<double> naive_conv(const Tensor& x, const Tensor& w, std::size_t stride, std::size_t pad_top,
+                               std::size_t pad_left, std::size_t OH, std::size_t OW) {
+    const std::size_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+    const std::size_t O = w.shape()[0], K = w.shape()[2];
+    std::vector<double> y(N * O * OH * OW, 0.0);
+    for (std::size_t n = 0; n < N; ++n)
+        for (std::size_t o = 0; o < O; ++o)
+            for (std::size_t oh = 0; oh < OH; ++oh)
+                for (std::size_t ow = 0; ow < OW; ++ow) {
+                    double s = 0;
+                    for (std::size_t c = 0; c < C; ++c)
+                        for (std::size_t i = 0; i < K; ++i)
+                            for (std::size_t j = 0; j < K; ++j) {
+                                const auto ih = static_cast<std::ptrdiff_t>(oh * stride + i) -
+                                                static_cast<std::ptrdiff_t>(pad_top);
+                                const auto iw = static_cast<std::ptrdiff_t>(ow * stride + j) -
+                                                static_cast<std::ptrdiff_t>(pad_left);
+                                if (ih < 0 || iw < 0 || ih >= static_cast<std::ptrdiff_t>(H) ||
+                                    iw >= static_cast<std::ptrdiff_t>(W))
+                                    continue;
+                                s += double(x(n, c, std::size_t(ih), std::size_t(iw))) * w(o, c, i, j);
+                            }
+                    y[((n * O + o) * OH + oh) * OW + ow] = s;
+                }
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("gemm matches a naive product for every shape class, transposed A and accumulation", "[kernels]") {
+    Generator g(3);
+    for (std::size_t M : {1, 3, 4, 5, 9}) {
+        for (std::size_t N : {1, 7, 16, 33, 70}) {
+            for (std::size_t K : {1, 5, 31}) {
+                Tensor A = random_tensor({M, K}, g), At = random_tensor({K, M}, g), B = random_tensor({K, N}, g);
+                Tensor C0 = random_tensor({M, N}, g);
+                for (bool transA : {false, true}) {
+                    for (bool acc : {false, true}) {
+                        Tensor C = C0;
+                        const auto a = transA ? kernels::transposed(At.data(), M) : kernels::row_major(A.data(), K);
+                        kernels::gemm(M, N, K, a, B.data(), N, C.data(), N, acc);
+                        for (std::size_t i = 0; i < M; ++i)
+                            for (std::size_t j = 0; j < N; ++j) {
+                                double s = acc ? C0(i, j) : 0.0;
+                                for (std::size_t k = 0; k < K; ++k)
+                                    s += double(transA ? At(k, i) : A(i, k)) * B(k, j);
+                                REQUIRE(C(i, j) == Approx(s).margin(1e-4));
+                            }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("Conv2d output sizes follow MindSpore's pad modes", "[conv]") {
+    STATIC_REQUIRE(Conv2d<1, 1, 5, PadMode::valid>::output_size(32) == 28);
+    STATIC_REQUIRE(Conv2d<1, 1, 3, PadMode::same, 2>::output_size(7) == 4);
+    STATIC_REQUIRE(Conv2d<1, 1, 7, PadMode::pad, 2, 3>::output_size(224) == 112);
+    STATIC_REQUIRE(Conv2d<1, 1, 3, PadMode::valid, 2>::output_size(8) == 3);
+}
+
+template <class Conv>
+void check_conv_against_naive(std::size_t H, std::size_t W, std::size_t pad_top, std::size_t pad_left) {
+    Generator g(11);
+    Conv conv(g);
+    Tensor x = random_tensor({2, Conv::in_channels, H, W}, g), y;
+    conv.forward(x, y);
+    const std::size_t OH = Conv::output_size(H), OW = Conv::output_size(W);
+    REQUIRE(y.shape() == Tensor::shape_type{2, Conv::out_channels, OH, OW});
+    Tensor w = conv.weight().value;
+    auto expect = naive_conv(x, w, Conv::stride, pad_top, pad_left, OH, OW);
+    if constexpr (Conv::has_bias)
+        for (std::size_t i = 0; i < expect.size(); ++i) expect[i] += conv.bias().value((i / (OH * OW)) % Conv::out_channels);
+    for (std::size_t i = 0; i < expect.size(); ++i) REQUIRE(y.data()[i] == Approx(expect[i]).margin(1e-4));
+}
+
+TEST_CASE("Conv2d forward equals direct convolution in valid, same (odd pad at the end) and pad modes", "[conv]") {
+    check_conv_against_naive<Conv2d<2, 3, 3, PadMode::valid>>(7, 6, 0, 0);
+    check_conv_against_naive<Conv2d<2, 3, 3, PadMode::same>>(7, 6, 1, 1);
+    check_conv_against_naive<Conv2d<2, 3, 4, PadMode::same>>(6, 6, 1, 1);  // total pad 3: 1 before, 2 after
+    check_conv_against_naive<Conv2d<2, 3, 3, PadMode::same, 2>>(8, 7, 0, 1);  // 8: pad 1 -> 0 + 1; 7: pad 2
+    check_conv_against_naive<Conv2d<2, 4, 3, PadMode::pad, 2, 1, true>>(9, 8, 1, 1);
+    check_conv_against_naive<Conv2d<1, 6, 5, PadMode::valid>>(32, 32, 0, 0);
+}
+
+TEST_CASE("Dense forward is x W^T + b with MindSpore's [out, in] weight layout", "[dense]") {
+    Generator g(5);
+    Dense<7, 3> dense(g);
+    Tensor x = random_tensor({4, 7}, g), y;
+    dense.forward(x, y);
+    for (std::size_t n = 0; n < 4; ++n)
+        for (std::size_t o = 0; o < 3; ++o) {
+            double s = dense.bias().value(o);
+            for (std::size_t i = 0; i < 7; ++i) s += double(x(n, i)) * dense.weight().value(o, i);
+            CHECK(y(n, o) == Approx(s).margin(1e-5));
+        }
+}
+
+TEST_CASE("MaxPool2d takes the window maximum and routes the gradient to it", "[pool]") {
+    MaxPool2d<2, 2> pool;
+    Tensor x = Tensor::from_shape({1, 1, 4, 4}), y, dx;
+    for (std::size_t i = 0; i < 16; ++i) x.data()[i] = float((i * 7) % 16);
+    pool.forward(x, y);
+    REQUIRE(y.shape() == Tensor::shape_type{1, 1, 2, 2});
+    for (std::size_t oh = 0; oh < 2; ++oh)
+        for (std::size_t ow = 0; ow < 2; ++ow) {
+            float m = -1;
+            for (std::size_t i = 0; i < 2; ++i)
+                for (std::size_t j = 0; j < 2; ++j) m = std::max(m, x(0, 0, oh * 2 + i, ow * 2 + j));
+            CHECK(y(0, 0, oh, ow) == m);
+        }
+    Tensor dy = xt::ones<float>({1, 1, 2, 2});
+    pool.backward(x, y, dy, &dx);
+    CHECK(xt::sum(dx)() == 4.0f);
+    for (std::size_t i = 0; i < 16; ++i)
+        if (dx.data()[i] != 0.0f) CHECK(x.data()[i] >= 12.0f - 4.0f);
+}
+
+// ---- one shared finite-difference check over every layer ----------------------------------
+
+namespace {
+
+// L = sum(y * r) for a fixed random r, in double; dL/dy = r.
+template <class L>
+double probe_loss(L& layer, const Tensor& x, const Tensor& r) {
+    Tensor y;
+    layer.forward(x, y);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += double(y.data()[i]) * r.data()[i];
+    return s;
+}
+
+// Inputs spaced apart so that no +-h step crosses a ReLU kink or reorders a max-pool window.
+Tensor spaced_input(const Shape& shape, Generator& g) {
+    Tensor x = Tensor::from_shape(shape);
+    std::vector<std::size_t> perm(x.size());
+    for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = i;
+    for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[g.below(i)]);
+    for (std::size_t i = 0; i < x.size(); ++i)
+        x.data()[i] = (float(perm[i]) - float(x.size()) / 2.0f + 0.5f) * 0.05f;
+    return x;
+}
+
+// Whole networks use a smaller step: more ReLU kinks and pool windows lie within reach of a step.
+template <class L>
+void gradient_check(const Shape& input_shape, std::size_t samples_per_tensor = 40, double h = 1e-2,
+                    double tolerance = 2e-3) {
+    Generator g(2024);
+    L layer;
+    mindsave::initialize(layer, g);
+    const Tensor x = spaced_input(input_shape, g);
+    Tensor y, dx;
+    layer.forward(x, y);
+    const Tensor r = random_tensor(Shape(y.shape().begin(), y.shape().end()), g);
+    layer.backward(x, y, r, &dx);
+    REQUIRE(dx.shape() == x.shape());
+
+    // Central difference at a coordinate, unless a kink (ReLU, max-pool tie) lies within +-h there:
+    // then the two one-sided slopes disagree and finite differences say nothing; such points are counted.
+    const double base = probe_loss(layer, x, r);
+    std::size_t checked = 0, kinked = 0;
+    auto check_at = [&](float& v, double analytic, const std::string& what, auto&& loss_now) {
+        const float keep = v;
+        v = float(keep + h);
+        const double up = loss_now();
+        v = float(keep - h);
+        const double down = loss_now();
+        v = keep;
+        const double right = (up - base) / h, left = (base - down) / h;
+        if (std::abs(right - left) > tolerance * std::max({1.0, std::abs(right), std::abs(left)})) {
+            ++kinked;
+            return;
+        }
+        ++checked;
+        const double numeric = (up - down) / (2 * h);
+        INFO(what << ": analytic " << analytic << " numeric " << numeric);
+        REQUIRE(std::abs(analytic - numeric) <= tolerance * std::max({1.0, std::abs(analytic), std::abs(numeric)}));
+    };
+    Tensor xp = x;
+    for (std::size_t s = 0; s < samples_per_tensor; ++s) {
+        const std::size_t i = g.below(x.size());
+        check_at(xp.data()[i], dx.data()[i], "dx[" + std::to_string(i) + "]", [&] { return probe_loss(layer, xp, r); });
+    }
+    // parameter gradients come from the backward above; perturbing values leaves them alone
+    mindsave::visit_parameters(layer, [&](std::string_view name, auto& p) {
+        if constexpr (is_parameter<std::remove_cvref_t<decltype(p)>>::value) {
+            for (std::size_t s = 0; s < samples_per_tensor; ++s) {
+                const std::size_t i = g.below(p.size());
+                check_at(p.value.data()[i], p.grad.data()[i], std::string(name) + "[" + std::to_string(i) + "]",
+                         [&] { return probe_loss(layer, x, r); });
+            }
+        }
+    });
+    INFO("checked " << checked << ", skipped at kinks " << kinked);
+    REQUIRE(checked >= 4 * kinked);  // kinks are the exception, or the check would prove little
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("every layer's backward matches finite differences", "[gradcheck]",
+                   (Conv2d<2, 3, 3, PadMode::valid>), (Conv2d<2, 3, 3, PadMode::same, 2>),
+                   (Conv2d<3, 4, 3, PadMode::pad, 1, 1, true>), (Conv2d<2, 2, 4, PadMode::same, 1, 0, true>),
+                   (Dense<12, 5>), (Dense<12, 5, init::HeUniform<>, false>), ReLU, (MaxPool2d<2, 2>),
+                   (MaxPool2d<3, 2>), Flatten, (Sequential<Dense<6, 4>, ReLU, Named<"out", Dense<4, 3>>>),
+                   LeNet5<>) {
+    if constexpr (std::is_same_v<TestType, Dense<12, 5>> ||
+                  std::is_same_v<TestType, Dense<12, 5, init::HeUniform<>, false>>)
+        gradient_check<TestType>({3, 12});
+    else if constexpr (std::is_same_v<TestType, Sequential<Dense<6, 4>, ReLU, Named<"out", Dense<4, 3>>>>)
+        gradient_check<TestType>({3, 6});
+    else if constexpr (std::is_same_v<TestType, LeNet5<>>)
+        gradient_check<TestType>({2, 1, 32, 32}, 25, 1e-3, 5e-3);
+    else if constexpr (std::is_same_v<TestType, Conv2d<3, 4, 3, PadMode::pad, 1, 1, true>>)
+        gradient_check<TestType>({2, 3, 6, 5});
+    else
+        gradient_check<TestType>({2, 2, 7, 6});
+}
+
+TEST_CASE("SoftmaxCrossEntropyWithLogits matches log-softmax and its gradient matches finite differences",
+          "[loss][gradcheck]") {
+    Generator g(9);
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Tensor z = random_tensor({4, 5}, g, 3.0), dz;
+    Labels labels = {1, 0, 4, 2};
+    const double l = loss.forward(z, labels);
+    double expect = 0;
+    for (std::size_t n = 0; n < 4; ++n) {
+        double s = 0;
+        for (std::size_t c = 0; c < 5; ++c) s += std::exp(double(z(n, c)));
+        expect += std::log(s) - z(n, std::size_t(labels(n)));
+    }
+    CHECK(l == Approx(expect / 4).epsilon(1e-6));
+    loss.backward(z, labels, dz);
+    for (std::size_t i = 0; i < z.size(); ++i) {
+        Tensor zp = z;
+        zp.data()[i] += 1e-2f;
+        const double up = loss.forward(zp, labels);
+        zp.data()[i] -= 2e-2f;
+        const double down = loss.forward(zp, labels);
+        CHECK(dz.data()[i] == Approx((up - down) / 2e-2).margin(1e-4));
+    }
+    Labels bad = {1, 0, 5, 2};
+    CHECK_THROWS_WITH(loss.forward(z, bad), Catch::Contains("label 5 of sample 2"));
+}
+
+TEST_CASE("Momentum applies MindSpore's ApplyMomentum update and counts global_step", "[optim]") {
+    Generator g;
+    Dense<2, 1, init::One, true, init::Zero> net(g);
+    Momentum opt(net, 0.1f, 0.9f);
+    net.weight().grad.fill(1.0f);
+    net.bias().grad.fill(0.5f);
+    opt.step();  // accum = g; w = 1 - 0.1 * 1
+    CHECK(net.weight().value(0, 0) == Approx(0.9f));
+    opt.step();  // accum = 0.9 * 1 + 1 = 1.9; w = 0.9 - 0.19
+    CHECK(net.weight().value(0, 1) == Approx(0.71f));
+    CHECK(net.bias().value(0) == Approx(-0.05f - 0.095f));
+    CHECK(opt.global_step() == 2);
+    std::vector<std::string> names;
+    visit_parameters(opt, [&](std::string_view n, auto&) { names.emplace_back(n); });
+    CHECK(names ==
+          std::vector<std::string>{"global_step", "learning_rate", "momentum", "moments.weight", "moments.bias"});
+}
