@@ -20,15 +20,23 @@ inline bool running_in_ci() {
     return ci && std::string(ci) == "true";
 }
 
-// Returns the path if it exists. Otherwise fails in CI, or reports the test as skipped:
-// Catch2 v2 has no skip, so the process exits with 4, which CTest maps to "Skipped".
-inline std::filesystem::path require_shared(const std::filesystem::path& relative) {
-    const auto path = shared_dir() / relative;
+// Returns path if it exists. Otherwise fails in CI, or reports the test as skipped: Catch2 v2 has
+// no skip, so the process exits with 4, which CTest maps to "Skipped" (SKIP_RETURN_CODE).
+inline std::filesystem::path require_path(const std::filesystem::path& path, const std::string& how_to_get_it) {
     if (std::filesystem::exists(path)) return path;
-    if (running_in_ci()) FAIL("shared test data missing in CI: " << path.string());
-    WARN("SKIPPED: shared test data not found: " << path.string()
-                                                 << " (set -DMINDSAVE_SHARED_DIR=... or MINDSAVE_SHARED_DIR)");
+    if (running_in_ci()) FAIL("test data missing in CI: " << path.string() << " (" << how_to_get_it << ")");
+    WARN("SKIPPED: test data not found: " << path.string() << " (" << how_to_get_it << ")");
     std::exit(4);
+}
+
+// A file or folder under ../shared (real MNIST, real MindSpore files).
+inline std::filesystem::path require_shared(const std::filesystem::path& relative) {
+    return require_path(shared_dir() / relative, "set -DMINDSAVE_SHARED_DIR=... or the MINDSAVE_SHARED_DIR variable");
+}
+
+// Real Fashion-MNIST from the Debian package dataset-fashion-mnist.
+inline std::filesystem::path require_fashion_mnist() {
+    return require_path("/usr/share/datasets/fashion-mnist", "apt-get install dataset-fashion-mnist");
 }
 
 }  // namespace mindsave::testing

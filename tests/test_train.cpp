@@ -1,1 +1,175 @@
+// train/: Model's training loop and callbacks, no allocation in the step, and LeNet5 trained on
+// real Fashion-MNIST reaching the accuracy PyTorch reaches with the same recipe.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <sstream>
+
 #include <catch2/catch.hpp>
+
+#include "mindsave/data/mnist.hpp"
+#include "mindsave/data/pipeline.hpp"
+#include "mindsave/data/transforms.hpp"
+#include "mindsave/mindsave.hpp"
+#include "shared_data.hpp"
+
+// Counts heap allocations so a test can prove a code path makes none.
+namespace {
+std::atomic<std::size_t> allocations{0};
+}
+void* operator new(std::size_t n) {
+    ++allocations;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+    ++allocations;
+    const auto align = static_cast<std::size_t>(a);
+    if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+using namespace mindsave;
+namespace vision = mindsave::data::vision;
+
+namespace {
+
+// MindSpore's quick-start preprocessing: Resize 32x32, Rescale(1/255), normalise, HWC2CHW.
+template <class Source>
+auto quickstart(const Source& source) {
+    return source.map(vision::Resize{32, 32}, vision::Rescale{1.0 / 255.0, 0.0},
+                      vision::Rescale{1.0 / 0.3081, -1.0 * 0.1307 / 0.3081}, vision::HWC2CHW{});
+}
+
+// Records the hooks Model calls and what the context said at each.
+struct Recorder {
+    std::vector<std::string> events;
+    template <class Ctx> void on_train_begin(Ctx&) { events.push_back("begin"); }
+    template <class Ctx> void on_train_epoch_begin(Ctx& c) { events.push_back("epoch_begin " + std::to_string(c.cur_epoch_num)); }
+    template <class Ctx> void on_train_step_begin(Ctx& c) { events.push_back("step_begin " + std::to_string(c.cur_step_num)); }
+    template <class Ctx> void on_train_step_end(Ctx& c) {
+        events.push_back("step_end " + std::to_string(c.cur_step_num) + "/" + std::to_string(c.step_in_epoch()));
+    }
+    template <class Ctx> void on_train_epoch_end(Ctx& c) { events.push_back("epoch_end " + std::to_string(c.cur_epoch_num)); }
+    template <class Ctx> void on_train_end(Ctx&) { events.push_back("end"); }
+};
+
+// Evaluates on a held-out set at the end of each epoch.
+template <class M, class D>
+struct EvalEachEpoch {
+    M& model;
+    D& dataset;
+    std::vector<EvalResult> results;
+    template <class Ctx> void on_train_epoch_end(Ctx&) { results.push_back(model.eval(dataset)); }
+};
+
+struct StopAfter {
+    std::size_t steps;
+    template <class Ctx> void on_train_step_end(Ctx& c) { if (c.cur_step_num == steps) c.request_stop(); }
+};
+
+}  // namespace
+
+TEST_CASE("Model calls every callback hook in MindSpore's order with the run's counters", "[model]") {
+    const auto dir = testing::require_shared("data/mnist");
+    auto ds = quickstart(data::MnistDataset(dir, "test")).take(6).batch(2, true);
+    LeNet5<> net;
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt(net, 0.01f, 0.9f);
+    Model model(net, loss, opt);
+    Recorder rec;
+    model.train(2, ds, rec);
+    const std::vector<std::string> expected{
+        "begin", "epoch_begin 1", "step_begin 1", "step_end 1/1", "step_begin 2", "step_end 2/2", "step_begin 3",
+        "step_end 3/3", "epoch_end 1", "epoch_begin 2", "step_begin 4", "step_end 4/1", "step_begin 5",
+        "step_end 5/2", "step_begin 6", "step_end 6/3", "epoch_end 2", "end"};
+    CHECK(rec.events == expected);
+    CHECK(opt.global_step() == 6);
+
+    StopAfter stop{4};
+    model.train(3, ds, stop);
+    CHECK(opt.global_step() == 10);  // stopped after its 4th step
+}
+
+TEST_CASE("LossMonitor prints MindSpore's line with Python's float repr and stops on a NaN loss", "[callbacks]") {
+    LeNet5<> net;
+    Momentum opt(net, 0.01f, 0.9f);
+    RunContext<LeNet5<>, Momentum> ctx{net, opt};
+    ctx.epoch_num = 2;
+    ctx.batch_num = 1875;
+    std::ostringstream out;
+    LossMonitor every(1, out), sparse(1000, out);
+    ctx.cur_epoch_num = 1;
+    ctx.cur_step_num = 1875;
+    ctx.net_outputs = 0.2339312434196472f;
+    every.on_train_step_end(ctx);
+    CHECK(out.str() == "epoch: 1 step: 1875, loss is 0.23393124341964722\n");  // repr(float(np.float32(x)))
+    out.str("");
+    ctx.cur_epoch_num = 2;
+    ctx.cur_step_num = 1876;
+    ctx.net_outputs = 2.0f;
+    every.on_train_step_end(ctx);
+    CHECK(out.str() == "epoch: 2 step: 1, loss is 2.0\n");
+    out.str("");
+    for (std::size_t s = 1; s <= 2500; ++s) {
+        ctx.cur_step_num = s;
+        sparse.on_train_step_end(ctx);
+    }
+    const std::string printed = out.str();
+    CHECK(std::count(printed.begin(), printed.end(), '\n') == 2);  // steps 1000 and 2000
+    ctx.net_outputs = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_AS(every.on_train_step_end(ctx), NonFiniteLossError);
+    ctx.net_outputs = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH(every.on_train_step_end(ctx), Catch::Contains("Invalid loss, terminating training"));
+}
+
+TEST_CASE("after the first step, training (data pipeline included) allocates nothing", "[model][performance]") {
+    const auto dir = testing::require_shared("data/mnist");
+    auto ds = quickstart(data::MnistDataset(dir, "test")).shuffle(100, 1).take(32 * 6).batch(32, true);
+    LeNet5<> net;
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt(net, 0.01f, 0.9f);
+    Model model(net, loss, opt);
+    Batch batch;
+    ds.reset(0);
+    REQUIRE(ds.next(batch));
+    model.train_step(batch);
+    const std::size_t before = allocations.load();
+    std::size_t steps = 0;
+    while (ds.next(batch)) {
+        model.train_step(batch);
+        ++steps;
+    }
+    CHECK(steps == 5);
+    CHECK(allocations.load() - before == 0);
+}
+
+TEST_CASE("LeNet5 trained on real Fashion-MNIST reaches 0.85 test accuracy after 1 epoch and 0.87 after 2",
+          "[model][slow]") {
+    const auto dir = testing::require_fashion_mnist();
+    auto train = quickstart(data::MnistDataset(dir, "train")).shuffle(10000, 1).batch(32, true);
+    auto test = quickstart(data::MnistDataset(dir, "test")).batch(32, false);
+    REQUIRE(train.get_dataset_size() == 1875);
+
+    LeNet5<> net(1);
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt(net, {.learning_rate = 0.01f, .momentum = 0.9f});
+    Model model(net, loss, opt);
+
+    EvalEachEpoch<decltype(model), decltype(test)> evaluator{model, test, {}};
+    std::ostringstream log;
+    model.train(2, train, evaluator, LossMonitor(1875, log));
+
+    REQUIRE(evaluator.results.size() == 2);
+    INFO("accuracy after epoch 1: " << evaluator.results[0].accuracy << ", epoch 2: " << evaluator.results[1].accuracy
+                                    << "\n" << log.str());
+    CHECK(evaluator.results[0].samples == 10000);
+    CHECK(evaluator.results[0].accuracy >= 0.85);
+    CHECK(evaluator.results[1].accuracy >= 0.87);
+    CHECK(evaluator.results[1].loss < evaluator.results[0].loss);
+    CHECK_THAT(log.str(), Catch::StartsWith("epoch: 1 step: 1875, loss is "));
+}

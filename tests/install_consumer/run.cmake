@@ -1,0 +1,28 @@
+# Installs mindsave into a scratch prefix, then builds and runs a consumer that finds it with
+# find_package(mindsave CONFIG): the path a user takes after `cmake --install`.
+foreach(var SOURCE_DIR WORK_DIR)
+  if(NOT ${var})
+    message(FATAL_ERROR "run.cmake needs -D${var}=...")
+  endif()
+endforeach()
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(prefix "${WORK_DIR}/prefix")
+
+function(step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "step failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+endfunction()
+
+step(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/lib-build" -DCMAKE_INSTALL_PREFIX=${prefix}
+     -DMINDSAVE_BUILD_TESTS=OFF -DMINDSAVE_BUILD_BENCHMARKS=OFF -DMINDSAVE_BUILD_EXAMPLES=OFF)
+step(${CMAKE_COMMAND} --install "${WORK_DIR}/lib-build")
+step(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/install_consumer" -B "${WORK_DIR}/consumer-build"
+     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+step(${CMAKE_COMMAND} --build "${WORK_DIR}/consumer-build")
+execute_process(COMMAND "${WORK_DIR}/consumer-build/consumer" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "conv1.weight \\[6, 1, 5, 5\\]")
+  message(FATAL_ERROR "consumer failed (${rc}):\n${out}")
+endif()
+message(STATUS "consumer output:\n${out}")

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include <xsimd/xsimd.hpp>
@@ -36,8 +37,9 @@ template <std::size_t R>
 inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatrix A, const float* B,
                       std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
     constexpr std::size_t W = simd_width;
+    const std::size_t end_pairs = N - N % (2 * W), end_singles = N - N % W;
     std::size_t j = 0;
-    for (; j + 2 * W <= N; j += 2 * W) {
+    for (; j < end_pairs; j += 2 * W) {
         fbatch acc0[R], acc1[R];
         for (std::size_t r = 0; r < R; ++r) {
             float* c = C + (i0 + r) * ldc + j;
@@ -60,7 +62,7 @@ inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatri
             acc1[r].store_unaligned(c + W);
         }
     }
-    for (; j + W <= N; j += W) {
+    for (; j < end_singles; j += W) {
         fbatch acc[R];
         for (std::size_t r = 0; r < R; ++r)
             acc[r] = accumulate ? fbatch::load_unaligned(C + (i0 + r) * ldc + j) : fbatch(0.0f);
@@ -70,11 +72,12 @@ inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatri
         }
         for (std::size_t r = 0; r < R; ++r) acc[r].store_unaligned(C + (i0 + r) * ldc + j);
     }
-    for (; j < N; ++j) {  // scalar tail
-        for (std::size_t r = 0; r < R; ++r) {
-            float s = accumulate ? C[(i0 + r) * ldc + j] : 0.0f;
-            for (std::size_t k = 0; k < K; ++k) s += A(i0 + r, k) * B[k * ldb + j];
-            C[(i0 + r) * ldc + j] = s;
+    for (std::size_t r = 0; r < R; ++r) {  // scalar tail, row by row
+        float* c = C + (i0 + r) * ldc;
+        for (std::size_t jj = j; jj < N; ++jj) {
+            float s = accumulate ? c[jj] : 0.0f;
+            for (std::size_t k = 0; k < K; ++k) s = std::fma(A(i0 + r, k), B[k * ldb + jj], s);
+            c[jj] = s;
         }
     }
 }

@@ -1,0 +1,87 @@
+// Protobuf wire primitives over an in-memory byte range, every length checked against the end.
+// Hand-written so formats can stream tensor bytes without generated code or a 2 GiB limit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace mindsave::io {
+
+enum class WireType : std::uint8_t { varint = 0, fixed64 = 1, length_delimited = 2, fixed32 = 5 };
+
+// Thrown by WireReader on malformed input; callers rethrow it as a FormatError naming their file.
+struct WireError {
+    std::size_t offset;
+    std::string what;
+};
+
+class WireReader {
+public:
+    explicit WireReader(std::span<const std::byte> bytes, std::size_t base_offset = 0) noexcept
+        : bytes_(bytes), base_(base_offset) {}
+
+    bool at_end() const noexcept { return pos_ == bytes_.size(); }
+    std::size_t offset() const noexcept { return base_ + pos_; }  // position within the whole file
+
+    std::uint64_t varint() {
+        std::uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (pos_ == bytes_.size()) fail("varint runs past the end");
+            const auto b = static_cast<std::uint8_t>(bytes_[pos_++]);
+            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+            if (!(b & 0x80)) return v;
+        }
+        fail("varint longer than 10 bytes");
+    }
+
+    // Reads a field key; returns the field number and sets the wire type.
+    std::uint32_t key(WireType& type) {
+        const std::uint64_t k = varint();
+        const auto t = static_cast<std::uint8_t>(k & 7);
+        if (t != 0 && t != 1 && t != 2 && t != 5) fail("unsupported wire type " + std::to_string(t));
+        if ((k >> 3) == 0 || (k >> 3) > 0x1fffffff) fail("invalid field number");
+        type = static_cast<WireType>(t);
+        return static_cast<std::uint32_t>(k >> 3);
+    }
+
+    // A length-delimited payload, checked to lie inside the range.
+    std::span<const std::byte> bytes() {
+        const std::uint64_t n = varint();
+        if (n > bytes_.size() - pos_)
+            fail("length " + std::to_string(n) + " runs past the end (" + std::to_string(bytes_.size() - pos_) +
+                 " bytes left)");
+        const auto out = bytes_.subspan(pos_, static_cast<std::size_t>(n));
+        pos_ += static_cast<std::size_t>(n);
+        return out;
+    }
+    std::string_view string() {
+        const auto b = bytes();
+        return {reinterpret_cast<const char*>(b.data()), b.size()};
+    }
+
+    void skip(WireType type) {
+        switch (type) {
+            case WireType::varint: varint(); return;
+            case WireType::length_delimited: bytes(); return;
+            case WireType::fixed64: advance(8); return;
+            case WireType::fixed32: advance(4); return;
+        }
+    }
+
+    [[noreturn]] void fail(const std::string& what) const { throw WireError{offset(), what}; }
+
+private:
+    void advance(std::size_t n) {
+        if (n > bytes_.size() - pos_) fail("fixed-width field runs past the end");
+        pos_ += n;
+    }
+
+    std::span<const std::byte> bytes_;
+    std::size_t base_;
+    std::size_t pos_ = 0;
+};
+
+}  // namespace mindsave::io
