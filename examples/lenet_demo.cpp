@@ -124,7 +124,9 @@ void write_svg(const std::filesystem::path& path, const ms::data::MnistDataset& 
 int main(int argc, char** argv) {
     const Options opt = parse(argc, argv);
     try {
-        const ms::data::MnistDataset train_source(opt.data, "train"), test_source(opt.data, "test");
+        // The training source in random order, as MindSpore's MnistDataset samples by default.
+        const ms::data::MnistDataset train_source(opt.data, "train", /*shuffle=*/true, opt.seed);
+        const ms::data::MnistDataset test_source(opt.data, "test");
         auto train = quickstart(train_source).shuffle(10000, opt.seed).batch(32, true);
         auto test = quickstart(test_source).batch(32, false);
         std::cout << "data: " << opt.data.string() << " (" << train_source.size() << " training, "

@@ -73,6 +73,27 @@ TEST_CASE("gemm matches a naive product for every shape class, transposed A and 
     }
 }
 
+TEST_CASE("gemm_nt (rows of A against rows of B) matches a naive product, with accumulation", "[kernels]") {
+    Generator g(4);
+    for (std::size_t M : {1, 2, 3, 6}) {
+        for (std::size_t N : {1, 4, 5, 25}) {
+            for (std::size_t K : {1, 15, 16, 17, 100}) {
+                Tensor A = random_tensor({M, K}, g), B = random_tensor({N, K}, g), C0 = random_tensor({M, N}, g);
+                for (bool acc : {false, true}) {
+                    Tensor C = C0;
+                    kernels::gemm_nt(M, N, K, A.data(), K, B.data(), K, C.data(), N, acc);
+                    for (std::size_t i = 0; i < M; ++i)
+                        for (std::size_t j = 0; j < N; ++j) {
+                            double s = acc ? C0(i, j) : 0.0;
+                            for (std::size_t k = 0; k < K; ++k) s += double(A(i, k)) * B(j, k);
+                            REQUIRE(C(i, j) == Approx(s).margin(1e-4));
+                        }
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("Conv2d output sizes follow MindSpore's pad modes", "[conv]") {
     STATIC_REQUIRE(Conv2d<1, 1, 5, PadMode::valid>::output_size(32) == 28);
     STATIC_REQUIRE(Conv2d<1, 1, 3, PadMode::same, 2>::output_size(7) == 4);

@@ -75,7 +75,6 @@ public:
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
         const auto& g = geometry_;
         const std::size_t N = x.shape()[0], P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
-        ensure_shape(col_t_, {P, R});
         if (dx) {
             ensure_shape(*dx, x.shape());
             dx->fill(0.0f);
@@ -84,9 +83,8 @@ public:
         for (std::size_t n = 0; n < N; ++n) {
             const float* dyn = dy.data() + n * Out * P;
             kernels::im2col(x.data() + n * in_size, g, col_.data());
-            kernels::transpose(col_.data(), R, P, col_t_.data());
-            // dW[Out, R] (+)= dY_n[Out, P] * col^T[P, R]
-            kernels::gemm(Out, R, P, kernels::row_major(dyn, P), col_t_.data(), R, dw, R, n > 0);
+            // dW[Out, R] (+)= dY_n[Out, P] * col^T: dot products along the long P axis
+            kernels::gemm_nt(Out, R, P, dyn, P, col_.data(), P, dw, R, n > 0);
             if (dx) {
                 // dcol[R, P] = W^T[R, Out] * dY_n[Out, P], then scattered back onto the input
                 kernels::gemm(R, P, Out, kernels::transposed(weight_.value.data(), R), dyn, P, col_.data(), P, false);
@@ -124,7 +122,7 @@ private:
     Parameter<4> weight_;
     Parameter<1> bias_;
     kernels::ConvGeometry geometry_{};
-    Tensor col_, col_t_;
+    Tensor col_;
 };
 
 }  // namespace mindsave

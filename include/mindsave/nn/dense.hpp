@@ -22,7 +22,7 @@ public:
     static constexpr std::size_t in_channels = In, out_channels = Out;
     static constexpr bool has_bias = HasBias;
 
-    Dense() : weight_({Out, In}), weight_t_(xt::xtensor<float, 2>::from_shape({In, Out})) {
+    Dense() : weight_({Out, In}) {
         if constexpr (HasBias) bias_ = Parameter<1>({Out});
     }
     explicit Dense(Generator& g) : Dense() { initialize(g); }
@@ -49,10 +49,9 @@ public:
                              " (put a Flatten before a Dense that follows a convolution)");
         const std::size_t N = x.shape()[0];
         ensure_shape(y, {N, Out});
-        // The weight is read transposed; a contiguous W^T lets the kernel stream it by rows.
-        kernels::transpose(weight_.value.data(), Out, In, weight_t_.data());
         if constexpr (HasBias) kernels::broadcast_rows(bias_.value.data(), y.data(), N, Out);
-        kernels::gemm(N, Out, In, kernels::row_major(x.data(), In), weight_t_.data(), Out, y.data(), Out, HasBias);
+        // y[N, Out] (+)= x[N, In] * W^T: rows of x against rows of W, along In
+        kernels::gemm_nt(N, Out, In, x.data(), In, weight_.value.data(), In, y.data(), Out, HasBias);
     }
 
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
@@ -71,7 +70,6 @@ public:
 private:
     Parameter<2> weight_;
     Parameter<1> bias_;
-    xt::xtensor<float, 2> weight_t_;
 };
 
 }  // namespace mindsave

@@ -87,14 +87,65 @@ inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatri
 // C (M x N, row stride ldc) = [C +] A (M x K) * B (K x N, row stride ldb).
 inline void gemm(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B, std::size_t ldb,
                  float* C, std::size_t ldc, bool accumulate) noexcept {
-    std::size_t i = 0;
-    for (; i + 4 <= M; i += 4) detail::gemm_rows<4>(i, N, K, A, B, ldb, C, ldc, accumulate);
+    const std::size_t end_quads = M - M % 4;
+    for (std::size_t i = 0; i < end_quads; i += 4) detail::gemm_rows<4>(i, N, K, A, B, ldb, C, ldc, accumulate);
+    const std::size_t i = end_quads;
     switch (M - i) {
         case 3: detail::gemm_rows<3>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
         case 2: detail::gemm_rows<2>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
         case 1: detail::gemm_rows<1>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
         default: break;
     }
+}
+
+namespace detail {
+
+// RM x RN dot products of rows of A and rows of B, vectorized along the shared length K.
+template <std::size_t RM, std::size_t RN>
+inline void gemm_nt_block(std::size_t i0, std::size_t j0, std::size_t K, const float* A, std::size_t lda,
+                          const float* B, std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
+    constexpr std::size_t W = simd_width;
+    fbatch acc[RM][RN];
+    for (std::size_t r = 0; r < RM; ++r)
+        for (std::size_t c = 0; c < RN; ++c) acc[r][c] = fbatch(0.0f);
+    const std::size_t end = K - K % W;
+    for (std::size_t k = 0; k < end; k += W) {
+        fbatch a[RM];
+        for (std::size_t r = 0; r < RM; ++r) a[r] = fbatch::load_unaligned(A + (i0 + r) * lda + k);
+        for (std::size_t c = 0; c < RN; ++c) {
+            const fbatch b = fbatch::load_unaligned(B + (j0 + c) * ldb + k);
+            for (std::size_t r = 0; r < RM; ++r) acc[r][c] = xsimd::fma(a[r], b, acc[r][c]);
+        }
+    }
+    for (std::size_t r = 0; r < RM; ++r) {
+        for (std::size_t c = 0; c < RN; ++c) {
+            float s = xsimd::hadd(acc[r][c]);
+            const float* a = A + (i0 + r) * lda + end;
+            const float* b = B + (j0 + c) * ldb + end;
+            for (std::size_t t = 0, tail = K % W; t < tail; ++t) s = std::fma(a[t], b[t], s);  // scalar tail
+            float& out = C[(i0 + r) * ldc + j0 + c];
+            out = accumulate ? out + s : s;
+        }
+    }
+}
+
+template <std::size_t RM>
+inline void gemm_nt_rows(std::size_t i0, std::size_t N, std::size_t K, const float* A, std::size_t lda,
+                         const float* B, std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
+    const std::size_t end_quads = N - N % 4;
+    for (std::size_t j = 0; j < end_quads; j += 4) gemm_nt_block<RM, 4>(i0, j, K, A, lda, B, ldb, C, ldc, accumulate);
+    for (std::size_t j = end_quads; j < N; ++j) gemm_nt_block<RM, 1>(i0, j, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+}  // namespace detail
+
+// C (M x N) = [C +] A (M x K, row stride lda) * B^T, B stored N x K (row stride ldb): each entry a
+// dot product of two contiguous rows, the fast form when K is long (weight gradients, x W^T).
+inline void gemm_nt(std::size_t M, std::size_t N, std::size_t K, const float* A, std::size_t lda, const float* B,
+                    std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
+    const std::size_t end_pairs = M - M % 2;
+    for (std::size_t i = 0; i < end_pairs; i += 2) detail::gemm_nt_rows<2>(i, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    if (end_pairs < M) detail::gemm_nt_rows<1>(end_pairs, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 // dst (cols x rows) = transpose of src (rows x cols), in cache-sized tiles.

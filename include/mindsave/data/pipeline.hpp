@@ -1,0 +1,383 @@
+// MindSpore's dataset pipeline over samples held in memory: map, shuffle, take, split and batch.
+// The batched result models mindsave::Dataset; an epoch's order depends only on (seed, epoch).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/errors.hpp"
+#include "mindsave/core/rng.hpp"
+#include "mindsave/core/tensor.hpp"
+#include "mindsave/data/transforms.hpp"
+
+namespace mindsave::data {
+
+// Samples in memory: count images of height x width x channels uint8 (HWC) and their labels.
+struct SampleArrays {
+    std::size_t count = 0, height = 0, width = 0, channels = 1;
+    std::vector<std::uint8_t> images;
+    std::vector<std::int32_t> labels;
+
+    std::size_t image_size() const noexcept { return height * width * channels; }
+};
+
+namespace detail {
+
+inline std::uint64_t splitmix64(std::uint64_t x) noexcept {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+// The generator seed of one random step in one epoch: a hash of all three, so nearby seeds and
+// epochs give unrelated orders.
+inline std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t epoch, std::uint64_t step) noexcept {
+    return splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ step);
+}
+
+// MindSpore's shuffle(buffer_size): fill a buffer, emit a random slot, refill it with the next
+// element; once the input is exhausted the buffer drains the same way. Works in place on order:
+// the write position never passes the read position.
+inline void buffer_shuffle(std::vector<std::uint32_t>& order, std::size_t buffer_size, Generator& g,
+                           std::vector<std::uint32_t>& buffer) {
+    const std::size_t n = order.size(), b = std::min(buffer_size, n);
+    if (b <= 1) return;
+    buffer.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(b));
+    std::size_t read = b, write = 0, live = b;
+    while (live > 0) {
+        const auto slot = static_cast<std::size_t>(g.below(live));
+        order[write++] = buffer[slot];
+        buffer[slot] = read < n ? order[read++] : buffer[--live];
+    }
+}
+
+// Which samples a pipeline visits, in what order: a base subset (from split), then take and
+// shuffle steps in call order. Sample data is shared and never copied.
+class SampleOrder {
+public:
+    struct Step {
+        enum Kind : std::uint8_t { take, shuffle } kind;
+        std::size_t count;  // take: samples kept; shuffle: buffer size
+        std::uint64_t seed;
+    };
+
+    explicit SampleOrder(std::shared_ptr<const SampleArrays> samples) : samples_(std::move(samples)) {
+        const SampleArrays& s = *samples_;
+        if (s.images.size() != s.count * s.image_size() || s.labels.size() != s.count)
+            throw ShapeError("SampleArrays of " + std::to_string(s.count) + " samples of " + std::to_string(s.height) +
+                             "x" + std::to_string(s.width) + "x" + std::to_string(s.channels) + " need " +
+                             std::to_string(s.count * s.image_size()) + " image bytes and " +
+                             std::to_string(s.count) + " labels, got " + std::to_string(s.images.size()) + " and " +
+                             std::to_string(s.labels.size()));
+        if (s.count > std::numeric_limits<std::uint32_t>::max())
+            throw ShapeError("a pipeline holds at most 2^32-1 samples, got " + std::to_string(s.count));
+    }
+
+    const SampleArrays& samples() const noexcept { return *samples_; }
+
+    std::size_t size() const noexcept {
+        std::size_t n = subset_ ? subset_->size() : samples_->count;
+        for (const Step& s : steps_)
+            if (s.kind == Step::take) n = std::min(n, s.count);
+        return n;
+    }
+    bool shuffled() const noexcept {
+        return std::any_of(steps_.begin(), steps_.end(), [](const Step& s) { return s.kind == Step::shuffle; });
+    }
+
+    SampleOrder then(Step step) const {
+        SampleOrder o = *this;
+        o.steps_.push_back(step);
+        return o;
+    }
+    SampleOrder subset(std::shared_ptr<const std::vector<std::uint32_t>> indices) const {
+        SampleOrder o(samples_);
+        o.subset_ = std::move(indices);
+        return o;
+    }
+
+    // The sample indices of one epoch; both vectors keep their capacity between epochs.
+    void fill(std::size_t epoch, std::vector<std::uint32_t>& order, std::vector<std::uint32_t>& buffer) const {
+        if (subset_) {
+            order.assign(subset_->begin(), subset_->end());
+        } else {
+            order.resize(samples_->count);
+            std::iota(order.begin(), order.end(), std::uint32_t{0});
+        }
+        for (std::size_t i = 0; i < steps_.size(); ++i) {
+            const Step& s = steps_[i];
+            if (s.kind == Step::take) {
+                if (order.size() > s.count) order.resize(s.count);
+            } else {
+                Generator g(mix_seed(s.seed, epoch, i));
+                buffer_shuffle(order, s.count, g, buffer);
+            }
+        }
+    }
+
+private:
+    std::shared_ptr<const SampleArrays> samples_;
+    std::shared_ptr<const std::vector<std::uint32_t>> subset_;  // null: every sample, in file order
+    std::vector<Step> steps_;
+};
+
+// MindSpore's split sizes from fractions: round each (half to even, as Python's round), give a
+// shortfall to the first split, take an excess from the first split that can afford it.
+inline std::vector<std::size_t> split_sizes(std::span<const double> fractions, std::size_t n) {
+    double sum = 0;
+    for (double f : fractions) {
+        if (!(f > 0.0 && f <= 1.0))
+            throw ConfigError("split() fractions must lie in (0, 1], got " + std::to_string(f));
+        sum += f;
+    }
+    if (std::abs(sum - 1.0) > 1e-6) throw ConfigError("split() fractions must sum to 1, they sum to " + std::to_string(sum));
+    std::vector<std::size_t> sizes;
+    std::ptrdiff_t total = 0;
+    for (double f : fractions) {
+        const auto s = static_cast<std::ptrdiff_t>(std::nearbyint(f * static_cast<double>(n)));
+        if (s == 0)
+            throw ConfigError("split() fraction " + std::to_string(f) + " of " + std::to_string(n) +
+                              " samples gives an empty split");
+        sizes.push_back(static_cast<std::size_t>(s));
+        total += s;
+    }
+    const std::ptrdiff_t diff = static_cast<std::ptrdiff_t>(n) - total;
+    if (diff > 0) {
+        sizes[0] += static_cast<std::size_t>(diff);
+    } else if (diff < 0) {
+        for (auto& s : sizes)
+            if (static_cast<std::ptrdiff_t>(s) + diff > 0) {
+                s = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(s) + diff);
+                break;
+            }
+    }
+    return sizes;
+}
+
+// Chain<In, Ts...>: the images the transforms fill in turn (input first) and the final element type.
+template <class In, class... Ts>
+struct Chain {
+    using images = std::tuple<Image<In>>;
+    using out = In;
+};
+template <class In, class T, class... Rest>
+struct Chain<In, T, Rest...> {
+    using next = Chain<typename T::template output_t<In>, Rest...>;
+    using images = decltype(std::tuple_cat(std::declval<std::tuple<Image<In>>>(),
+                                           std::declval<typename next::images>()));
+    using out = typename next::out;
+};
+
+// True when each transform accepts what the one before it produces, and the end is a number.
+template <class In, class T, class... Rest>
+constexpr bool chain_valid_from();
+template <class In, class... Ts>
+constexpr bool chain_valid() {
+    if constexpr (sizeof...(Ts) == 0) return std::is_arithmetic_v<In>;
+    else return chain_valid_from<In, Ts...>();
+}
+template <class In, class T, class... Rest>
+constexpr bool chain_valid_from() {
+    if constexpr (!TransformOn<T, In>) return false;
+    else return chain_valid<typename T::template output_t<In>, Rest...>();
+}
+
+}  // namespace detail
+
+template <class... Ts>
+class BatchDataset;
+
+// A recipe: which samples, in what order, through which transforms. Every call returns a new
+// recipe and leaves this one unchanged; batch() makes the iterable dataset.
+template <class... Ts>
+class Pipeline {
+public:
+    explicit Pipeline(SampleArrays samples)
+        : order_(std::make_shared<const SampleArrays>(std::move(samples))) {}
+
+    const SampleArrays& samples() const noexcept { return order_.samples(); }
+    // Samples per epoch (MindSpore's get_dataset_size of an unbatched dataset).
+    std::size_t get_dataset_size() const noexcept { return order_.size(); }
+
+    // Applies transforms to every image, in order (MindSpore's map(operations, input_columns="image")).
+    template <class... Us>
+    Pipeline<Ts..., Us...> map(Us... transforms) const {
+        static_assert(sizeof...(Us) > 0, "map() needs at least one transform");
+        static_assert(detail::chain_valid<std::uint8_t, Ts..., Us...>(),
+                      "map() takes image transforms such as vision::Resize, vision::Rescale, vision::HWC2CHW "
+                      "and transforms::TypeCast<T>; one argument is not a transform, or does not accept the "
+                      "image type the transform before it produces. A transform T has a member template "
+                      "output_t<In> and operator()(const Image<In>&, Image<output_t<In>>&).");
+        return Pipeline<Ts..., Us...>(order_, std::tuple_cat(transforms_, std::tuple<Us...>(std::move(transforms)...)));
+    }
+
+    // MindSpore's buffer shuffle; buffer_size >= the sample count gives a full uniform shuffle.
+    // Each epoch draws a new order from (seed, epoch).
+    Pipeline shuffle(std::size_t buffer_size, std::uint64_t seed = 0) const {
+        if (buffer_size == 0) throw ConfigError("shuffle() buffer_size must be at least 1");
+        return Pipeline(order_.then({detail::SampleOrder::Step::shuffle, buffer_size, seed}), transforms_);
+    }
+
+    // The first count samples of each epoch (after any shuffle before it).
+    Pipeline take(std::size_t count) const {
+        return Pipeline(order_.then({detail::SampleOrder::Step::take, count, 0}), transforms_);
+    }
+
+    // Splits into N parts of the given fractions (MindSpore's split): sizes rounded to sum to the
+    // sample count; randomize permutes the samples once, by seed, before cutting. Parts are
+    // disjoint and keep the transforms; split before shuffling so parts stay fixed across epochs.
+    template <std::size_t N>
+    std::array<Pipeline, N> split(const double (&fractions)[N], bool randomize = true, std::uint64_t seed = 0) const {
+        static_assert(N >= 1, "split() needs at least one fraction");
+        if (order_.shuffled())
+            throw ConfigError("split() after shuffle() would give parts that overlap across epochs; "
+                              "split first, then shuffle each part");
+        std::vector<std::uint32_t> indices, scratch;
+        order_.fill(0, indices, scratch);
+        const auto sizes = detail::split_sizes(fractions, indices.size());
+        if (randomize) {
+            Generator g(detail::mix_seed(seed, 0, 0x73706c6974ull));  // "split"
+            for (std::size_t i = indices.size(); i > 1; --i) std::swap(indices[i - 1], indices[g.below(i)]);
+        }
+        return make_parts(indices, sizes, std::make_index_sequence<N>{});
+    }
+
+    // Groups samples into batches; without drop_remainder the last batch of an epoch may be short.
+    BatchDataset<Ts...> batch(std::size_t batch_size, bool drop_remainder = false) const {
+        if (batch_size == 0) throw ConfigError("batch() batch_size must be at least 1");
+        return BatchDataset<Ts...>(order_, transforms_, batch_size, drop_remainder);
+    }
+
+protected:
+    template <class...>
+    friend class Pipeline;
+
+    Pipeline(detail::SampleOrder order, std::tuple<Ts...> transforms)
+        : order_(std::move(order)), transforms_(std::move(transforms)) {}
+
+private:
+    template <std::size_t... I>
+    std::array<Pipeline, sizeof...(I)> make_parts(const std::vector<std::uint32_t>& indices,
+                                                  const std::vector<std::size_t>& sizes,
+                                                  std::index_sequence<I...>) const {
+        std::array<std::size_t, sizeof...(I) + 1> start{};
+        for (std::size_t i = 0; i < sizes.size(); ++i) start[i + 1] = start[i] + sizes[i];
+        auto part = [&](std::size_t i) {
+            auto subset = std::make_shared<const std::vector<std::uint32_t>>(
+                indices.begin() + static_cast<std::ptrdiff_t>(start[i]),
+                indices.begin() + static_cast<std::ptrdiff_t>(start[i + 1]));
+            return Pipeline(order_.subset(std::move(subset)), transforms_);
+        };
+        return {part(I)...};
+    }
+
+    detail::SampleOrder order_;
+    std::tuple<Ts...> transforms_;
+};
+
+// Batches of a pipeline: images [N, C, H, W] float32 (or [N, H, W, C] without HWC2CHW) and
+// Int32 labels. Models mindsave::Dataset; next() reuses the Batch's buffers, and after the first
+// batch of a shape neither the dataset nor the batch allocates again.
+template <class... Ts>
+class BatchDataset {
+public:
+    // Batches per epoch.
+    std::size_t get_dataset_size() const noexcept {
+        const std::size_t n = order_.size();
+        return std::min(max_batches_, drop_remainder_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_);
+    }
+    std::size_t batch_size() const noexcept { return batch_size_; }
+
+    // The first count batches of each epoch (MindSpore's take after batch), for short runs.
+    BatchDataset take(std::size_t count) const {
+        BatchDataset d = *this;
+        d.max_batches_ = std::min(max_batches_, count);
+        return d;
+    }
+
+    // Starts epoch `epoch`: its order is drawn from (seed, epoch) alone, so a run can resume mid-way.
+    void reset(std::size_t epoch) {
+        order_.fill(epoch, epoch_order_, shuffle_buffer_);
+        position_ = 0;
+        batches_ = 0;
+        started_ = true;
+    }
+
+    // Fills the next batch of the epoch; false at its end. Starts epoch 0 if reset() was not called.
+    bool next(Batch& batch) {
+        if (!started_) reset(0);
+        const std::size_t left = epoch_order_.size() - position_;
+        if (left == 0 || batches_ >= max_batches_ || (drop_remainder_ && left < batch_size_)) return false;
+        const std::size_t n = std::min(batch_size_, left);
+        const SampleArrays& s = order_.samples();
+        const std::size_t image_size = s.image_size();
+        auto& input = std::get<0>(stages_);
+        const auto& output = std::get<sizeof...(Ts)>(stages_);
+        std::size_t h = 0, w = 0, c = 0, per = 0;
+        Layout layout = Layout::HWC;
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::uint32_t i = epoch_order_[position_ + k];
+            if (position_ + k + 2 < epoch_order_.size()) prefetch(s, epoch_order_[position_ + k + 2]);
+            input.reshape(s.height, s.width, s.channels);
+            std::copy_n(s.images.data() + std::size_t{i} * image_size, image_size, input.data.data());
+            run(std::index_sequence_for<Ts...>{});
+            if (k == 0) {
+                h = output.height, w = output.width, c = output.channels, layout = output.layout;
+                per = output.size();
+                if (layout == Layout::CHW) ensure_shape(batch.images, std::array<std::size_t, 4>{n, c, h, w});
+                else ensure_shape(batch.images, std::array<std::size_t, 4>{n, h, w, c});
+                if (batch.labels.size() != n) batch.labels.resize(std::array<std::size_t, 1>{n});
+            } else if (output.height != h || output.width != w || output.channels != c || output.layout != layout) {
+                throw ShapeError("map() produced images of different shapes within one batch; add a vision::Resize");
+            }
+            std::copy(output.data.begin(), output.data.end(), batch.images.data() + k * per);
+            batch.labels(k) = s.labels[i];
+        }
+        position_ += n;
+        ++batches_;
+        return true;
+    }
+
+private:
+    template <class...>
+    friend class Pipeline;
+
+    BatchDataset(detail::SampleOrder order, std::tuple<Ts...> transforms, std::size_t batch_size, bool drop)
+        : order_(std::move(order)), transforms_(std::move(transforms)), batch_size_(batch_size), drop_remainder_(drop) {}
+
+    // Shuffled samples sit at random places in memory; fetching one ahead of use hides the latency.
+    static void prefetch(const SampleArrays& s, std::uint32_t i) noexcept {
+        const std::uint8_t* p = s.images.data() + std::size_t{i} * s.image_size();
+        for (std::size_t off = 0; off < s.image_size(); off += 64) __builtin_prefetch(p + off);
+    }
+
+    template <std::size_t... I>
+    void run(std::index_sequence<I...>) {
+        (std::get<I>(transforms_)(std::get<I>(stages_), std::get<I + 1>(stages_)), ...);
+    }
+
+    detail::SampleOrder order_;
+    std::tuple<Ts...> transforms_;
+    std::size_t batch_size_;
+    bool drop_remainder_;
+    std::size_t max_batches_ = std::numeric_limits<std::size_t>::max();
+    typename detail::Chain<std::uint8_t, Ts...>::images stages_;  // one reused image per stage
+    std::vector<std::uint32_t> epoch_order_, shuffle_buffer_;
+    std::size_t position_ = 0, batches_ = 0;
+    bool started_ = false;
+};
+
+}  // namespace mindsave::data
