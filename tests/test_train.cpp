@@ -127,6 +127,37 @@ TEST_CASE("LossMonitor prints MindSpore's line with Python's float repr and stop
     CHECK_THROWS_WITH(every.on_train_step_end(ctx), Catch::Contains("Invalid loss, terminating training"));
 }
 
+TEST_CASE("ProgressBar writes a plain line per tenth of an epoch when not on a terminal; TimeMonitor "
+          "prints MindSpore's epoch line", "[callbacks]") {
+    LeNet5<> net;
+    Momentum opt(net, 0.01f, 0.9f);
+    RunContext<LeNet5<>, Momentum> ctx{net, opt};
+    ctx.epoch_num = 1;
+    ctx.batch_num = 50;
+    ctx.cur_epoch_num = 1;
+    std::FILE* file = std::tmpfile();
+    REQUIRE(file);
+    ProgressBar bar(file);
+    std::ostringstream times;
+    TimeMonitor timer(times);
+    bar.on_train_epoch_begin(ctx);
+    timer.on_train_epoch_begin(ctx);
+    for (std::size_t s = 1; s <= 50; ++s) {
+        ctx.cur_step_num = s;
+        ctx.net_outputs = 1.0f / static_cast<float>(s);
+        bar.on_train_step_end(ctx);
+    }
+    timer.on_train_epoch_end(ctx);
+    std::rewind(file);
+    std::string text;
+    for (int c; (c = std::fgetc(file)) != EOF;) text += static_cast<char>(c);
+    std::fclose(file);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 10);
+    CHECK(text.find('\r') == std::string::npos);
+    CHECK_THAT(text, Catch::EndsWith("epoch 1/1: 100% (50/50 steps), loss 0.0200\n"));
+    CHECK_THAT(times.str(), Catch::Matches("epoch time: [0-9]+\\.[0-9]{3} ms, per step time: [0-9]+\\.[0-9]{3} ms\n"));
+}
+
 TEST_CASE("after the first step, training (data pipeline included) allocates nothing", "[model][performance]") {
     const auto dir = testing::require_shared("data/mnist");
     auto ds = quickstart(data::MnistDataset(dir, "test")).shuffle(100, 1).take(32 * 6).batch(32, true);
