@@ -119,6 +119,19 @@ void write_svg(const std::filesystem::path& path, const ms::data::MnistDataset& 
     svg << "</svg>\n";
 }
 
+// Prints MindSpore's metric dict for the test set at the end of each epoch.
+template <class M, class D>
+struct EvalEachEpoch {
+    M& model;
+    D& dataset;
+    template <class Ctx>
+    void on_train_epoch_end(Ctx& ctx) {
+        const ms::EvalResult r = model.eval(dataset);
+        std::cout << "epoch " << ctx.cur_epoch_num << " test: {'Accuracy': " << r.accuracy << ", 'Loss': " << r.loss
+                  << "}\n";
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,9 +150,9 @@ int main(int argc, char** argv) {
         ms::Momentum optimizer(net, {.learning_rate = 0.01f, .momentum = 0.9f});
         ms::Model model(net, loss, optimizer);
 
-        model.train(opt.epochs, train, ms::LossMonitor(375), ms::TimeMonitor(), ms::ProgressBar());
-        const ms::EvalResult result = model.eval(test);
-        std::cout << "{'Accuracy': " << result.accuracy << ", 'Loss': " << result.loss << "}\n";
+        // As the tutorial does, evaluate on the test set after every epoch.
+        EvalEachEpoch evaluate{model, test};
+        model.train(opt.epochs, train, ms::LossMonitor(375), ms::TimeMonitor(), ms::ProgressBar(), evaluate);
 
         // Predict the first images and draw them with their labels.
         const std::size_t n = std::min(opt.images, test_source.size());

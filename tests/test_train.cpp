@@ -180,10 +180,12 @@ TEST_CASE("after the first step, training (data pipeline included) allocates not
 }
 
 // The recipe's accuracy varies with the seed and, through floating-point summation order, with the
-// CPU's vector width; over seeds 1-7 it spans 0.825-0.852 after one epoch and 0.860-0.877 after two
-// (PyTorch with the same recipe: 0.846 and 0.874). The bounds sit below that whole range, so the test
-// holds on any machine, yet a wrong gradient or update (accuracy well under 0.8) fails it.
-TEST_CASE("LeNet5 trained on real Fashion-MNIST reaches PyTorch's accuracy: >= 0.82 after 1 epoch, >= 0.855 after 2",
+// CPU's vector width. Measured (lenet_demo --seed 1..7): 0.816-0.848 after one epoch (mean 0.840),
+// 0.852-0.876 after two (mean 0.867); PyTorch 1.13 with the same recipe, seeds 1-6
+// (benchmarks/peers/lenet_torch_accuracy.py): 0.821-0.841 (mean 0.833) and 0.862-0.868 (mean 0.865).
+// The bounds sit below both ranges, so the test holds on any machine, while a wrong gradient or
+// update (accuracy far below 0.8) fails it.
+TEST_CASE("LeNet5 trained on real Fashion-MNIST reaches PyTorch's accuracy: >= 0.80 after 1 epoch, >= 0.845 after 2",
           "[model][slow]") {
     const auto dir = testing::require_fashion_mnist();
     // MindSpore's recipe: the source sampled in random order (MnistDataset's default), then a 10000 buffer shuffle
@@ -204,8 +206,8 @@ TEST_CASE("LeNet5 trained on real Fashion-MNIST reaches PyTorch's accuracy: >= 0
     INFO("accuracy after epoch 1: " << evaluator.results[0].accuracy << ", epoch 2: " << evaluator.results[1].accuracy
                                     << "\n" << log.str());
     CHECK(evaluator.results[0].samples == 10000);
-    CHECK(evaluator.results[0].accuracy >= 0.82);
-    CHECK(evaluator.results[1].accuracy >= 0.855);
+    CHECK(evaluator.results[0].accuracy >= 0.80);
+    CHECK(evaluator.results[1].accuracy >= 0.845);
     CHECK(evaluator.results[1].loss < evaluator.results[0].loss);
     CHECK_THAT(log.str(), Catch::StartsWith("epoch: 1 step: 1875, loss is "));
 }
