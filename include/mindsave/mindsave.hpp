@@ -2,12 +2,19 @@
 // The umbrella header: includes every public header, nothing else.
 #pragma once
 
+#include "mindsave/checkpoint/load.hpp"
+#include "mindsave/checkpoint/match.hpp"
+#include "mindsave/checkpoint/save.hpp"
+#include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/parameter.hpp"
+#include "mindsave/core/record.hpp"
 #include "mindsave/core/rng.hpp"
 #include "mindsave/core/tensor.hpp"
+#include "mindsave/formats/ckpt.hpp"
 #include "mindsave/nn/activation.hpp"
 #include "mindsave/nn/conv2d.hpp"
 #include "mindsave/nn/dense.hpp"

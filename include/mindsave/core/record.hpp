@@ -1,11 +1,14 @@
-// TensorRecord: one named tensor as files hold it (name, dtype, shape, little-endian bytes).
-// The neutral currency between formats and networks; formats know nothing of models.
+// Named tensors as files hold them: TensorRecord owns its bytes, RecordView points into memory
+// (a mapped file, a network's parameter). The neutral currency between formats and networks.
 #pragma once
 
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "mindsave/core/errors.hpp"
@@ -13,24 +16,164 @@
 
 namespace mindsave {
 
+// MindSpore writes Python str values (append_dict) as tensor_type "str", UTF-32LE code points.
+namespace detail {
+inline std::vector<std::byte> utf8_to_utf32le(std::string_view s) {
+    std::vector<std::byte> out;
+    out.reserve(s.size() * 4);
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::uint32_t cp = c;
+        std::size_t len = 1;
+        if (c >= 0xf0) len = 4, cp = c & 0x07;
+        else if (c >= 0xe0) len = 3, cp = c & 0x0f;
+        else if (c >= 0xc0) len = 2, cp = c & 0x1f;
+        if (i + len > s.size()) throw Error("string value is not valid UTF-8 (truncated sequence)");
+        for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+        for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::byte>((cp >> (8 * b)) & 0xff));
+        i += len;
+    }
+    return out;
+}
+// Decodes UTF-32LE; trailing NULs are dropped, as numpy does for its <U strings.
+inline std::string utf32le_to_utf8(std::span<const std::byte> b) {
+    std::string out;
+    for (std::size_t i = 0; i + 4 <= b.size(); i += 4) {
+        std::uint32_t cp = 0;
+        for (int k = 3; k >= 0; --k) cp = (cp << 8) | static_cast<std::uint8_t>(b[i + static_cast<std::size_t>(k)]);
+        if (cp > 0x10ffff) cp = 0xfffd;
+        if (cp < 0x80) out += static_cast<char>(cp);
+        else if (cp < 0x800) out += {static_cast<char>(0xc0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3f))};
+        else if (cp < 0x10000)
+            out += {static_cast<char>(0xe0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3f)),
+                    static_cast<char>(0x80 | (cp & 0x3f))};
+        else
+            out += {static_cast<char>(0xf0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3f)),
+                    static_cast<char>(0x80 | ((cp >> 6) & 0x3f)), static_cast<char>(0x80 | (cp & 0x3f))};
+    }
+    while (!out.empty() && out.back() == '\0') out.pop_back();
+    return out;
+}
+}  // namespace detail
+
+// A record seen in place: name, dtype, shape and bytes live elsewhere (file map, tensor memory).
+// For a string record, data holds the UTF-32LE characters and dtype is unused.
+struct RecordView {
+    std::string_view name;
+    DType dtype = DType::Float32;
+    Shape shape;
+    std::span<const std::byte> data;
+    bool is_string = false;
+};
+
 struct TensorRecord {
     std::string name;
     DType dtype = DType::Float32;
-    Shape shape;  // empty for a 0-d scalar
-    std::vector<std::byte> data;
+    Shape shape;                      // empty for a 0-d scalar
+    std::vector<std::byte> data;      // little-endian elements, C order
+    std::optional<std::string> text;  // set for a string value (MindSpore "str" record)
 
+    bool is_string() const noexcept { return text.has_value(); }
     std::size_t element_count() const noexcept { return mindsave::element_count(shape); }
 
-    // The elements as T; the dtype must be T's.
+    // The elements as T, in place; T must be the record's dtype.
+    template <Element T>
+    std::span<T> as() {
+        check_type<T>();
+        return {reinterpret_cast<T*>(data.data()), data.size() / sizeof(T)};
+    }
+    template <Element T>
+    std::span<const T> as() const {
+        check_type<T>();
+        return {reinterpret_cast<const T*>(data.data()), data.size() / sizeof(T)};
+    }
     template <Element T>
     std::vector<T> values() const {
+        const auto s = as<T>();
+        return {s.begin(), s.end()};
+    }
+
+    // The view writers take; for strings it points at encoded, which must outlive the view.
+    RecordView view(std::vector<std::byte>* encoded = nullptr) const {
+        if (is_string()) {
+            if (!encoded) throw Error("TensorRecord::view of string '" + name + "' needs a buffer to encode into");
+            *encoded = detail::utf8_to_utf32le(*text);
+            return {name, dtype, {}, *encoded, true};
+        }
+        return {name, dtype, shape, data, false};
+    }
+
+    static TensorRecord from_view(const RecordView& v) {
+        TensorRecord r;
+        r.name = std::string(v.name);
+        if (v.is_string) {
+            r.text = detail::utf32le_to_utf8(v.data);
+            return r;
+        }
+        r.dtype = v.dtype;
+        r.shape = v.shape;
+        r.data.assign(v.data.begin(), v.data.end());
+        return r;
+    }
+
+    // A copy of an xtensor container's elements.
+    template <ElementTensor T>
+    static TensorRecord from_tensor(std::string name, const T& t) {
+        using E = typename T::value_type;
+        TensorRecord r;
+        r.name = std::move(name);
+        r.dtype = dtype_of_v<E>;
+        r.shape.assign(t.shape().begin(), t.shape().end());
+        r.data.resize(t.size() * sizeof(E));
+        std::memcpy(r.data.data(), t.data(), r.data.size());
+        return r;
+    }
+    // A 0-d tensor of exactly T's dtype.
+    template <Element T>
+    static TensorRecord scalar(std::string name, T value) {
+        TensorRecord r;
+        r.name = std::move(name);
+        r.dtype = dtype_of_v<T>;
+        r.data.resize(sizeof(T));
+        std::memcpy(r.data.data(), &value, sizeof(T));
+        return r;
+    }
+    static TensorRecord string(std::string name, std::string value) {
+        TensorRecord r;
+        r.name = std::move(name);
+        r.text = std::move(value);
+        return r;
+    }
+
+private:
+    template <Element T>
+    void check_type() const {
+        if (is_string()) throw DTypeError("'" + name + "' is a string value, not a tensor");
         if (dtype != dtype_of_v<T>)
             throw DTypeError("tensor '" + name + "' is " + std::string(dtype_name(dtype)) + ", read as " +
                              std::string(dtype_name(dtype_of_v<T>)));
-        std::vector<T> out(data.size() / sizeof(T));
-        std::memcpy(out.data(), data.data(), out.size() * sizeof(T));
-        return out;
     }
+};
+
+// A value given by name to save_checkpoint, converted as MindSpore's Tensor(value) converts Python
+// values: integers -> Int64 0-d, floating -> Float32 0-d, bool -> Bool, strings -> "str"; tensors keep
+// their dtype and shape. For another scalar dtype, pass TensorRecord::scalar<T>(name, v).
+struct NamedValue {
+    TensorRecord record;
+
+    NamedValue(TensorRecord r) : record(std::move(r)) {}
+    template <class T>
+        requires std::is_arithmetic_v<T>
+    NamedValue(std::string name, T value) {
+        if constexpr (std::is_same_v<T, bool>) record = TensorRecord::scalar<bool>(std::move(name), value);
+        else if constexpr (std::is_integral_v<T>)
+            record = TensorRecord::scalar<std::int64_t>(std::move(name), static_cast<std::int64_t>(value));
+        else record = TensorRecord::scalar<float>(std::move(name), static_cast<float>(value));
+    }
+    NamedValue(std::string name, std::string value) : record(TensorRecord::string(std::move(name), std::move(value))) {}
+    NamedValue(std::string name, const char* value) : NamedValue(std::move(name), std::string(value)) {}
+    template <ElementTensor T>
+    NamedValue(std::string name, const T& tensor) : record(TensorRecord::from_tensor(std::move(name), tensor)) {}
 };
 
 }  // namespace mindsave

@@ -1,141 +1,370 @@
-// format::ckpt reading: MindSpore's .ckpt, a stream of one-value Checkpoint messages (spec section 1).
-// Records with the same consecutive tag are pieces of one split tensor and are joined.
+// format::ckpt: MindSpore's .ckpt, a stream of one-value Checkpoint messages (spec section 1), read
+// from a memory map as views or copied, and written streaming from tensor memory, atomically.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <deque>
 #include <filesystem>
-#include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/io/crc32.hpp"
+#include "mindsave/io/file.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
 
 namespace mindsave::format {
 
-struct ckpt {
-    static constexpr const char* extension = ".ckpt";
+// Which MindSpore writer generation format::ckpt reproduces byte for byte.
+enum class CkptWriter {
+    v2_2,  // <= 2.2: scalars as dims [0]; an empty tensor is one record with empty content
+    v2_3,  // >= 2.3: scalars without dims; an empty tensor writes no record
+};
+struct CkptWriteOptions {
+    CkptWriter writer = CkptWriter::v2_3;
+    bool crc = false;                                // append the "crc_num" footer (crc_check=True, >= 2.3)
+    std::size_t slice_bytes = std::size_t{512} << 20;  // tensors larger than this are split (SLICE_SIZE)
+};
+struct CkptReadOptions {
+    bool crc_check = false;  // verify the footer; a file without one is accepted (MindSpore warns)
+};
 
-    // Every tensor record of the file, in file order. Throws FormatError naming the file and the
-    // byte offset on any framing problem, and on tensor types MindSpore itself cannot load.
-    static std::vector<TensorRecord> read(const std::filesystem::path& path) {
-        std::vector<std::byte> file = read_bytes(path);
-        std::span<const std::byte> body(file);
-        // The optional CRC footer: "crc_num" + 10-byte big-endian CRC-32 (MindSpore >= 2.3).
-        if (body.size() >= 17 && std::memcmp(body.data() + body.size() - 17, "crc_num", 7) == 0)
+struct ckpt {
+    static constexpr std::string_view extension = ".ckpt";
+    static constexpr std::size_t default_slice_bytes = std::size_t{512} << 20;
+
+    using Writer = CkptWriter;
+    using WriteOptions = CkptWriteOptions;
+    using ReadOptions = CkptReadOptions;
+
+    // A parsed file: record views into its bytes, plus the joined bytes of split tensors.
+    class Contents {
+    public:
+        const std::vector<RecordView>& records() const noexcept { return records_; }
+        bool has_crc() const noexcept { return has_crc_; }
+        std::uint32_t stored_crc() const noexcept { return stored_crc_; }
+
+    private:
+        friend struct ckpt;
+        std::vector<RecordView> records_;
+        std::deque<std::vector<std::byte>> joined_;
+        bool has_crc_ = false;
+        std::uint32_t stored_crc_ = 0;
+    };
+
+    // Parses bytes (file name for messages only). Views point into bytes, which must outlive them.
+    static Contents parse(std::span<const std::byte> bytes, const std::filesystem::path& path,
+                          const ReadOptions& options = {}) {
+        Contents out;
+        std::span<const std::byte> body = bytes;
+        if (body.size() >= 17 && std::memcmp(body.data() + body.size() - 17, "crc_num", 7) == 0) {
+            const auto* f = body.data() + body.size() - 10;
+            std::uint64_t v = 0;
+            for (int i = 0; i < 10; ++i) v = (v << 8) | static_cast<std::uint8_t>(f[i]);  // top bytes zero
+            out.has_crc_ = true;
+            out.stored_crc_ = static_cast<std::uint32_t>(v);
             body = body.first(body.size() - 17);
-        std::vector<TensorRecord> out;
-        std::string last_tag;
-        try {
-            io::WireReader file_reader(body);
-            while (!file_reader.at_end()) {
-                io::WireType type;
-                if (file_reader.key(type) != 1 || type != io::WireType::length_delimited)
-                    file_reader.fail("expected Checkpoint.value (field 1)");
-                const auto value = file_reader.bytes();
-                TensorRecord r = parse_value(value, file_reader.offset() - value.size(), path);
-                if (!out.empty() && r.name == last_tag) {  // a further piece of a split tensor
-                    auto& joined = out.back();
-                    joined.data.insert(joined.data.end(), r.data.begin(), r.data.end());
-                    joined.shape = r.shape;
-                    joined.dtype = r.dtype;
-                } else {
-                    last_tag = r.name;
-                    out.push_back(std::move(r));
-                }
-            }
-        } catch (const io::WireError& e) {
-            throw FormatError(path, "not a valid MindSpore checkpoint: " + e.what + " at byte " +
-                                        std::to_string(e.offset) + " (the file is truncated or corrupt)");
+            if (options.crc_check && (v >> 32 || io::crc32(body) != out.stored_crc_))
+                throw FormatError(path, "CRC-32 check failed: the stored checksum does not match the records "
+                                        "(the file is damaged or was changed after saving)");
         }
-        for (auto& r : out) finish(r, path);
+        io::WireReader file(body);
+        std::size_t index = 0;
+        while (!file.at_end()) {
+            RecordView r;
+            try {
+                io::WireType type;
+                if (file.key(type) != 1 || type != io::WireType::length_delimited)
+                    file.fail("expected Checkpoint.value (field 1)");
+                const auto value = file.bytes();
+                parse_value(value, file.offset() - value.size(), r);
+            } catch (const io::WireError& e) {
+                throw FormatError(path, "not a valid MindSpore checkpoint: record " + std::to_string(index) +
+                                            (r.name.empty() ? "" : " ('" + std::string(r.name) + "')") + ": " +
+                                            e.what + " at byte " + std::to_string(e.offset) +
+                                            " (the file is truncated or corrupt)");
+            }
+            finish(r);
+            ++index;
+            auto& records = out.records_;
+            if (!records.empty() && records.back().name == r.name) {  // a further piece of a split tensor
+                auto& prev = records.back();
+                if (prev.is_string != r.is_string || (!r.is_string && prev.dtype != r.dtype))
+                    throw FormatError(path, "pieces of tensor '" + std::string(r.name) + "' disagree on type");
+                const bool first_join = out.joined_.empty() || out.joined_.back().data() != prev.data.data();
+                if (first_join) out.joined_.emplace_back(prev.data.begin(), prev.data.end());
+                auto& buf = out.joined_.back();
+                buf.insert(buf.end(), r.data.begin(), r.data.end());
+                prev.data = buf;
+                prev.shape = r.shape;
+            } else {
+                records.push_back(std::move(r));
+            }
+        }
+        for (std::size_t i = 0; i < out.records_.size(); ++i) check_size(out.records_[i], i, path);
         return out;
     }
 
-private:
-    static std::vector<std::byte> read_bytes(const std::filesystem::path& path) {
-        std::ifstream in(path, std::ios::binary | std::ios::ate);
-        if (!in) throw FileError(path, std::string("cannot open for reading: ") + std::strerror(errno));
-        const auto size = static_cast<std::size_t>(in.tellg());
-        std::vector<std::byte> bytes(size);
-        in.seekg(0);
-        if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
-            throw FileError(path, "read failed");
-        return bytes;
+    // A checkpoint opened through a memory map: records are views into the mapping (zero copy).
+    class Mapped {
+    public:
+        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {})
+            : file_(path), contents_(parse(file_.bytes(), path, options)) {}
+        const std::vector<RecordView>& records() const noexcept { return contents_.records(); }
+        const Contents& contents() const noexcept { return contents_; }
+
+    private:
+        io::MappedFile file_;
+        Contents contents_;
+    };
+
+    // Every record, copied out of the file, in file order (split tensors joined).
+    static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
+        const auto bytes = io::read_whole_file(path);
+        const auto contents = parse(bytes, path, options);
+        std::vector<TensorRecord> out;
+        out.reserve(contents.records().size());
+        for (const auto& r : contents.records()) out.push_back(TensorRecord::from_view(r));
+        return out;
     }
 
-    static TensorRecord parse_value(std::span<const std::byte> value, std::size_t base,
-                                    const std::filesystem::path& path) {
-        TensorRecord r;
+    // Writes records atomically to path, streaming each tensor's bytes from where they are.
+    static void write(const std::filesystem::path& path, std::span<const RecordView> records,
+                      const WriteOptions& options = {}) {
+        if (options.slice_bytes == 0) throw ConfigError("ckpt WriteOptions::slice_bytes must be > 0");
+        io::AtomicFile file(path);
+        Sink sink{file, options.crc};
+        for (const auto& r : records) write_record(sink, r, options);
+        sink.flush();
+        if (options.crc) {
+            std::byte footer[17] = {};
+            std::memcpy(footer, "crc_num", 7);
+            for (int i = 0; i < 4; ++i) footer[16 - i] = static_cast<std::byte>((sink.crc >> (8 * i)) & 0xff);
+            file.write(footer);
+        }
+        file.commit();
+    }
+
+    // The exact size write() produces for records (no disk I/O).
+    static std::size_t serialized_size(std::span<const RecordView> records, const WriteOptions& options = {}) {
+        std::size_t total = options.crc ? 17 : 0;
+        for (const auto& r : records)
+            for_each_piece(r, options, [&](std::span<const std::byte> piece, bool scalar_dims) {
+                total += header_size(r, piece.size(), scalar_dims).record + piece.size();
+            });
+        return total;
+    }
+
+private:
+    static void parse_value(std::span<const std::byte> value, std::size_t base, RecordView& r) {
         bool has_tag = false, has_tensor = false;
         io::WireReader v(value, base);
         while (!v.at_end()) {
             io::WireType type;
             const auto field = v.key(type);
             if (field == 1 && type == io::WireType::length_delimited) {
-                r.name = std::string(v.string());
+                r.name = v.string();
                 has_tag = true;
             } else if (field == 2 && type == io::WireType::length_delimited) {
                 const auto tensor = v.bytes();
-                parse_tensor(tensor, v.offset() - tensor.size(), r, path);
+                parse_tensor(tensor, v.offset() - tensor.size(), r);
                 has_tensor = true;
             } else if (field == 3 && type == io::WireType::length_delimited) {
-                v.fail("map-parameter records (MapTensorProto) are not supported");
+                v.fail("map-parameter records (MapTensorProto, embedding caches) are not supported");
             } else {
                 v.skip(type);
             }
         }
         if (!has_tag || !has_tensor) v.fail("a Checkpoint.Value without its required tag or tensor");
-        return r;
     }
 
-    static void parse_tensor(std::span<const std::byte> tensor, std::size_t base, TensorRecord& r,
-                             const std::filesystem::path& path) {
+    static void parse_tensor(std::span<const std::byte> tensor, std::size_t base, RecordView& r) {
         io::WireReader t(tensor, base);
         bool has_type = false, has_content = false;
         while (!t.at_end()) {
             io::WireType type;
             const auto field = t.key(type);
             if (field == 1 && type == io::WireType::varint) {
+                if (r.shape.size() >= 64) t.fail("more than 64 dims");
                 r.shape.push_back(static_cast<std::size_t>(t.varint()));
             } else if (field == 1 && type == io::WireType::length_delimited) {  // packed dims, tolerated
-                io::WireReader packed(t.bytes());
-                while (!packed.at_end()) r.shape.push_back(static_cast<std::size_t>(packed.varint()));
+                io::WireReader packed(t.bytes(), t.offset());
+                while (!packed.at_end()) {
+                    if (r.shape.size() >= 64) t.fail("more than 64 dims");
+                    r.shape.push_back(static_cast<std::size_t>(packed.varint()));
+                }
             } else if (field == 2 && type == io::WireType::length_delimited) {
                 const auto name = t.string();
-                const auto dtype = parse_dtype(name);
-                if (!dtype)
-                    throw FormatError(path, "tensor '" + r.name + "' has tensor_type '" + std::string(name) +
-                                                "', which is not a MindSpore dtype this reader supports");
-                r.dtype = *dtype;
+                if (name == "str") {
+                    r.is_string = true;
+                } else if (const auto dtype = parse_dtype(name)) {
+                    r.dtype = *dtype;
+                } else {
+                    t.fail("unknown tensor_type '" + std::string(name.substr(0, 64)) +
+                           "' (MindSpore's loader rejects it too; known: Bool, Int8..Int64, UInt8..UInt64, "
+                           "Float16/32/64, BFloat16, str)");
+                }
                 has_type = true;
             } else if (field == 3 && type == io::WireType::length_delimited) {
-                const auto content = t.bytes();
-                r.data.assign(content.begin(), content.end());
+                r.data = t.bytes();
                 has_content = true;
             } else {
                 t.skip(type);
             }
         }
-        if (!has_type || !has_content)
-            t.fail("tensor '" + r.name + "' lacks its required tensor_type or tensor_content");
+        if (!has_type || !has_content) t.fail("a TensorProto without its required tensor_type or tensor_content");
     }
 
-    // dims [0] is the <= 2.2 spelling of a scalar; then the byte count must fit the shape.
-    static void finish(TensorRecord& r, const std::filesystem::path& path) {
+    // dims [0] is the <= 2.2 spelling of a scalar (and of a str record).
+    static void finish(RecordView& r) {
+        if (r.is_string) {
+            r.shape.clear();
+            return;
+        }
         if (r.shape.size() == 1 && r.shape[0] == 0 && r.data.size() == dtype_size(r.dtype)) r.shape.clear();
+    }
+
+    static void check_size(const RecordView& r, std::size_t index, const std::filesystem::path& path) {
+        if (r.is_string) {
+            if (r.data.size() % 4 != 0)
+                throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(r.name) +
+                                            "'): a str value of " + std::to_string(r.data.size()) +
+                                            " bytes, not whole UTF-32 characters");
+            return;
+        }
         std::size_t count = 1;
+        bool overflow = false;
         for (auto d : r.shape) {
-            if (d != 0 && count > SIZE_MAX / d)
-                throw FormatError(path, "tensor '" + r.name + "' has dims whose product overflows");
+            if (d != 0 && count > SIZE_MAX / d) overflow = true;
             count *= d;
         }
-        if (count > SIZE_MAX / dtype_size(r.dtype) || count * dtype_size(r.dtype) != r.data.size())
-            throw FormatError(path, "tensor '" + r.name + "' has shape " + shape_string(r.shape) + " of " +
-                                        std::string(dtype_name(r.dtype)) + " (" +
-                                        std::to_string(count * dtype_size(r.dtype)) + " bytes) but " +
-                                        std::to_string(r.data.size()) + " bytes of content");
+        const std::size_t esize = dtype_size(r.dtype);
+        if (overflow || count > SIZE_MAX / esize || count * esize != r.data.size())
+            throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(r.name) + "'): shape " +
+                                        shape_string(r.shape) + " of " + std::string(dtype_name(r.dtype)) +
+                                        (overflow ? " overflows" : " needs " + std::to_string(count * esize) + " bytes") +
+                                        ", but the record holds " + std::to_string(r.data.size()) + " bytes");
+    }
+
+    struct HeaderSize {
+        std::size_t tensor;  // TensorProto payload without the content bytes
+        std::size_t value;   // Checkpoint.Value payload
+        std::size_t record;  // the whole record without the content bytes
+    };
+    static HeaderSize header_size(const RecordView& r, std::size_t content, bool scalar_dims) {
+        const std::string_view type = r.is_string ? "str" : dtype_name(r.dtype);
+        std::size_t dims = 0;
+        if (scalar_dims) dims = 2;  // 08 00
+        else
+            for (auto d : r.shape) dims += 1 + io::varint_size(d);
+        const std::size_t tensor_payload = dims + io::length_delimited_size(2, type.size()) + 1 +
+                                           io::varint_size(content) + content;
+        const std::size_t value_payload =
+            io::length_delimited_size(1, r.name.size()) + io::length_delimited_size(2, tensor_payload);
+        const std::size_t record = 1 + io::varint_size(value_payload) + value_payload;
+        return {tensor_payload - content, value_payload, record - content};
+    }
+
+    // Calls f(piece, scalar_dims) for each record the writer emits for r.
+    template <class F>
+    static void for_each_piece(const RecordView& r, const WriteOptions& o, F&& f) {
+        const bool legacy = o.writer == Writer::v2_2;
+        const bool scalar = r.is_string || (!r.is_string && r.shape.empty());
+        const bool scalar_dims = r.is_string || (legacy && scalar);
+        const std::size_t n = r.data.size();
+        if (n == 0) {
+            if (legacy || r.is_string) f(r.data, scalar_dims);  // >= 2.3 writes no record for 0 bytes
+            return;
+        }
+        if (n <= o.slice_bytes) {
+            f(r.data, scalar_dims);
+            return;
+        }
+        const std::size_t parts = (n + o.slice_bytes - 1) / o.slice_bytes;
+        if (!legacy) {  // >= 2.3: fixed raw-byte chunks
+            for (std::size_t off = 0; off < n; off += o.slice_bytes)
+                f(r.data.subspan(off, std::min(o.slice_bytes, n - off)), scalar_dims);
+            return;
+        }
+        // <= 2.2: numpy.array_split of the flattened elements into `parts` near-equal parts
+        const std::size_t esize = r.is_string ? 4 : dtype_size(r.dtype), elems = n / esize;
+        const std::size_t base = elems / parts, extra = elems % parts;
+        std::size_t off = 0;
+        for (std::size_t p = 0; p < parts; ++p) {
+            const std::size_t len = (base + (p < extra ? 1 : 0)) * esize;
+            f(r.data.subspan(off, len), scalar_dims);
+            off += len;
+        }
+    }
+
+    // Buffers small writes; large contents go out by writev straight from tensor memory.
+    struct Sink {
+        io::AtomicFile& file;
+        bool with_crc;
+        std::uint32_t crc = 0;
+        std::vector<std::byte> buffer = std::vector<std::byte>(std::size_t{1} << 20);
+        std::size_t used = 0;
+
+        std::byte* reserve(std::size_t n) {
+            if (used + n > buffer.size()) flush();
+            if (n > buffer.size()) buffer.resize(n);
+            return buffer.data() + used;
+        }
+        void commit(std::size_t n) {
+            if (with_crc) crc = io::crc32({buffer.data() + used, n}, crc);
+            used += n;
+        }
+        void content(std::span<const std::byte> bytes) {
+            if (with_crc) crc = io::crc32(bytes, crc);
+            if (used + bytes.size() <= buffer.size()) {
+                std::memcpy(buffer.data() + used, bytes.data(), bytes.size());
+                used += bytes.size();
+                return;
+            }
+            const std::span<const std::byte> pieces[2] = {{buffer.data(), used}, bytes};
+            file.write(pieces);
+            used = 0;
+        }
+        void flush() {
+            if (used) file.write(std::span<const std::byte>(buffer.data(), used));
+            used = 0;
+        }
+    };
+
+    static void write_record(Sink& sink, const RecordView& r, const WriteOptions& o) {
+        for_each_piece(r, o, [&](std::span<const std::byte> piece, bool scalar_dims) {
+            const auto size = header_size(r, piece.size(), scalar_dims);
+            const std::string_view type = r.is_string ? "str" : dtype_name(r.dtype);
+            std::byte* const start = sink.reserve(size.record);
+            std::byte* p = start;
+            *p++ = std::byte{0x0a};
+            p = io::put_varint(p, size.value);
+            *p++ = std::byte{0x0a};
+            p = io::put_varint(p, r.name.size());
+            p = std::copy_n(reinterpret_cast<const std::byte*>(r.name.data()), r.name.size(), p);
+            *p++ = std::byte{0x12};
+            p = io::put_varint(p, size.tensor + piece.size());
+            if (scalar_dims) {
+                *p++ = std::byte{0x08};
+                *p++ = std::byte{0x00};
+            } else {
+                for (auto d : r.shape) {
+                    *p++ = std::byte{0x08};
+                    p = io::put_varint(p, d);
+                }
+            }
+            *p++ = std::byte{0x12};
+            p = io::put_varint(p, type.size());
+            p = std::copy_n(reinterpret_cast<const std::byte*>(type.data()), type.size(), p);
+            *p++ = std::byte{0x1a};
+            p = io::put_varint(p, piece.size());
+            sink.commit(static_cast<std::size_t>(p - start));
+            sink.content(piece);
+        });
     }
 };
 

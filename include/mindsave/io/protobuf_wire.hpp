@@ -85,3 +85,36 @@ private:
 };
 
 }  // namespace mindsave::io
+
+namespace mindsave::io {
+
+// Writer side: sizes and encodings of varints and field keys.
+constexpr std::size_t varint_size(std::uint64_t v) noexcept {
+    std::size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        ++n;
+    }
+    return n;
+}
+
+// Appends the varint encoding of v at out; returns the position after it.
+inline std::byte* put_varint(std::byte* out, std::uint64_t v) noexcept {
+    while (v >= 0x80) {
+        *out++ = static_cast<std::byte>((v & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    *out++ = static_cast<std::byte>(v);
+    return out;
+}
+
+constexpr std::uint64_t field_key(std::uint32_t field, WireType type) noexcept {
+    return (static_cast<std::uint64_t>(field) << 3) | static_cast<std::uint64_t>(type);
+}
+
+// Size of a length-delimited field holding n payload bytes: key, length, payload.
+constexpr std::size_t length_delimited_size(std::uint32_t field, std::size_t n) noexcept {
+    return varint_size(field_key(field, WireType::length_delimited)) + varint_size(n) + n;
+}
+
+}  // namespace mindsave::io

@@ -1,0 +1,241 @@
+// load_checkpoint and load_param_into_net as MindSpore's, with one step further: loading into a
+// network is a transaction that checks every assignment first and reports all problems at once.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mindsave/checkpoint/match.hpp"
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parameter_dict.hpp"
+#include "mindsave/formats/ckpt.hpp"
+
+namespace mindsave {
+
+struct LoadOptions {
+    std::vector<std::string> filter_prefix{};   // drop names starting with any of these
+    std::vector<std::string> specify_prefix{};  // keep only names starting with one of these
+    std::function<bool(std::string_view)> choice_func{};  // keep a name iff true (ignored when a prefix is set)
+    bool crc_check = false;                   // verify the crc_num footer
+};
+
+// What load_param_into_net could not match: MindSpore's (param_not_load, ckpt_not_load).
+struct LoadResult {
+    std::vector<std::string> param_not_load;  // network parameters left as they were
+    std::vector<std::string> ckpt_not_load;   // checkpoint entries no parameter took by exact name
+};
+
+struct LoadIntoNetOptions {
+    bool require_all = false;  // a parameter with no checkpoint entry is an error, not a report line
+};
+
+namespace detail {
+
+inline bool starts_with_any(std::string_view name, const std::vector<std::string>& prefixes) {
+    return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return name.starts_with(p); });
+}
+
+inline void check_prefixes(const std::vector<std::string>& prefixes, const char* what) {
+    for (const auto& p : prefixes)
+        if (p.empty())
+            throw ConfigError(std::string("load_checkpoint: '") + what + "' can't include an empty prefix");
+}
+
+inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+// The closest of candidates to name, if close enough to be a plausible typo or rename.
+inline std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(3, name.size() / 3) + 1;
+    for (const auto& c : candidates) {
+        if (c.ends_with(std::string(".") + std::string(name)))
+            return " (did you mean '" + c + "'? a prefix differs: load with match::suffix)";
+        const std::size_t d = edit_distance(name, c);
+        if (d < best_distance) best_distance = d, best = c;
+    }
+    return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+enum class Family { floating, integer, other };
+inline Family family_of(DType t) {
+    if (is_floating(t)) return Family::floating;
+    if (t == DType::Int8 || t == DType::Int16 || t == DType::Int32 || t == DType::Int64) return Family::integer;
+    return Family::other;
+}
+
+// Element-wise conversion between two dtypes of one family (ints go through int64, floats through double).
+inline void convert(std::span<const std::byte> from, DType from_type, std::span<std::byte> to, DType to_type) {
+    const std::size_t n = to.size() / dtype_size(to_type);
+    visit_dtype(from_type, [&](auto src_tag) {
+        using S = decltype(src_tag);
+        visit_dtype(to_type, [&](auto dst_tag) {
+            using D = decltype(dst_tag);
+            for (std::size_t i = 0; i < n; ++i) {
+                S s;
+                std::memcpy(&s, from.data() + i * sizeof(S), sizeof(S));
+                D d;
+                if constexpr (std::is_integral_v<S> && std::is_integral_v<D>) d = static_cast<D>(s);
+                else d = from_double<D>(to_double(s));
+                std::memcpy(to.data() + i * sizeof(D), &d, sizeof(D));
+            }
+        });
+    });
+}
+
+}  // namespace detail
+
+// Loads every parameter of target (a network, an optimizer, anything with visit_parameters) that the
+// dict holds, matching names by Match. Nothing in target changes unless every matched entry fits
+// (shape, dtype); otherwise one ParameterError lists every problem.
+template <MatchPolicy Match = match::suffix, HasParameters Target>
+LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const LoadIntoNetOptions& options = {}) {
+    struct Slot {
+        std::string name;
+        TensorView view;
+    };
+    std::vector<Slot> slots;
+    visit_parameters(target, [&](std::string_view name, auto& p) { slots.push_back({std::string(name), view_of(p)}); });
+
+    LoadResult result;
+    result.ckpt_not_load = dict.keys();
+    std::vector<std::pair<const Slot*, const TensorRecord*>> plan;
+    for (const auto& slot : slots) {
+        if (const auto* r = dict.find(slot.name)) {
+            if (r->is_string()) continue;  // MindSpore skips str values silently
+            plan.emplace_back(&slot, r);
+            std::erase(result.ckpt_not_load, slot.name);
+        } else if (!slot.name.starts_with("accu_grads")) {
+            result.param_not_load.push_back(slot.name);
+        }
+    }
+    if constexpr (Match::prefix_fallback) {
+        // MindSpore's fallback: the first still-missing name that some key ends with gives a prefix,
+        // tried for all missing names; repeat while a round finds one.
+        while (!result.param_not_load.empty()) {
+            std::optional<std::string> prefix;
+            for (const auto& missing : result.param_not_load) {
+                for (const auto& r : dict)
+                    if (!r.is_string() && r.name.size() > missing.size() && r.name.ends_with(missing)) {
+                        prefix = r.name.substr(0, r.name.size() - missing.size());
+                        break;
+                    }
+                if (prefix) break;
+            }
+            if (!prefix) break;
+            for (const auto& slot : slots) {
+                const auto it = std::find(result.param_not_load.begin(), result.param_not_load.end(), slot.name);
+                if (it == result.param_not_load.end()) continue;
+                const auto* r = dict.find(*prefix + slot.name);
+                if (!r || r->is_string()) continue;
+                plan.emplace_back(&slot, r);
+                result.param_not_load.erase(it);  // MindSpore leaves such entries in ckpt_not_load
+            }
+        }
+    }
+
+    std::vector<std::string> problems;
+    std::vector<bool> cast(plan.size(), false);
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+        const auto& [slot, r] = plan[i];
+        const Shape& want = slot->view.shape;
+        const bool same_shape = r->shape == want;
+        // MindSpore reshapes a checkpoint tensor whose extra trailing dims are all 1, e.g. [12,2048,1,1] -> [12,2048]
+        const bool trailing_ones = r->shape.size() > want.size() &&
+                                   std::equal(want.begin(), want.end(), r->shape.begin()) &&
+                                   std::all_of(r->shape.begin() + static_cast<std::ptrdiff_t>(want.size()),
+                                               r->shape.end(), [](std::size_t d) { return d == 1; });
+        if (!same_shape && !trailing_ones) {
+            problems.push_back(slot->name + ": shape " + shape_string(want) + " in the network, " +
+                               shape_string(r->shape) + " in the checkpoint ('" + r->name + "')");
+            continue;
+        }
+        if (r->dtype != slot->view.dtype) {
+            const auto fa = detail::family_of(r->dtype), fb = detail::family_of(slot->view.dtype);
+            if (Match::cast_within_family && fa == fb && fa != detail::Family::other) {
+                cast[i] = true;
+            } else {
+                problems.push_back(slot->name + ": dtype " + std::string(dtype_name(slot->view.dtype)) +
+                                   " in the network, " + std::string(dtype_name(r->dtype)) + " in the checkpoint ('" +
+                                   r->name + "')" +
+                                   (fa == fb && fa != detail::Family::other
+                                        ? " (match::suffix converts within a family; match::strict does not)"
+                                        : ""));
+            }
+        }
+    }
+    if (options.require_all) {
+        const auto keys = dict.keys();
+        for (const auto& missing : result.param_not_load)
+            problems.push_back(missing + ": not in the checkpoint" + detail::did_you_mean(missing, keys));
+    }
+    if (!problems.empty()) {
+        std::string msg = "load_param_into_net: " + std::to_string(problems.size()) +
+                          (problems.size() == 1 ? " problem" : " problems") + "; nothing was loaded:";
+        for (const auto& p : problems) msg += "\n  - " + p;
+        throw ParameterError(msg);
+    }
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+        const auto& [slot, r] = plan[i];
+        if (cast[i]) detail::convert(r->data, r->dtype, slot->view.bytes, slot->view.dtype);
+        else std::memcpy(slot->view.bytes.data(), r->data.data(), slot->view.bytes.size());
+    }
+    return result;
+}
+
+// One line per parameter left unloaded, with a did-you-mean from the checkpoint's names.
+inline std::string describe(const LoadResult& result, const ParameterDict& dict) {
+    std::string out;
+    const auto keys = dict.keys();
+    for (const auto& p : result.param_not_load)
+        out += "not loaded: " + p + detail::did_you_mean(p, keys) + "\n";
+    for (const auto& k : result.ckpt_not_load) out += "unused in checkpoint: " + k + "\n";
+    return out;
+}
+
+// Reads a checkpoint into an ordered, editable dict, filtered by prefix or choice_func as MindSpore's.
+template <class Format = format::ckpt>
+ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptions& options = {}) {
+    detail::check_prefixes(options.filter_prefix, "filter_prefix");
+    detail::check_prefixes(options.specify_prefix, "specify_prefix");
+    const typename Format::Mapped file(path, {.crc_check = options.crc_check});
+    ParameterDict dict;
+    const bool by_prefix = !options.filter_prefix.empty() || !options.specify_prefix.empty();
+    for (const auto& r : file.records()) {
+        if (!options.specify_prefix.empty() && !detail::starts_with_any(r.name, options.specify_prefix)) continue;
+        if (!options.filter_prefix.empty() && detail::starts_with_any(r.name, options.filter_prefix)) continue;
+        if (!by_prefix && options.choice_func && !options.choice_func(r.name)) continue;
+        dict.insert_or_assign(TensorRecord::from_view(r));
+    }
+    if (dict.empty())
+        throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; check "
+                                             "'filter_prefix', 'specify_prefix' and 'choice_func'");
+    return dict;
+}
+
+// load_checkpoint, then load_param_into_net(net, dict) as MindSpore does when given a net.
+template <MatchPolicy Match = match::suffix, class Format = format::ckpt, HasParameters Net>
+ParameterDict load_checkpoint(const std::filesystem::path& path, Net& net, const LoadOptions& options = {}) {
+    ParameterDict dict = load_checkpoint<Format>(path, options);
+    load_param_into_net<Match>(net, dict);
+    return dict;
+}
+
+}  // namespace mindsave

@@ -1,0 +1,154 @@
+// save_checkpoint as MindSpore's: a network, an optimizer, any parameter holder, a ParameterDict or
+// a list of {name, value}; append_dict, choice_func, crc_check, async_save; written atomically.
+#pragma once
+
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parameter_dict.hpp"
+#include "mindsave/formats/ckpt.hpp"
+
+namespace mindsave {
+
+struct SaveOptions {
+    std::vector<NamedValue> append_dict{};              // written after the parameters, in order
+    std::function<bool(std::string_view)> choice_func{};  // keep a parameter iff true (not applied to append_dict)
+    bool crc_check = false;                             // append MindSpore's crc_num footer
+    bool async_save = false;  // snapshot now, write on a background thread (see wait_for_async_save)
+    bool integrated_save = true;  // MindSpore merges sliced parameters; one process has none to merge
+    format::ckpt::Writer writer = format::ckpt::Writer::v2_3;  // which MindSpore generation's bytes
+    std::size_t slice_bytes = format::ckpt::default_slice_bytes;  // split tensors larger than this
+};
+
+namespace detail {
+
+// At most one background save at a time, as MindSpore: a new save waits for the previous one,
+// and its failure is raised then (or by wait_for_async_save).
+class AsyncSaver {
+public:
+    static AsyncSaver& instance() {
+        static AsyncSaver saver;
+        return saver;
+    }
+    template <class F>
+    void start(F&& job) {
+        wait();
+        std::lock_guard lock(mutex_);
+        thread_ = std::thread([this, job = std::forward<F>(job)]() mutable {
+            try {
+                job();
+            } catch (...) {
+                std::lock_guard inner(mutex_);
+                error_ = std::current_exception();
+            }
+        });
+    }
+    void wait() {
+        std::thread t;
+        {
+            std::lock_guard lock(mutex_);
+            t = std::move(thread_);
+        }
+        if (t.joinable()) t.join();
+        std::exception_ptr e;
+        {
+            std::lock_guard lock(mutex_);
+            e = std::exchange(error_, nullptr);
+        }
+        if (e) std::rethrow_exception(e);
+    }
+    ~AsyncSaver() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    std::mutex mutex_;
+    std::thread thread_;
+    std::exception_ptr error_;
+};
+
+// MindSpore appends ".ckpt" to a name that lacks it.
+template <class Format>
+std::filesystem::path with_extension(std::filesystem::path path) {
+    if (!path.string().ends_with(Format::extension)) path += std::string(Format::extension);
+    return path;
+}
+
+}  // namespace detail
+
+// Waits for the background save started by save_checkpoint(..., {.async_save = true}); rethrows its error.
+inline void wait_for_async_save() { detail::AsyncSaver::instance().wait(); }
+
+template <class T>
+concept Saveable = HasParameters<T> || std::same_as<std::remove_cvref_t<T>, ParameterDict> ||
+                   std::same_as<std::remove_cvref_t<T>, std::vector<NamedValue>> ||
+                   std::same_as<std::remove_cvref_t<T>, std::vector<TensorRecord>>;
+
+// Saves obj's parameters (then options.append_dict) to path, ".ckpt" appended when missing.
+// Tensor bytes stream from where they live; with async_save they are copied first, so training may go on.
+template <class Format = format::ckpt, class Obj>
+void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOptions& options = {}) {
+    static_assert(Saveable<Obj>,
+                  "save_checkpoint takes a network or optimizer (anything with visit_parameters), a "
+                  "ParameterDict, or a std::vector<NamedValue> / std::vector<TensorRecord>");
+    const auto file = detail::with_extension<Format>(path);
+    std::vector<std::string> names;  // stable storage for visited names
+    std::vector<RecordView> views;
+    std::deque<std::vector<std::byte>> encoded;  // UTF-32 of string values
+    auto keep = [&](std::string_view name) { return !options.choice_func || options.choice_func(name); };
+    auto add_record = [&](const TensorRecord& r) {
+        if (r.is_string()) views.push_back(r.view(&encoded.emplace_back()));
+        else views.push_back(r.view());
+    };
+    using O = std::remove_cvref_t<Obj>;
+    if constexpr (std::is_same_v<O, ParameterDict> || std::is_same_v<O, std::vector<TensorRecord>>) {
+        for (const auto& r : obj)
+            if (keep(r.name)) add_record(r);
+    } else if constexpr (std::is_same_v<O, std::vector<NamedValue>>) {
+        for (const auto& v : obj)
+            if (keep(v.record.name)) add_record(v.record);
+    } else {
+        std::vector<TensorView> tensors;
+        visit_parameters(obj, [&](std::string_view name, auto& p) {
+            if (!keep(name)) return;
+            names.emplace_back(name);
+            tensors.push_back(view_of(p));
+        });
+        for (std::size_t i = 0; i < tensors.size(); ++i)
+            views.push_back({names[i], tensors[i].dtype, tensors[i].shape, tensors[i].bytes, false});
+    }
+    for (const auto& v : options.append_dict) add_record(v.record);
+
+    const typename Format::WriteOptions write_options{options.writer, options.crc_check, options.slice_bytes};
+    if (!options.async_save) {
+        detail::AsyncSaver::instance().wait();  // never race a background save of the same file
+        Format::write(file, views, write_options);
+        return;
+    }
+    // Snapshot: own every byte, so the caller may change the parameters as soon as we return.
+    std::vector<TensorRecord> snapshot;
+    snapshot.reserve(views.size());
+    for (const auto& v : views) snapshot.push_back(TensorRecord::from_view(v));
+    detail::AsyncSaver::instance().start([file, write_options, snapshot = std::move(snapshot)] {
+        std::deque<std::vector<std::byte>> strings;
+        std::vector<RecordView> own;
+        for (const auto& r : snapshot) own.push_back(r.is_string() ? r.view(&strings.emplace_back()) : r.view());
+        Format::write(file, own, write_options);
+    });
+}
+
+template <class Format = format::ckpt, class Obj>
+    requires(!std::is_lvalue_reference_v<Obj>)
+void save_checkpoint(Obj&& obj, const std::filesystem::path& path, const SaveOptions& options = {}) {
+    save_checkpoint<Format>(obj, path, options);
+}
+
+}  // namespace mindsave

@@ -1,0 +1,243 @@
+// Files as mindsave uses them: a read-only memory map, a whole-file read, and an atomic writer
+// (temp file, fsync, rename, fsync of the directory) so a crash never leaves a torn final file.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "mindsave/core/errors.hpp"
+
+namespace mindsave::io {
+
+namespace detail {
+
+inline std::string errno_message(int err) {
+    std::string msg = std::generic_category().message(err);
+    if (err == ENOSPC) msg += " (the disk is full: free space or write elsewhere)";
+    if (err == EDQUOT) msg += " (the disk quota is exceeded)";
+    if (err == EFBIG) msg += " (the file size limit is reached)";
+    if (err == EACCES || err == EPERM) msg += " (check the permissions of the file and its folder)";
+    return msg;
+}
+
+class Descriptor {
+public:
+    Descriptor() = default;
+    explicit Descriptor(int fd) noexcept : fd_(fd) {}
+    Descriptor(Descriptor&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    Descriptor& operator=(Descriptor&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    ~Descriptor() { reset(); }
+    int get() const noexcept { return fd_; }
+    void reset() noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+inline Descriptor open_for_reading(const std::filesystem::path& path, struct stat& st) {
+    Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+        const int err = errno;
+        throw FileError(path, err == ENOENT ? "does not exist: check the file name"
+                                            : "cannot open for reading: " + errno_message(err));
+    }
+    if (::fstat(fd.get(), &st) != 0) throw FileError(path, "cannot stat: " + errno_message(errno));
+    if (S_ISDIR(st.st_mode)) throw FileError(path, "is a directory, not a file");
+    return fd;
+}
+
+}  // namespace detail
+
+// A read-only private mapping of a whole file; the bytes stay valid while the object lives.
+class MappedFile {
+public:
+    explicit MappedFile(const std::filesystem::path& path) : path_(path) {
+        struct stat st {};
+        const auto fd = detail::open_for_reading(path, st);
+        size_ = static_cast<std::size_t>(st.st_size);
+        if (size_ == 0) return;  // mmap of 0 bytes is an error; an empty file is simply empty
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+        if (p == MAP_FAILED) throw FileError(path, "cannot map into memory: " + detail::errno_message(errno));
+        data_ = p;
+    }
+    MappedFile(MappedFile&& o) noexcept
+        : path_(std::move(o.path_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    MappedFile& operator=(MappedFile&& o) noexcept {
+        if (this != &o) {
+            unmap();
+            path_ = std::move(o.path_);
+            data_ = std::exchange(o.data_, nullptr);
+            size_ = std::exchange(o.size_, 0);
+        }
+        return *this;
+    }
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    ~MappedFile() { unmap(); }
+
+    std::span<const std::byte> bytes() const noexcept { return {static_cast<const std::byte*>(data_), size_}; }
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    void unmap() noexcept {
+        if (data_) ::munmap(data_, size_);
+        data_ = nullptr;
+    }
+    std::filesystem::path path_;
+    void* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// The whole file, copied into memory with pread (no stdio buffering in between).
+inline std::vector<std::byte> read_whole_file(const std::filesystem::path& path) {
+    struct stat st {};
+    const auto fd = detail::open_for_reading(path, st);
+    std::vector<std::byte> out(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (done < out.size()) {
+        const ssize_t r = ::pread(fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(done));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            throw FileError(path, "cannot read: " + detail::errno_message(errno));
+        }
+        if (r == 0) break;  // shrank while reading: keep what is there
+        done += static_cast<std::size_t>(r);
+    }
+    out.resize(done);
+    return out;
+}
+
+// Writes a file atomically: bytes go to a fresh "<final>.<unique>.tmp" in the same folder; commit()
+// fsyncs it, sets its mode, renames it over the final name and fsyncs the folder. Until commit the
+// final name is untouched; an exception or destruction without commit removes the temp file.
+class AtomicFile {
+public:
+    static constexpr const char* temp_suffix = ".tmp";
+
+    explicit AtomicFile(std::filesystem::path final_path) : final_(std::move(final_path)) {
+        if (final_.filename().empty()) throw FileError(final_, "is not a file name");
+        std::error_code ec;
+        if (std::filesystem::is_directory(final_, ec)) throw FileError(final_, "is a directory, not a file");
+        static std::atomic<unsigned> counter{0};
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            temp_ = final_;
+            temp_ += "." + std::to_string(::getpid()) + "-" + std::to_string(counter++) + temp_suffix;
+            const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd >= 0) {
+                fd_ = detail::Descriptor(fd);
+                return;
+            }
+            if (errno != EEXIST) {
+                const int err = errno;
+                throw FileError(final_, "cannot create a temporary file beside it: " + detail::errno_message(err));
+            }
+        }
+        throw FileError(final_, "cannot create a unique temporary file beside it");
+    }
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+    ~AtomicFile() { discard(); }
+
+    // Writes every byte of every span, in order (one writev call where the kernel allows).
+    void write(std::span<const std::span<const std::byte>> pieces) {
+        iovec iov[16];
+        std::size_t i = 0;
+        while (i < pieces.size()) {
+            std::size_t n = 0;
+            for (; n < 16 && i + n < pieces.size(); ++n)
+                iov[n] = {const_cast<std::byte*>(pieces[i + n].data()), pieces[i + n].size()};
+            write_iov(iov, n);
+            i += n;
+        }
+    }
+    void write(std::span<const std::byte> bytes) {
+        iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
+        write_iov(&iov, 1);
+    }
+    std::size_t bytes_written() const noexcept { return written_; }
+
+    // Makes the file durable under its final name with the given mode (MindSpore: owner read-only).
+    void commit(mode_t mode = 0400) {
+        if (::fsync(fd_.get()) != 0) fail("cannot flush to disk");
+        if (::fchmod(fd_.get(), mode) != 0) fail("cannot set the file mode");
+        fd_.reset();
+        if (::rename(temp_.c_str(), final_.c_str()) != 0) {
+            const int err = errno;
+            discard();
+            throw FileError(final_, "cannot rename the finished temporary file into place: " +
+                                        detail::errno_message(err));
+        }
+        temp_.clear();
+        sync_directory(final_.parent_path());
+    }
+
+    const std::filesystem::path& temp_path() const noexcept { return temp_; }
+
+    static void sync_directory(const std::filesystem::path& dir) {
+        const auto d = dir.empty() ? std::filesystem::path(".") : dir;
+        detail::Descriptor fd(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (fd.get() >= 0) ::fsync(fd.get());  // best effort: some filesystems refuse directory fsync
+    }
+
+private:
+    void write_iov(iovec* iov, std::size_t count) {
+        while (count > 0) {
+            const ssize_t r = ::writev(fd_.get(), iov, static_cast<int>(count));
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                fail("cannot write");
+            }
+            auto left = static_cast<std::size_t>(r);
+            written_ += left;
+            while (count > 0 && left >= iov->iov_len) {
+                left -= iov->iov_len;
+                ++iov;
+                --count;
+            }
+            if (count > 0) {
+                iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+                iov->iov_len -= left;
+            }
+        }
+    }
+    [[noreturn]] void fail(const char* what) {
+        const int err = errno;
+        discard();
+        throw FileError(final_, std::string(what) + ": " + detail::errno_message(err) +
+                                    "; the previous file under this name, if any, is unchanged");
+    }
+    void discard() noexcept {
+        fd_.reset();
+        if (!temp_.empty()) ::unlink(temp_.c_str());
+        temp_.clear();
+    }
+
+    std::filesystem::path final_, temp_;
+    detail::Descriptor fd_;
+    std::size_t written_ = 0;
+};
+
+}  // namespace mindsave::io
