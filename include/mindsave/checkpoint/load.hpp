@@ -181,11 +181,9 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
             }
         }
     }
-    if (options.require_all) {
-        const auto keys = dict.keys();
+    if (options.require_all)  // suggestions come from the entries no parameter took
         for (const auto& missing : result.param_not_load)
-            problems.push_back(missing + ": not in the checkpoint" + detail::did_you_mean(missing, keys));
-    }
+            problems.push_back(missing + ": not in the checkpoint" + detail::did_you_mean(missing, result.ckpt_not_load));
     if (!problems.empty()) {
         std::string msg = "load_param_into_net: " + std::to_string(problems.size()) +
                           (problems.size() == 1 ? " problem" : " problems") + "; nothing was loaded:";
@@ -201,11 +199,10 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
 }
 
 // One line per parameter left unloaded, with a did-you-mean from the checkpoint's names.
-inline std::string describe(const LoadResult& result, const ParameterDict& dict) {
+inline std::string describe(const LoadResult& result) {
     std::string out;
-    const auto keys = dict.keys();
     for (const auto& p : result.param_not_load)
-        out += "not loaded: " + p + detail::did_you_mean(p, keys) + "\n";
+        out += "not loaded: " + p + detail::did_you_mean(p, result.ckpt_not_load) + "\n";
     for (const auto& k : result.ckpt_not_load) out += "unused in checkpoint: " + k + "\n";
     return out;
 }

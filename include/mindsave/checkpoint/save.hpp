@@ -78,6 +78,9 @@ private:
 // MindSpore appends ".ckpt" to a name that lacks it.
 template <class Format>
 std::filesystem::path with_extension(std::filesystem::path path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        throw FileError(path, "is a directory; save_checkpoint needs a file name inside it");
     if (!path.string().ends_with(Format::extension)) path += std::string(Format::extension);
     return path;
 }

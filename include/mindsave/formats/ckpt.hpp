@@ -116,6 +116,7 @@ struct ckpt {
             : file_(path), contents_(parse(file_.bytes(), path, options)) {}
         const std::vector<RecordView>& records() const noexcept { return contents_.records(); }
         const Contents& contents() const noexcept { return contents_; }
+        std::span<const std::byte> bytes() const noexcept { return file_.bytes(); }
 
     private:
         io::MappedFile file_;
