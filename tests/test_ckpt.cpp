@@ -213,10 +213,16 @@ TEST_CASE("load_checkpoint filters by prefix or choice_func as MindSpore does", 
               .size() == 2);
     CHECK_THROWS_WITH(load_checkpoint(path, {.specify_prefix = {"nothing"}}), Catch::Contains("empty after filter"));
     CHECK_THROWS_AS(load_checkpoint(path, {.filter_prefix = {""}}), ConfigError);
-    LeNet5<> net;
+    LeNet5<> net, net2;
     const auto dict = load_checkpoint(path, net);  // with a net: loaded into it as well
     CHECK(dict.size() == 19);
     CHECK(net.get<"fc3">().bias().value(0) == dict.at("fc3.bias").as<float>()[0]);
+    load_checkpoint(path, {.net = net2, .strict_load = true});  // MindSpore's spelling
+    CHECK(net2.get<"fc3">().bias().value(0) == dict.at("fc3.bias").as<float>()[0]);
+    Momentum opt(net2, 0.5f, 0.5f);
+    const auto old = fixture("mindarmour__checkpoint_lenet-10_1875.ckpt");
+    CHECK_THROWS_AS(load_checkpoint(old, {.net = opt, .strict_load = true}), ParameterError);  // Float64 lr
+    CHECK_NOTHROW(load_checkpoint(old, {.net = opt}));
 }
 
 TEST_CASE("a dict loaded from a file can be edited and saved again", "[ckpt]") {

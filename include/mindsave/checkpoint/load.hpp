@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,7 +18,23 @@
 
 namespace mindsave {
 
+struct LoadResult;
+struct LoadIntoNetOptions;
+
+// Any parameter holder, by reference, for LoadOptions::net: MindSpore's load_checkpoint(net=...).
+class NetReference {
+public:
+    template <HasParameters Net>
+    NetReference(Net& net);  // defined below load_param_into_net
+    LoadResult load(const ParameterDict& dict, bool strict) const;
+
+private:
+    std::function<LoadResult(const ParameterDict&, bool)> load_;
+};
+
 struct LoadOptions {
+    std::optional<NetReference> net{};        // when set, the loaded dict is also loaded into it
+    bool strict_load = false;                 // for net: match::strict instead of match::suffix
     std::vector<std::string> filter_prefix{};   // drop names starting with any of these
     std::vector<std::string> specify_prefix{};  // keep only names starting with one of these
     std::function<bool(std::string_view)> choice_func{};  // keep a name iff true (ignored when a prefix is set)
@@ -198,6 +215,13 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
     return result;
 }
 
+template <HasParameters Net>
+NetReference::NetReference(Net& net)
+    : load_([&net](const ParameterDict& dict, bool strict) {
+          return strict ? load_param_into_net<match::strict>(net, dict) : load_param_into_net<match::suffix>(net, dict);
+      }) {}
+inline LoadResult NetReference::load(const ParameterDict& dict, bool strict) const { return load_(dict, strict); }
+
 // One line per parameter left unloaded, with a did-you-mean from the checkpoint's names.
 inline std::string describe(const LoadResult& result) {
     std::string out;
@@ -224,6 +248,7 @@ ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptio
     if (dict.empty())
         throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; check "
                                              "'filter_prefix', 'specify_prefix' and 'choice_func'");
+    if (options.net) options.net->load(dict, options.strict_load);
     return dict;
 }
 
