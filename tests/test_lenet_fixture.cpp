@@ -1,6 +1,7 @@
 // A real MindSpore LeNet5 checkpoint, decoded by the minimal .ckpt reader, loaded into our LeNet5:
 // it must classify the real MNIST test set as MindSpore's own network does.
 #include <cstring>
+#include <fstream>
 #include <map>
 
 #include <catch2/catch.hpp>

@@ -123,10 +123,11 @@ struct ckpt {
         Contents contents_;
     };
 
-    // Every record, copied out of the file, in file order (split tensors joined).
+    // Every record, copied out of the file, in file order (split tensors joined). The file is mapped,
+    // so each tensor's bytes are copied once, from the page cache straight into its record.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        const auto bytes = io::read_whole_file(path);
-        const auto contents = parse(bytes, path, options);
+        const io::MappedFile file(path, /*populate=*/true);
+        const auto contents = parse(file.bytes(), path, options);
         std::vector<TensorRecord> out;
         out.reserve(contents.records().size());
         for (const auto& r : contents.records()) out.push_back(TensorRecord::from_view(r));

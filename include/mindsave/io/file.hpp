@@ -74,12 +74,14 @@ inline Descriptor open_for_reading(const std::filesystem::path& path, struct sta
 // A read-only private mapping of a whole file; the bytes stay valid while the object lives.
 class MappedFile {
 public:
-    explicit MappedFile(const std::filesystem::path& path) : path_(path) {
+    // populate = true faults every page in up front: right for a reader that copies it all at once,
+    // wrong for a zero-copy open that may touch little of a large file.
+    explicit MappedFile(const std::filesystem::path& path, bool populate = false) : path_(path) {
         struct stat st {};
         const auto fd = detail::open_for_reading(path, st);
         size_ = static_cast<std::size_t>(st.st_size);
         if (size_ == 0) return;  // mmap of 0 bytes is an error; an empty file is simply empty
-        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd.get(), 0);
         if (p == MAP_FAILED) throw FileError(path, "cannot map into memory: " + detail::errno_message(errno));
         data_ = p;
     }
