@@ -75,17 +75,18 @@ private:
     std::exception_ptr error_;
 };
 
-// MindSpore appends ".ckpt" to a name that lacks it.
-template <class Format>
-std::filesystem::path with_extension(std::filesystem::path path) {
+}  // namespace detail
+
+// The file save_checkpoint writes for path: MindSpore appends ".ckpt" to a name that lacks it,
+// and refuses a directory.
+template <class Format = format::ckpt>
+std::filesystem::path checkpoint_file_name(std::filesystem::path path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
         throw FileError(path, "is a directory; save_checkpoint needs a file name inside it");
     if (!path.string().ends_with(Format::extension)) path += std::string(Format::extension);
     return path;
 }
-
-}  // namespace detail
 
 // Waits for the background save started by save_checkpoint(..., {.async_save = true}); rethrows its error.
 inline void wait_for_async_save() { detail::AsyncSaver::instance().wait(); }
@@ -102,7 +103,7 @@ void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOpti
     static_assert(Saveable<Obj>,
                   "save_checkpoint takes a network or optimizer (anything with visit_parameters), a "
                   "ParameterDict, or a std::vector<NamedValue> / std::vector<TensorRecord>");
-    const auto file = detail::with_extension<Format>(path);
+    const auto file = checkpoint_file_name<Format>(path);
     std::vector<std::string> names;  // stable storage for visited names
     std::vector<RecordView> views;
     std::deque<std::vector<std::byte>> encoded;  // UTF-32 of string values

@@ -21,18 +21,32 @@ namespace detail {
 inline std::vector<std::byte> utf8_to_utf32le(std::string_view s) {
     std::vector<std::byte> out;
     out.reserve(s.size() * 4);
+    auto put = [&](std::uint32_t cp) {
+        for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::byte>((cp >> (8 * b)) & 0xff));
+    };
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
-        std::uint32_t cp = c;
-        std::size_t len = 1;
-        if (c >= 0xf0) len = 4, cp = c & 0x07;
-        else if (c >= 0xe0) len = 3, cp = c & 0x0f;
-        else if (c >= 0xc0) len = 2, cp = c & 0x1f;
-        if (i + len > s.size()) throw Error("string value is not valid UTF-8 (truncated sequence)");
-        for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
-        for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::byte>((cp >> (8 * b)) & 0xff));
+        std::size_t len = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+        std::uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+        bool valid = len != 0 && i + len <= s.size();
+        for (std::size_t k = 1; valid && k < len; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            valid = (cc & 0xc0) == 0x80;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        // overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either
+        if (valid && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                      (cp >= 0xd800 && cp <= 0xdfff)))
+            valid = false;
+        if (!valid) {  // one bad byte becomes U+FFFD, as Python's errors="replace" does
+            put(0xfffd);
+            ++i;
+            continue;
+        }
+        put(cp);
         i += len;
     }
+    if (out.empty()) out.resize(4);  // np.array("") is one NUL character (<U1): MindSpore writes 4 zero bytes
     return out;
 }
 // Decodes UTF-32LE; trailing NULs are dropped, as numpy does for its <U strings.
@@ -41,7 +55,7 @@ inline std::string utf32le_to_utf8(std::span<const std::byte> b) {
     for (std::size_t i = 0; i + 4 <= b.size(); i += 4) {
         std::uint32_t cp = 0;
         for (int k = 3; k >= 0; --k) cp = (cp << 8) | static_cast<std::uint8_t>(b[i + static_cast<std::size_t>(k)]);
-        if (cp > 0x10ffff) cp = 0xfffd;
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) cp = 0xfffd;  // not a scalar value
         if (cp < 0x80) out += static_cast<char>(cp);
         else if (cp < 0x800) out += {static_cast<char>(0xc0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3f))};
         else if (cp < 0x10000)

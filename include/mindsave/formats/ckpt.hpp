@@ -80,8 +80,14 @@ struct ckpt {
                 io::WireType type;
                 if (file.key(type) != 1 || type != io::WireType::length_delimited)
                     file.fail("expected Checkpoint.value (field 1)");
-                const auto value = file.bytes();
-                parse_value(value, file.offset() - value.size(), r);
+                const io::WireReader at_record = file;
+                try {
+                    const auto value = file.bytes();
+                    parse_value(value, file.offset() - value.size(), r);
+                } catch (const io::WireError&) {
+                    if (r.name.empty()) r.name = peek_tag(at_record);
+                    throw;
+                }
             } catch (const io::WireError& e) {
                 throw FormatError(path, "not a valid MindSpore checkpoint: record " + std::to_string(index) +
                                             (r.name.empty() ? "" : " ('" + std::string(r.name) + "')") + ": " +
@@ -162,6 +168,17 @@ struct ckpt {
     }
 
 private:
+    // The tag of a record whose length runs past the end (a cut file), if its start is intact: for messages.
+    static std::string_view peek_tag(io::WireReader r) noexcept {
+        try {
+            r.varint();  // the record's (too long) length
+            io::WireType type;
+            if (r.key(type) == 1 && type == io::WireType::length_delimited) return r.string();
+        } catch (const io::WireError&) {
+        }
+        return {};
+    }
+
     static void parse_value(std::span<const std::byte> value, std::size_t base, RecordView& r) {
         bool has_tag = false, has_tensor = false;
         io::WireReader v(value, base);

@@ -146,7 +146,8 @@ public:
         static std::atomic<unsigned> counter{0};
         for (int attempt = 0; attempt < 100; ++attempt) {
             temp_ = final_;
-            temp_ += "." + std::to_string(::getpid()) + "-" + std::to_string(counter++) + temp_suffix;
+            temp_ += std::string(".").append(std::to_string(::getpid())).append("-")
+                         .append(std::to_string(counter++)).append(temp_suffix);  // (GCC 12 -O3 -Wrestrict dislikes +)
             const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
             if (fd >= 0) {
                 fd_ = detail::Descriptor(fd);
