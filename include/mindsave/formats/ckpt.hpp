@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -145,7 +146,8 @@ struct ckpt {
                       const WriteOptions& options = {}) {
         if (options.slice_bytes == 0) throw ConfigError("ckpt WriteOptions::slice_bytes must be > 0");
         io::AtomicFile file(path);
-        Sink sink{file, options.crc};
+        // a buffer no larger than the file: a small checkpoint costs no big allocation
+        Sink sink(file, options.crc, std::min(std::size_t{1} << 20, serialized_size(records, options)));
         for (const auto& r : records) write_record(sink, r, options);
         sink.flush();
         if (options.crc) {
@@ -322,34 +324,42 @@ private:
 
     // Buffers small writes; large contents go out by writev straight from tensor memory.
     struct Sink {
+        Sink(io::AtomicFile& f, bool crc_on, std::size_t capacity)
+            : file(f), with_crc(crc_on), buffer(std::make_unique_for_overwrite<std::byte[]>(capacity)),
+              size(capacity) {}
+
         io::AtomicFile& file;
         bool with_crc;
         std::uint32_t crc = 0;
-        std::vector<std::byte> buffer = std::vector<std::byte>(std::size_t{1} << 20);
+        std::unique_ptr<std::byte[]> buffer;  // not zero-filled: every byte is written before it is sent
+        std::size_t size;
         std::size_t used = 0;
 
         std::byte* reserve(std::size_t n) {
-            if (used + n > buffer.size()) flush();
-            if (n > buffer.size()) buffer.resize(n);
-            return buffer.data() + used;
+            if (used + n > size) flush();
+            if (n > size) {
+                buffer = std::make_unique_for_overwrite<std::byte[]>(n);
+                size = n;
+            }
+            return buffer.get() + used;
         }
         void commit(std::size_t n) {
-            if (with_crc) crc = io::crc32({buffer.data() + used, n}, crc);
+            if (with_crc) crc = io::crc32({buffer.get() + used, n}, crc);
             used += n;
         }
         void content(std::span<const std::byte> bytes) {
             if (with_crc) crc = io::crc32(bytes, crc);
-            if (used + bytes.size() <= buffer.size()) {
-                std::memcpy(buffer.data() + used, bytes.data(), bytes.size());
+            if (used + bytes.size() <= size) {
+                std::memcpy(buffer.get() + used, bytes.data(), bytes.size());
                 used += bytes.size();
                 return;
             }
-            const std::span<const std::byte> pieces[2] = {{buffer.data(), used}, bytes};
+            const std::span<const std::byte> pieces[2] = {{buffer.get(), used}, bytes};
             file.write(pieces);
             used = 0;
         }
         void flush() {
-            if (used) file.write(std::span<const std::byte>(buffer.data(), used));
+            if (used) file.write(std::span<const std::byte>(buffer.get(), used));
             used = 0;
         }
     };

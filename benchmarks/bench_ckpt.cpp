@@ -1,0 +1,351 @@
+// .ckpt save and load throughput, each measured beside the plain POSIX baseline for the same bytes
+// (write + fsync + rename + dir fsync; read() into a buffer; mmap and touch), interleaved in one run.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "mindsave/mindsave.hpp"
+
+using namespace mindsave;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Files live in a scratch folder under $TMPDIR (or /tmp), removed at exit.
+const fs::path& scratch() {
+    static const fs::path dir = [] {
+        const char* tmp = std::getenv("TMPDIR");
+        fs::path d = fs::path(tmp && *tmp ? tmp : "/tmp") / ("mindsave_bench_ckpt_" + std::to_string(::getpid()));
+        fs::create_directories(d);
+        return d;
+    }();
+    return dir;
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Page faults so far: on a VM a fault can cost as much as copying the page, so they explain a lot.
+long minor_faults() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
+[[noreturn]] void die(const std::string& what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+// The baseline for a durable save: what AtomicFile does, minus everything ckpt adds.
+void raw_durable_write(const fs::path& final_path, std::span<const std::byte> bytes) {
+    fs::path tmp = final_path;
+    tmp += ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) die("open " + tmp.string());
+    for (std::size_t done = 0; done < bytes.size();) {
+        const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) die("write");
+        done += static_cast<std::size_t>(w);
+    }
+    if (::fsync(fd) != 0) die("fsync");
+    ::close(fd);
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) die("rename");
+    const int dir = ::open(final_path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) ::fsync(dir), ::close(dir);
+}
+
+// The baseline for a copying load: the file's bytes in a fresh buffer, nothing parsed.
+std::unique_ptr<std::byte[]> raw_read(const fs::path& path, std::size_t& size) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("open " + path.string());
+    struct stat st {};
+    ::fstat(fd, &st);
+    size = static_cast<std::size_t>(st.st_size);
+    std::unique_ptr<std::byte[]> buf(new std::byte[size]);  // uninitialised: read() fills it
+    for (std::size_t done = 0; done < size;) {
+        const ssize_t r = ::read(fd, buf.get() + done, size - done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) die("read");
+        done += static_cast<std::size_t>(r);
+    }
+    ::close(fd);
+    return buf;
+}
+
+// The baseline for a zero-copy open: map the file, read one byte where each record starts (the page
+// faults any parser of the mapping must take), unmap. Nothing is decoded.
+std::size_t raw_map_touch(const fs::path& path, const std::vector<std::size_t>& record_starts) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("open " + path.string());
+    struct stat st {};
+    ::fstat(fd, &st);
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) die("mmap");
+    unsigned sum = 0;
+    for (const auto off : record_starts) sum += static_cast<const volatile unsigned char*>(p)[off];
+    ::munmap(p, size);
+    return sum;
+}
+
+// ResNet50's parameters with mindcv's names and shapes (spec 9.3): 267 Float32 tensors, 25.6 M values.
+struct ParamSpec {
+    std::string name;
+    Shape shape;
+};
+std::vector<ParamSpec> resnet50_schema() {
+    std::vector<ParamSpec> s;
+    auto bn = [&](const std::string& p, std::size_t c) {
+        for (const char* n : {"moving_mean", "moving_variance", "gamma", "beta"}) s.push_back({p + "." + n, {c}});
+    };
+    s.push_back({"conv1.weight", {64, 3, 7, 7}});
+    bn("bn1", 64);
+    const std::size_t blocks[4] = {3, 4, 6, 3};
+    std::size_t in = 64;
+    for (std::size_t stage = 0; stage < 4; ++stage) {
+        const std::size_t width = std::size_t{64} << stage, out = width * 4;
+        for (std::size_t b = 0; b < blocks[stage]; ++b) {
+            const std::string p = "layer" + std::to_string(stage + 1) + "." + std::to_string(b);
+            s.push_back({p + ".conv1.weight", {width, in, 1, 1}});
+            bn(p + ".bn1", width);
+            s.push_back({p + ".conv2.weight", {width, width, 3, 3}});
+            bn(p + ".bn2", width);
+            s.push_back({p + ".conv3.weight", {out, width, 1, 1}});
+            bn(p + ".bn3", out);
+            if (b == 0) {
+                s.push_back({p + ".down_sample.0.weight", {out, in, 1, 1}});
+                bn(p + ".down_sample.1", out);
+            }
+            in = out;
+        }
+    }
+    s.push_back({"classifier.weight", {1000, 2048}});
+    s.push_back({"classifier.bias", {1000}});
+    return s;
+}
+
+// A user's own parameter holder, no mindsave layers: names beside xt::xarray<float> values.
+struct ResNet50Weights {
+    std::vector<std::string> names;
+    std::vector<xt::xarray<float>> values;
+
+    ResNet50Weights() {
+        std::uint32_t x = 7;  // a cheap LCG: 25.6 M Gaussian draws would dominate the setup time
+        for (auto& p : resnet50_schema()) {
+            names.push_back(p.name);
+            auto& t = values.emplace_back(xt::xarray<float>::from_shape(p.shape));
+            for (auto& v : t) x = x * 1664525u + 1013904223u, v = static_cast<float>(x >> 8) * 0x1p-24f - 0.5f;
+        }
+    }
+    template <class F>
+    void visit_parameters(F&& f) {
+        for (std::size_t i = 0; i < values.size(); ++i) f(std::string_view(names[i]), values[i]);
+    }
+};
+
+struct LeNetTraining {
+    LeNet5<> net{1};
+    Momentum opt{net, 0.01f, 0.9f};
+};
+
+std::vector<std::byte> noise(std::size_t n) {
+    std::vector<std::byte> b(n);
+    std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (auto& v : b) x = x * 6364136223846793005ULL + 1442695040888963407ULL, v = static_cast<std::byte>(x >> 56);
+    return b;
+}
+
+// One timed pair per iteration, ours and raw in alternating order (so neither always runs on a disk
+// the other just dirtied). Manual time = ours; the raw time goes into counters beside it.
+template <class Ours, class Raw>
+void interleave(benchmark::State& state, std::size_t bytes, Ours&& ours, Raw&& raw, bool throughput = true) {
+    double raw_total = 0, ours_total = 0;
+    long ours_faults = 0, raw_faults = 0;
+    std::size_t i = 0;
+    for (auto _ : state) {
+        double t_ours = 0, t_raw = 0;
+        for (int k = 0; k < 2; ++k) {
+            const long f0 = minor_faults();
+            const auto t0 = Clock::now();
+            if ((k + i) % 2 == 0) {
+                ours();
+                t_ours = seconds_since(t0);
+                ours_faults += minor_faults() - f0;
+            } else {
+                raw();
+                t_raw = seconds_since(t0);
+                raw_faults += minor_faults() - f0;
+            }
+        }
+        state.SetIterationTime(t_ours);
+        ours_total += t_ours;
+        raw_total += t_raw;
+        ++i;
+    }
+    const auto n = static_cast<double>(state.iterations());
+    state.counters["file_bytes"] = static_cast<double>(bytes);
+    if (throughput) {
+        state.SetBytesProcessed(static_cast<std::int64_t>(bytes * state.iterations()));
+        state.counters["raw_bytes_per_second"] = benchmark::Counter(
+            static_cast<double>(bytes) * n / raw_total, benchmark::Counter::kDefaults, benchmark::Counter::kIs1024);
+    }
+    state.counters["raw_ms"] = raw_total / n * 1e3;
+    state.counters["ratio_vs_raw"] = ours_total / raw_total;  // time ours / time raw: > 1 is slower
+    state.counters["faults"] = static_cast<double>(ours_faults) / n;
+    state.counters["raw_faults"] = static_cast<double>(raw_faults) / n;
+}
+
+// ---- save: sync and atomic, so every iteration includes fsync of the file and its folder ----
+
+void BM_SaveLeNet5(benchmark::State& state) {
+    LeNetTraining t;
+    auto holder = train_network(t.net, t.opt);
+    const auto ours_path = scratch() / "save_lenet.ckpt", raw_path = scratch() / "save_lenet.raw";
+    save_checkpoint(holder, ours_path);
+    const auto bytes = noise(fs::file_size(ours_path));
+    interleave(state, bytes.size(), [&] { save_checkpoint(holder, ours_path); },
+               [&] { raw_durable_write(raw_path, bytes); });
+}
+BENCHMARK(BM_SaveLeNet5)->UseManualTime()->Iterations(40)->Unit(benchmark::kMillisecond);
+
+void BM_SaveResNet50(benchmark::State& state) {
+    ResNet50Weights w;
+    const auto ours_path = scratch() / "save_resnet50.ckpt", raw_path = scratch() / "save_resnet50.raw";
+    save_checkpoint(w, ours_path);
+    const auto bytes = noise(fs::file_size(ours_path));
+    raw_durable_write(raw_path, bytes);  // both files exist, so every timed save replaces one
+    state.counters["records"] = static_cast<double>(w.values.size());
+    interleave(state, bytes.size(), [&] { save_checkpoint(w, ours_path); },
+               [&] { raw_durable_write(raw_path, bytes); });
+}
+BENCHMARK(BM_SaveResNet50)->UseManualTime()->Iterations(6)->Unit(benchmark::kMillisecond);
+
+// ---- load: the files were just written, so they are in the page cache: these measure the
+// copy and the parse, not the disk ----
+
+const fs::path& lenet_file() {
+    static const fs::path path = [] {
+        LeNetTraining t;
+        auto p = scratch() / "load_lenet.ckpt";
+        save_checkpoint(train_network(t.net, t.opt), p);
+        return p;
+    }();
+    return path;
+}
+const fs::path& resnet_file() {
+    static const fs::path path = [] {
+        ResNet50Weights w;
+        auto p = scratch() / "load_resnet50.ckpt";
+        save_checkpoint(w, p);
+        return p;
+    }();
+    return path;
+}
+const fs::path& load_file(const std::string& which) { return which == "lenet" ? lenet_file() : resnet_file(); }
+
+void read_copy(benchmark::State& state, const std::string& which) {
+    const auto& path = load_file(which);
+    std::size_t size = 0;
+    raw_read(path, size);  // warm: make sure the file is cached
+    interleave(state, size, [&] { benchmark::DoNotOptimize(format::ckpt::read(path)); },
+               [&] { benchmark::DoNotOptimize(raw_read(path, size)); });
+}
+void BM_ReadLeNet5(benchmark::State& state) { read_copy(state, "lenet"); }
+void BM_ReadResNet50(benchmark::State& state) { read_copy(state, "resnet"); }
+BENCHMARK(BM_ReadLeNet5)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReadResNet50)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
+
+void load_dict(benchmark::State& state, const std::string& which) {
+    const auto& path = load_file(which);
+    std::size_t size = 0;
+    raw_read(path, size);
+    interleave(state, size, [&] { benchmark::DoNotOptimize(load_checkpoint(path)); },
+               [&] { benchmark::DoNotOptimize(raw_read(path, size)); });
+}
+void BM_LoadCheckpointLeNet5(benchmark::State& state) { load_dict(state, "lenet"); }
+void BM_LoadCheckpointResNet50(benchmark::State& state) { load_dict(state, "resnet"); }
+BENCHMARK(BM_LoadCheckpointLeNet5)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoadCheckpointResNet50)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
+
+// ---- zero-copy open of a ~1 GiB file: 11 replicas of ResNet50 (2937 records), written once and in
+// the page cache. Target: open + parse under 5 ms. The time is page faults on the record headers
+// plus decoding them; the raw baseline takes the same faults and decodes nothing. ----
+
+const fs::path& big_file() {
+    static const fs::path path = [] {
+        const auto schema = resnet50_schema();
+        std::size_t largest = 0;
+        for (const auto& p : schema) largest = std::max(largest, element_count(p.shape) * 4);
+        const auto data = noise(largest);  // every record views a prefix of one buffer
+        std::vector<std::string> names;
+        std::vector<RecordView> views;
+        for (int r = 0; r < 11; ++r)
+            for (const auto& p : schema) names.push_back("replica" + std::to_string(r) + "." + p.name);
+        std::size_t i = 0;
+        for (int r = 0; r < 11; ++r)
+            for (const auto& p : schema)
+                views.push_back({names[i++], DType::Float32, p.shape,
+                                 std::span(data).first(element_count(p.shape) * 4), false});
+        const auto out = scratch() / "big_1gib.ckpt";
+        format::ckpt::write(out, views);
+        return out;
+    }();
+    return path;
+}
+
+void BM_MappedOpen1GiB(benchmark::State& state) {
+    const auto& path = big_file();
+    std::size_t size = 0;
+    raw_read(path, size);  // warm the page cache (and check the file is whole)
+    std::vector<std::size_t> starts{0};
+    {
+        const io::MappedFile file(path);
+        const auto contents = format::ckpt::parse(file.bytes(), path);
+        for (const auto& r : contents.records())
+            starts.push_back(static_cast<std::size_t>(r.data.data() + r.data.size() - file.bytes().data()));
+        starts.pop_back();  // the end of the last record is the end of the file
+    }
+    std::size_t records = 0;
+    interleave(state, size,
+               [&] {
+                   const format::ckpt::Mapped m(path);
+                   records = m.records().size();
+                   benchmark::DoNotOptimize(records);
+               },
+               [&] { benchmark::DoNotOptimize(raw_map_touch(path, starts)); }, false);  // bytes/s means nothing here
+    state.counters["records"] = static_cast<double>(records);
+}
+BENCHMARK(BM_MappedOpen1GiB)->UseManualTime()->Iterations(50)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    int rc = 0;
+    try {
+        benchmark::RunSpecifiedBenchmarks();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_ckpt: %s\n", e.what());
+        rc = 1;
+    }
+    benchmark::Shutdown();
+    std::error_code ec;
+    fs::remove_all(scratch(), ec);
+    return rc;
+}
