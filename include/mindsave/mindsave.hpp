@@ -2,10 +2,15 @@
 // The umbrella header: includes every public header, nothing else.
 #pragma once
 
+#include "mindsave/checkpoint/config.hpp"
 #include "mindsave/checkpoint/load.hpp"
 #include "mindsave/checkpoint/match.hpp"
+#include "mindsave/checkpoint/model_checkpoint.hpp"
+#include "mindsave/checkpoint/parameter_source.hpp"
+#include "mindsave/checkpoint/resume.hpp"
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
+#include "mindsave/checkpoint/trigger.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"

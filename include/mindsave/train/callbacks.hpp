@@ -33,14 +33,15 @@ struct RunContext {
 };
 
 // A callback implements any of the hooks on_train_begin, on_train_epoch_begin, on_train_step_begin,
-// on_train_step_end, on_train_epoch_end, on_train_end, each taking the RunContext.
+// on_train_step_end, on_train_epoch_end, on_train_end, on_train_exception, each taking the RunContext.
 template <class C, class Ctx>
 concept CallbackFor = requires(C& c, Ctx& ctx) { c.on_train_begin(ctx); } ||
                       requires(C& c, Ctx& ctx) { c.on_train_epoch_begin(ctx); } ||
                       requires(C& c, Ctx& ctx) { c.on_train_step_begin(ctx); } ||
                       requires(C& c, Ctx& ctx) { c.on_train_step_end(ctx); } ||
                       requires(C& c, Ctx& ctx) { c.on_train_epoch_end(ctx); } ||
-                      requires(C& c, Ctx& ctx) { c.on_train_end(ctx); };
+                      requires(C& c, Ctx& ctx) { c.on_train_end(ctx); } ||
+                      requires(C& c, Ctx& ctx) { c.on_train_exception(ctx); };
 
 namespace detail {
 // Python's repr of a float: the shortest digits that read back the same double.

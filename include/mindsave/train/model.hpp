@@ -3,9 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <utility>
 
+#include "mindsave/checkpoint/load.hpp"
+#include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/train/callbacks.hpp"
 
 namespace mindsave {
@@ -33,7 +37,9 @@ public:
         return loss;
     }
 
-    // Trains for `epoch` epochs over dataset, calling each callback's hooks (see CallbackFor).
+    // Trains until epoch `epoch` over dataset, calling each callback's hooks (see CallbackFor). After
+    // resume() it continues from the restored step: the epochs and batches already done are skipped.
+    // If a step or a callback throws, each callback's on_train_exception runs, then the error propagates.
     template <Dataset D, class... Callbacks>
         requires(CallbackFor<std::remove_cvref_t<Callbacks>, RunContext<Net, Opt>> && ...)
     void train(std::size_t epoch, D& dataset, Callbacks&&... callbacks) {
@@ -42,21 +48,64 @@ public:
         ctx.batch_num = dataset.get_dataset_size();
         auto call = [&](auto hook) { (hook(callbacks), ...); };
         net_.set_train(true);
-        call([&](auto& cb) { if constexpr (requires { cb.on_train_begin(ctx); }) cb.on_train_begin(ctx); });
-        for (std::size_t e = 1; e <= epoch && !ctx.stop_requested; ++e) {
-            ctx.cur_epoch_num = e;
-            dataset.reset(e - 1);
-            call([&](auto& cb) { if constexpr (requires { cb.on_train_epoch_begin(ctx); }) cb.on_train_epoch_begin(ctx); });
-            while (!ctx.stop_requested && dataset.next(batch_)) {
-                ++ctx.cur_step_num;
-                call([&](auto& cb) { if constexpr (requires { cb.on_train_step_begin(ctx); }) cb.on_train_step_begin(ctx); });
-                ctx.net_outputs = train_step(batch_);
-                call([&](auto& cb) { if constexpr (requires { cb.on_train_step_end(ctx); }) cb.on_train_step_end(ctx); });
+        const std::size_t start = initial_step_;
+        ctx.cur_step_num = start;
+        try {
+            call([&](auto& cb) { if constexpr (requires { cb.on_train_begin(ctx); }) cb.on_train_begin(ctx); });
+            const std::size_t first_epoch = ctx.batch_num ? start / ctx.batch_num + 1 : 1;
+            for (std::size_t e = first_epoch; e <= epoch && !ctx.stop_requested; ++e) {
+                ctx.cur_epoch_num = e;
+                dataset.reset(e - 1);
+                // resuming mid-epoch: the order of epoch e depends only on (seed, e), so skip what was done
+                for (std::size_t done = (e - 1) * ctx.batch_num; done < start && dataset.next(batch_); ++done) {}
+                call([&](auto& cb) { if constexpr (requires { cb.on_train_epoch_begin(ctx); }) cb.on_train_epoch_begin(ctx); });
+                while (!ctx.stop_requested && dataset.next(batch_)) {
+                    ++ctx.cur_step_num;
+                    call([&](auto& cb) { if constexpr (requires { cb.on_train_step_begin(ctx); }) cb.on_train_step_begin(ctx); });
+                    ctx.net_outputs = train_step(batch_);
+                    call([&](auto& cb) { if constexpr (requires { cb.on_train_step_end(ctx); }) cb.on_train_step_end(ctx); });
+                }
+                call([&](auto& cb) { if constexpr (requires { cb.on_train_epoch_end(ctx); }) cb.on_train_epoch_end(ctx); });
             }
-            call([&](auto& cb) { if constexpr (requires { cb.on_train_epoch_end(ctx); }) cb.on_train_epoch_end(ctx); });
+            call([&](auto& cb) { if constexpr (requires { cb.on_train_end(ctx); }) cb.on_train_end(ctx); });
+        } catch (...) {
+            call([&](auto& cb) {
+                if constexpr (requires { cb.on_train_exception(ctx); }) {
+                    try {
+                        cb.on_train_exception(ctx);
+                    } catch (...) {  // the training error is the one to report
+                    }
+                }
+            });
+            initial_step_ = ctx.cur_step_num;
+            throw;
         }
-        call([&](auto& cb) { if constexpr (requires { cb.on_train_end(ctx); }) cb.on_train_end(ctx); });
+        initial_step_ = ctx.cur_step_num;
     }
+
+    // Restores the network and optimizer from a train-network checkpoint (strict: every parameter
+    // must be there) and continues the step count from its global_step (or step_num).
+    std::size_t resume(const ParameterDict& dict) {
+        const TensorRecord* step = dict.find("global_step");
+        if (!step) step = dict.find("step_num");
+        if (!step || step->is_string() || !is_integral(step->dtype) || step->element_count() != 1)
+            throw ParameterError("resume: the checkpoint has no global_step or step_num to continue from");
+        auto train = train_network(net_, opt_);
+        load_param_into_net<match::strict>(train, dict, {.require_all = true});
+        std::int64_t value = 0;
+        visit_dtype(step->dtype, [&](auto tag) {
+            using T = decltype(tag);
+            T v;
+            std::memcpy(&v, step->data.data(), sizeof(T));
+            if constexpr (std::is_integral_v<T>) value = static_cast<std::int64_t>(v);
+        });
+        if (value < 0) throw ParameterError("resume: negative step count in the checkpoint");
+        initial_step_ = static_cast<std::size_t>(value);
+        return initial_step_;
+    }
+    // Steps already done: training continues after them (0 for a fresh run).
+    std::size_t initial_step() const noexcept { return initial_step_; }
+    void set_initial_step(std::size_t step) noexcept { initial_step_ = step; }
 
     // Accuracy and mean loss over one pass of dataset, in inference mode.
     template <Dataset D>
@@ -101,6 +150,7 @@ private:
     Opt& opt_;
     Batch batch_;
     Tensor logits_, dlogits_;
+    std::size_t initial_step_ = 0;
 };
 
 }  // namespace mindsave

@@ -1,0 +1,336 @@
+// ModelCheckpoint as MindSpore's callback: {prefix}-{epoch}_{step}.ckpt files during training, the _N
+// prefix for a new run in the same folder, retention that never deletes before the new file is durable,
+// async saves with one in flight, and a _breakpoint checkpoint when training throws.
+#pragma once
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mindsave/checkpoint/config.hpp"
+#include "mindsave/checkpoint/save.hpp"
+#include "mindsave/checkpoint/train_network.hpp"
+#include "mindsave/checkpoint/trigger.hpp"
+#include "mindsave/formats/ckpt.hpp"
+
+namespace mindsave {
+
+// How much a ModelCheckpoint held up training: for async saves, the snapshot and any wait for the
+// previous write; for sync saves, the whole write.
+struct CheckpointStats {
+    std::size_t saves = 0;
+    std::chrono::nanoseconds blocked_total{};
+    std::chrono::nanoseconds blocked_max{};
+    std::chrono::nanoseconds last_blocked{};
+};
+
+namespace detail {
+
+inline bool has_letter(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isalpha(c) != 0; });
+}
+
+// MindSpore's _N rule: a folder holding prefix-... (and prefix_K-...) files gives this run prefix_N.
+inline std::string run_prefix(const std::filesystem::path& dir, const std::string& prefix, bool breakpoints,
+                              std::string_view ext) {
+    std::size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (!name.ends_with(ext) || name.ends_with(std::string("_breakpoint") + std::string(ext)) != breakpoints)
+            continue;
+        if (!name.starts_with(prefix) || name.size() == prefix.size()) continue;
+        const std::string rest = name.substr(prefix.size());
+        if (std::isalpha(static_cast<unsigned char>(rest[0]))) continue;
+        if (rest[0] == '-') {
+            n = std::max<std::size_t>(n, 1);
+        } else if (rest[0] == '_') {
+            const auto dash = rest.find('-');
+            const std::string digits = rest.substr(1, dash == std::string::npos ? 0 : dash - 1);
+            if (!digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                digits.size() < 18)
+                n = std::max<std::size_t>(n, std::stoull(digits) + 1);
+        }
+    }
+    return n > 0 ? prefix + "_" + std::to_string(n) : prefix;
+}
+
+// Temp files a crashed writer left ("<name>.<pid>-<k>.tmp" of a pid no longer alive) are removed.
+inline void remove_stray_temp_files(const std::filesystem::path& dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (!name.ends_with(io::AtomicFile::temp_suffix)) continue;
+        const auto stem = name.substr(0, name.size() - std::string_view(io::AtomicFile::temp_suffix).size());
+        const auto dot = stem.rfind('.'), dash = stem.rfind('-');
+        if (dot == std::string::npos || dash == std::string::npos || dash < dot) continue;
+        const std::string pid = stem.substr(dot + 1, dash - dot - 1);
+        if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            continue;
+        const auto id = static_cast<pid_t>(std::stol(pid));
+        if (id != ::getpid() && ::kill(id, 0) != 0 && errno == ESRCH) std::filesystem::remove(e.path(), ec);
+    }
+}
+
+}  // namespace detail
+
+template <class Format = format::ckpt, SaveTrigger Trigger = trigger::from_config, class Clock = std::chrono::steady_clock>
+class ModelCheckpoint {
+public:
+    explicit ModelCheckpoint(std::string prefix = "CKP", std::filesystem::path directory = {},
+                             CheckpointConfig config = {})
+        : config_(std::move(config)), policy_(config_.policy()),
+          directory_(directory.empty() ? std::filesystem::current_path() : std::move(directory)) {
+        if (prefix.empty() || prefix.find('/') != std::string::npos)
+            throw ConfigError("For 'ModelCheckpoint', the argument 'prefix' for checkpoint file name is invalid, it "
+                              "must be a string that does not contain '/', but got '" + prefix + "'");
+        std::error_code ec;
+        std::filesystem::create_directories(directory_, ec);
+        if (!std::filesystem::is_directory(directory_))
+            throw FileError(directory_, "cannot create the checkpoint directory: " + ec.message());
+        detail::remove_stray_temp_files(directory_);
+        base_prefix_ = prefix;
+        prefix_ = detail::run_prefix(directory_, prefix, false, Format::extension);
+        trigger_.configure(policy_, Clock::now());
+    }
+    ModelCheckpoint(const ModelCheckpoint&) = delete;
+    ModelCheckpoint& operator=(const ModelCheckpoint&) = delete;
+    ~ModelCheckpoint() {
+        if (writer_.joinable()) writer_.join();
+    }
+
+    const std::string& prefix() const noexcept { return prefix_; }
+    const std::filesystem::path& directory() const noexcept { return directory_; }
+    const std::filesystem::path& latest_ckpt_file_name() const noexcept { return latest_; }
+    const CheckpointStats& stats() const noexcept { return stats_; }
+
+    template <class Ctx>
+    void on_train_step_begin(Ctx&) {
+        rethrow_writer_error();  // a failed background write surfaces on the training thread
+    }
+
+    template <class Ctx>
+    void on_train_step_end(Ctx& ctx) {
+        const trigger::Moment<Clock> now{ctx.cur_step_num, Clock::now()};
+        if (ctx.cur_step_num == last_step_ || !trigger_.due(now)) return;
+        save(ctx, file_name(ctx), now);
+    }
+
+    // The last step is always saved, unless it just was.
+    template <class Ctx>
+    void on_train_end(Ctx& ctx) {
+        if (ctx.cur_step_num != last_step_ && ctx.cur_step_num > 0)
+            save(ctx, file_name(ctx), {ctx.cur_step_num, Clock::now()});
+        wait_for_writer();
+    }
+
+    template <class Ctx>
+    void on_train_exception(Ctx& ctx) {
+        wait_for_writer_quietly();
+        if (!trigger_.saves_on_exception() || ctx.cur_step_num == 0) return;
+        const std::string prefix = detail::run_prefix(directory_, base_prefix_, true, Format::extension);
+        const auto name = prefix + "-" + std::to_string(ctx.cur_epoch_num) + "_" + std::to_string(ctx.step_in_epoch()) +
+                          "_breakpoint" + std::string(Format::extension);
+        write_now(ctx, directory_ / name, /*keep=*/false);
+    }
+
+private:
+    template <class Ctx>
+    std::filesystem::path file_name(const Ctx& ctx) const {
+        return directory_ / (prefix_ + "-" + std::to_string(ctx.cur_epoch_num) + "_" +
+                             std::to_string(ctx.step_in_epoch()) + std::string(Format::extension));
+    }
+
+    // The records of one save: the saved network (or the train network), then append_info.
+    template <class Ctx>
+    std::vector<TensorRecord> append_records(const Ctx& ctx) const {
+        std::vector<TensorRecord> out;
+        std::int64_t epoch0 = 0, step0 = 0;
+        for (const auto& v : policy_.append_dict) {
+            if (v.record.is_string() || v.record.data.size() != sizeof(std::int64_t) || v.record.dtype != DType::Int64)
+                continue;
+            if (v.record.name == "epoch_num") epoch0 = v.record.as<std::int64_t>()[0];
+            if (v.record.name == "step_num") step0 = v.record.as<std::int64_t>()[0];
+        }
+        if (policy_.append_epoch_num)
+            out.push_back(TensorRecord::scalar<std::int64_t>("epoch_num", epoch0 + static_cast<std::int64_t>(ctx.cur_epoch_num)));
+        if (policy_.append_step_num)
+            out.push_back(TensorRecord::scalar<std::int64_t>("step_num", step0 + static_cast<std::int64_t>(ctx.cur_step_num)));
+        for (const auto& v : policy_.append_dict)
+            if (v.record.name != "epoch_num" && v.record.name != "step_num") out.push_back(v.record);
+        return out;
+    }
+
+    template <class Ctx, class F>
+    void with_views(Ctx& ctx, F&& f) {
+        std::vector<std::string> names;
+        std::vector<TensorView> tensors;
+        auto collect = [&](std::string_view name, auto& p) {
+            names.emplace_back(name);
+            tensors.push_back(view_of(p));
+        };
+        if (config_.saved_network) visit_parameters(*config_.saved_network, collect);
+        else {
+            auto train = train_network(ctx.network, ctx.optimizer);
+            visit_parameters(train, collect);
+        }
+        const auto extra = append_records(ctx);
+        std::deque<std::vector<std::byte>> encoded;
+        std::vector<RecordView> views;
+        views.reserve(tensors.size() + extra.size());
+        for (std::size_t i = 0; i < tensors.size(); ++i)
+            views.push_back({names[i], tensors[i].dtype, tensors[i].shape, tensors[i].bytes, false});
+        for (const auto& r : extra) views.push_back(r.is_string() ? r.view(&encoded.emplace_back()) : r.view());
+        f(std::span<const RecordView>(views));
+    }
+
+    typename Format::WriteOptions write_options() const {
+        typename Format::WriteOptions o{};
+        o.crc = config_.crc_check;
+        return o;
+    }
+
+    template <class Ctx>
+    void write_now(Ctx& ctx, const std::filesystem::path& path, bool keep) {
+        with_views(ctx, [&](std::span<const RecordView> views) { Format::write(path, views, write_options()); });
+        latest_ = path;
+        if (keep) retain(path, Clock::now());
+    }
+
+    template <class Ctx>
+    void save(Ctx& ctx, const std::filesystem::path& path, const trigger::Moment<Clock>& now) {
+        const auto start = std::chrono::steady_clock::now();
+        if (!config_.async_save) {
+            write_now(ctx, path, /*keep=*/true);
+        } else {
+            wait_for_writer();  // at most one save in flight
+            snapshot(ctx);
+            writer_ = std::thread([this, path, t = now.now] {
+                try {
+                    std::deque<std::vector<std::byte>> encoded;
+                    std::vector<RecordView> views;
+                    views.reserve(snapshot_.size());
+                    for (const auto& r : snapshot_)
+                        views.push_back(r.is_string() ? r.view(&encoded.emplace_back()) : r.view());
+                    Format::write(path, views, write_options());
+                    retain(path, t);
+                } catch (...) {
+                    std::lock_guard lock(error_mutex_);
+                    writer_error_ = std::current_exception();
+                }
+            });
+            latest_ = path;
+        }
+        const auto blocked = std::chrono::steady_clock::now() - start;
+        ++stats_.saves;
+        stats_.last_blocked = blocked;
+        stats_.blocked_total += blocked;
+        stats_.blocked_max = std::max<std::chrono::nanoseconds>(stats_.blocked_max, blocked);
+        last_step_ = ctx.cur_step_num;
+        trigger_.saved(now);
+    }
+
+    // Copies the records into buffers kept from the previous snapshot: after the first save, no
+    // allocation and no page faults, so the training thread is held up by a memcpy only.
+    template <class Ctx>
+    void snapshot(Ctx& ctx) {
+        with_views(ctx, [&](std::span<const RecordView> views) {
+            snapshot_.resize(views.size());
+            for (std::size_t i = 0; i < views.size(); ++i) {
+                auto& r = snapshot_[i];
+                const auto& v = views[i];
+                r.name.assign(v.name);
+                r.dtype = v.dtype;
+                r.shape = v.shape;
+                if (v.is_string) {
+                    r.text = detail::utf32le_to_utf8(v.data);
+                    r.data.clear();
+                } else {
+                    r.text.reset();
+                    r.data.resize(v.data.size());
+                    std::memcpy(r.data.data(), v.data.data(), v.data.size());
+                }
+            }
+        });
+    }
+
+    // Deletes old files of this run once the new one is durable: keep_checkpoint_max newest, or one
+    // per keep_checkpoint_per_n_minutes. Files of other runs (other prefixes) are never touched.
+    void retain(const std::filesystem::path& newest, typename Clock::time_point now) {
+        std::lock_guard lock(retain_mutex_);
+        saved_.push_back({newest, now});
+        if (policy_.keep_checkpoint_max > 0) {
+            std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> managed;
+            std::error_code ec;
+            const std::string ext(Format::extension);
+            for (const auto& e : std::filesystem::directory_iterator(directory_, ec)) {
+                const std::string name = e.path().filename().string();
+                if (!name.starts_with(prefix_ + "-") || !name.ends_with(ext)) continue;
+                const std::string middle = name.substr(prefix_.size(), name.size() - prefix_.size() - ext.size());
+                if (detail::has_letter(middle)) continue;
+                managed.emplace_back(std::filesystem::last_write_time(e.path(), ec), e.path());
+            }
+            std::sort(managed.begin(), managed.end());
+            const auto keep = static_cast<std::size_t>(policy_.keep_checkpoint_max);
+            for (std::size_t i = 0; i + keep < managed.size(); ++i)
+                if (managed[i].second != newest) std::filesystem::remove(managed[i].second, ec);
+        } else if (policy_.keep_checkpoint_per_n_minutes > 0) {
+            // MindSpore's keep_one_ckpoint_per_minutes: of the files saved within the window, keep the oldest.
+            const auto window = std::chrono::minutes(policy_.keep_checkpoint_per_n_minutes);
+            const Saved* oldest = nullptr;
+            for (const auto& s : saved_)
+                if (s.path != newest && now - s.time < window && (!oldest || s.time < oldest->time)) oldest = &s;
+            std::error_code ec;
+            std::erase_if(saved_, [&](const Saved& s) {
+                const bool drop = s.path != newest && now - s.time < window && &s != oldest;
+                if (drop) std::filesystem::remove(s.path, ec);
+                return drop;
+            });
+        }
+    }
+
+    void wait_for_writer() {
+        if (writer_.joinable()) writer_.join();
+        rethrow_writer_error();
+    }
+    void wait_for_writer_quietly() noexcept {
+        if (writer_.joinable()) writer_.join();
+    }
+    void rethrow_writer_error() {
+        std::exception_ptr e;
+        {
+            std::lock_guard lock(error_mutex_);
+            e = std::exchange(writer_error_, nullptr);
+        }
+        if (e) std::rethrow_exception(e);
+    }
+
+    struct Saved {
+        std::filesystem::path path;
+        typename Clock::time_point time;
+    };
+
+    CheckpointConfig config_;
+    CheckpointPolicy policy_;
+    std::filesystem::path directory_;
+    std::string base_prefix_, prefix_;
+    Trigger trigger_{};
+    std::size_t last_step_ = 0;
+    std::filesystem::path latest_;
+    CheckpointStats stats_;
+    std::vector<TensorRecord> snapshot_;
+    std::vector<Saved> saved_;
+    std::thread writer_;
+    std::mutex error_mutex_, retain_mutex_;
+    std::exception_ptr writer_error_;
+};
+
+}  // namespace mindsave
