@@ -2,6 +2,7 @@
 // Layers own Parameters; optimizers and checkpoint code reach them by dotted path (see concepts.hpp).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 
@@ -27,8 +28,33 @@ struct Parameter {
         grad.fill(T{});
     }
 
+    Parameter(const Parameter&) = default;
+    Parameter(Parameter&&) noexcept = default;
+    // Assignment keeps this parameter's memory when the shapes agree, so an optimizer built over a
+    // network stays valid when the network is assigned a new value (net = LeNet5<>(seed)).
+    Parameter& operator=(const Parameter& o) {
+        if (this != &o) assign(o);
+        return *this;
+    }
+    Parameter& operator=(Parameter&& o) noexcept(false) {
+        if (this != &o) assign(o);
+        return *this;
+    }
+
     std::size_t size() const noexcept { return value.size(); }
     void zero_grad() noexcept { grad.fill(T{}); }
+
+private:
+    void assign(const Parameter& o) {
+        if (value.shape() == o.value.shape() && grad.shape() == o.grad.shape()) {
+            std::copy(o.value.begin(), o.value.end(), value.begin());
+            std::copy(o.grad.begin(), o.grad.end(), grad.begin());
+        } else {
+            value = o.value;
+            grad = o.grad;
+        }
+        requires_grad = o.requires_grad;
+    }
 };
 
 template <class P>

@@ -46,7 +46,7 @@ public:
         Context ctx{net_, opt_};
         ctx.epoch_num = epoch;
         ctx.batch_num = dataset.get_dataset_size();
-        auto call = [&](auto hook) { (hook(callbacks), ...); };
+        auto call = [&]([[maybe_unused]] auto hook) { (hook(callbacks), ...); };
         net_.set_train(true);
         const std::size_t start = initial_step_;
         ctx.cur_step_num = start;

@@ -1,0 +1,302 @@
+// ModelCheckpoint and CheckpointConfig: MindSpore's file names and lists, retention, triggers by
+// steps, seconds (on an injected clock) and exception, async saves, and a bit-exact resume.
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "mindsave/data/mnist.hpp"
+#include "mindsave/data/pipeline.hpp"
+#include "mindsave/data/transforms.hpp"
+#include "mindsave/mindsave.hpp"
+#include "shared_data.hpp"
+
+using namespace mindsave;
+namespace fs = std::filesystem;
+namespace vision = mindsave::data::vision;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string& tag) {
+        path = fs::temp_directory_path() / ("mindsave_mc_" + tag + "_" + std::to_string(::getpid()));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+std::set<std::string> files_in(const fs::path& dir) {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+    return out;
+}
+
+std::vector<char> bytes_of(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// A small real dataset: `steps` batches of 8 MNIST test images per epoch, shuffled by (seed, epoch).
+auto small_dataset(std::size_t steps) {
+    return data::MnistDataset(testing::require_shared("data/mnist"), "test")
+        .take(steps * 8 + 24)
+        .map(vision::Resize{32, 32}, vision::Rescale{1.0 / 255.0, 0.0}, vision::HWC2CHW{})
+        .shuffle(64, 7)
+        .batch(8, true)
+        .take(steps);
+}
+
+struct Trainer {
+    LeNet5<> net{1};
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt{net, 0.01f, 0.9f};
+    Model<LeNet5<>, SoftmaxCrossEntropyWithLogits<>, Momentum> model{net, loss, opt};
+};
+
+struct ThrowAt {
+    std::size_t step;
+    template <class Ctx>
+    void on_train_step_end(Ctx& ctx) {
+        if (ctx.cur_step_num == step) throw std::runtime_error("boom at step " + std::to_string(step));
+    }
+};
+
+struct StopAt {
+    std::size_t step;
+    template <class Ctx>
+    void on_train_step_end(Ctx& ctx) {
+        if (ctx.cur_step_num == step) ctx.request_stop();
+    }
+};
+
+// A clock the test moves by hand: trigger-by-seconds tests never sleep.
+struct ManualClock {
+    using duration = std::chrono::nanoseconds;
+    using rep = duration::rep;
+    using period = duration::period;
+    using time_point = std::chrono::time_point<ManualClock>;
+    static constexpr bool is_steady = true;
+    static inline time_point current{};
+    static time_point now() noexcept { return current; }
+};
+struct AdvanceClock {
+    template <class Ctx>
+    void on_train_step_begin(Ctx&) { ManualClock::current += std::chrono::seconds(1); }
+};
+
+}  // namespace
+
+TEST_CASE("CheckpointConfig applies MindSpore's defaults, precedence and validation", "[config]") {
+    const auto p = CheckpointConfig{}.policy();
+    CHECK(p.save_checkpoint_steps == 1);
+    CHECK(p.keep_checkpoint_max == 5);
+    CHECK(CheckpointConfig{.save_checkpoint_steps = 10, .save_checkpoint_seconds = 30}.policy().save_checkpoint_seconds == 0);
+    CHECK(CheckpointConfig{.save_checkpoint_steps = 0, .save_checkpoint_seconds = 30}.policy().save_checkpoint_seconds == 30);
+    const auto by_minutes = CheckpointConfig{.keep_checkpoint_max = 0, .keep_checkpoint_per_n_minutes = 2}.policy();
+    CHECK(by_minutes.keep_checkpoint_max == 0);
+    CHECK(by_minutes.keep_checkpoint_per_n_minutes == 2);
+    CHECK(CheckpointConfig{.keep_checkpoint_max = 3, .keep_checkpoint_per_n_minutes = 2}.policy().keep_checkpoint_per_n_minutes == 0);
+    CHECK(CheckpointConfig{.save_checkpoint_steps = 4, .keep_checkpoint_max = 0}.policy().keep_checkpoint_max == 1);
+    CHECK_THROWS_WITH((CheckpointConfig{.save_checkpoint_steps = 0, .keep_checkpoint_max = 0}.policy()),
+                      Catch::Contains("can't be all None or 0"));
+    CHECK_THROWS_WITH((CheckpointConfig{.save_checkpoint_steps = -1}.policy()), Catch::Contains("must >= 0"));
+    CHECK_THROWS_WITH((CheckpointConfig{.append_info = {"epoch_num", "lr"}}.policy()),
+                      Catch::Contains("must be in ['epoch_num', 'step_num']"));
+    CHECK_THROWS_AS((CheckpointConfig{.append_info = {std::vector<NamedValue>{}, std::vector<NamedValue>{}}}.policy()),
+                    ConfigError);
+    CHECK_THROWS_AS(ModelCheckpoint<>("a/b", fs::temp_directory_path()), ConfigError);
+}
+
+TEST_CASE("ModelCheckpoint names files as MindSpore does, with _N for a second run in the same folder",
+          "[model_checkpoint]") {
+    TempDir dir("names");
+    auto ds = small_dataset(6);
+    {
+        Trainer t;
+        ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 6});
+        t.model.train(2, ds, ckpt);
+        CHECK(ckpt.latest_ckpt_file_name() == dir.path / "lenet-2_6.ckpt");
+    }
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_6.ckpt", "lenet-2_6.ckpt"});
+    {
+        Trainer t;
+        ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 6});
+        CHECK(ckpt.prefix() == "lenet_1");
+        t.model.train(2, ds, ckpt);
+    }
+    CHECK(files_in(dir.path) ==
+          std::set<std::string>{"lenet-1_6.ckpt", "lenet-2_6.ckpt", "lenet_1-1_6.ckpt", "lenet_1-2_6.ckpt"});
+    ModelCheckpoint<> third("lenet", dir.path);
+    CHECK(third.prefix() == "lenet_2");
+    ModelCheckpoint<> other("lenetx", dir.path);  // a letter after the prefix: another run's name
+    CHECK(other.prefix() == "lenetx");
+    // files are left read-only, and hold the train network: 8 weights + global_step, lr, momentum, 8 moments
+    CHECK((fs::status(dir.path / "lenet-1_6.ckpt").permissions() & fs::perms::all) == fs::perms::owner_read);
+    CHECK(load_checkpoint(dir.path / "lenet-1_6.ckpt").size() == 19);
+}
+
+TEST_CASE("the last step is always saved, and keep_checkpoint_max keeps exactly the newest N",
+          "[model_checkpoint]") {
+    TempDir dir("keep");
+    auto ds = small_dataset(7);
+    Trainer t;
+    ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 5, .keep_checkpoint_max = 3});
+    t.model.train(3, ds, ckpt);  // saves at steps 5 (1_5), 10 (2_3), 15 (3_1), 20 (3_6) and the final 21 (3_7)
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-3_1.ckpt", "lenet-3_6.ckpt", "lenet-3_7.ckpt"});
+    CHECK(ckpt.stats().saves == 5);
+    CHECK(load_checkpoint(dir.path / "lenet-3_7.ckpt").at("global_step").as<std::int32_t>()[0] == 21);
+}
+
+TEST_CASE("another run's files are never deleted by retention", "[model_checkpoint]") {
+    TempDir dir("owners");
+    auto ds = small_dataset(4);
+    {
+        Trainer t;
+        ModelCheckpoint<> first("lenet", dir.path, {.keep_checkpoint_max = 2});
+        t.model.train(1, ds, first);
+    }
+    const auto before = files_in(dir.path);
+    CHECK(before == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt"});
+    Trainer t;
+    ModelCheckpoint<> second("lenet", dir.path, {.keep_checkpoint_max = 1});
+    t.model.train(2, ds, second);
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt", "lenet_1-2_4.ckpt"});
+}
+
+TEST_CASE("exception_save writes {prefix}-{epoch}_{step}_breakpoint.ckpt when training throws, then rethrows",
+          "[model_checkpoint]") {
+    TempDir dir("breakpoint");
+    auto ds = small_dataset(4);
+    Trainer t;
+    ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 100, .exception_save = true});
+    CHECK_THROWS_WITH(t.model.train(3, ds, ckpt, ThrowAt{6}), "boom at step 6");
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-2_2_breakpoint.ckpt"});
+    CHECK(load_checkpoint(dir.path / "lenet-2_2_breakpoint.ckpt").at("global_step").as<std::int32_t>()[0] == 6);
+
+    Trainer quiet;  // without exception_save nothing is written
+    ModelCheckpoint<> off("quiet", dir.path, {.save_checkpoint_steps = 100});
+    CHECK_THROWS(quiet.model.train(3, ds, off, ThrowAt{3}));
+    CHECK_FALSE(files_in(dir.path).contains("quiet-1_3_breakpoint.ckpt"));
+
+    // a compile-time on_exception trigger saves on exceptions only
+    Trainer chosen;
+    ModelCheckpoint<format::ckpt, trigger::on_exception> only("chosen", dir.path);
+    CHECK_THROWS(chosen.model.train(3, ds, only, ThrowAt{5}));
+    CHECK(files_in(dir.path).contains("chosen-2_1_breakpoint.ckpt"));
+    CHECK(files_in(dir.path).size() == 2);
+}
+
+TEST_CASE("trigger::every_seconds saves when more than N seconds passed, on an injected clock",
+          "[model_checkpoint][trigger]") {
+    TempDir dir("seconds");
+    auto ds = small_dataset(10);
+    ManualClock::current = {};
+    Trainer t;
+    ModelCheckpoint<format::ckpt, trigger::every_seconds, ManualClock> ckpt(
+        "timed", dir.path, {.save_checkpoint_steps = 0, .save_checkpoint_seconds = 3, .keep_checkpoint_max = 10});
+    t.model.train(1, ds, AdvanceClock{}, ckpt);  // one second per step: > 3 s at steps 4 and 8, then the final 10
+    CHECK(files_in(dir.path) == std::set<std::string>{"timed-1_4.ckpt", "timed-1_8.ckpt", "timed-1_10.ckpt"});
+}
+
+TEST_CASE("append_info and saved_network decide what a checkpoint holds", "[model_checkpoint]") {
+    TempDir dir("contents");
+    auto ds = small_dataset(3);
+    Trainer t;
+    ModelCheckpoint<> ckpt("net", dir.path,
+                           {.save_checkpoint_steps = 3,
+                            .saved_network = t.net,
+                            .append_info = {"step_num", "epoch_num", std::vector<NamedValue>{{"epoch_num", 10}, {"lr", 0.01}}}});
+    t.model.train(2, ds, ckpt);
+    const auto d = load_checkpoint(dir.path / "net-2_3.ckpt");
+    CHECK(d.size() == 8 + 3);  // the network only: no optimizer state
+    const auto keys = d.keys();
+    CHECK(std::vector<std::string>(keys.end() - 3, keys.end()) == std::vector<std::string>{"epoch_num", "step_num", "lr"});
+    CHECK(d.at("epoch_num").as<std::int64_t>()[0] == 12);  // initial 10 + epoch 2
+    CHECK(d.at("step_num").as<std::int64_t>()[0] == 6);
+    const auto full = fs::file_size(dir.path / "net-2_3.ckpt");
+    save_checkpoint(train_network(t.net, t.opt), dir.path / "full.ckpt");
+    CHECK(full < fs::file_size(dir.path / "full.ckpt") * 6 / 10);  // about half, as in the seed
+}
+
+TEST_CASE("async saves write the same bytes as synchronous ones and report the time training was held up",
+          "[model_checkpoint][async]") {
+    TempDir sync_dir("sync"), async_dir("async");
+    auto ds = small_dataset(5);
+    {
+        Trainer t;
+        ModelCheckpoint<> ckpt("lenet", sync_dir.path, {.save_checkpoint_steps = 2, .keep_checkpoint_max = 10});
+        t.model.train(2, ds, ckpt);
+    }
+    Trainer t;
+    ModelCheckpoint<> ckpt("lenet", async_dir.path,
+                           {.save_checkpoint_steps = 2, .keep_checkpoint_max = 10, .async_save = true});
+    t.model.train(2, ds, ckpt);
+    REQUIRE(files_in(sync_dir.path) == files_in(async_dir.path));
+    for (const auto& name : files_in(sync_dir.path))
+        CHECK(bytes_of(sync_dir.path / name) == bytes_of(async_dir.path / name));
+    CHECK(ckpt.stats().saves == 5);  // steps 2, 4, 6, 8, 10: the last step was just saved
+    CHECK(ckpt.stats().blocked_total >= ckpt.stats().blocked_max);
+}
+
+TEST_CASE("stray temp files of dead writers are removed; latest_checkpoint passes over damaged files",
+          "[model_checkpoint][resume]") {
+    TempDir dir("stray");
+    auto ds = small_dataset(4);
+    { std::ofstream(dir.path / "lenet-1_1.ckpt.999999999-0.tmp") << "torn"; }
+    { std::ofstream(dir.path / ("lenet-1_2.ckpt." + std::to_string(::getpid()) + "-0.tmp")) << "ours, in flight"; }
+    Trainer t;
+    ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 2});
+    CHECK_FALSE(fs::exists(dir.path / "lenet-1_1.ckpt.999999999-0.tmp"));
+    CHECK(fs::exists(dir.path / ("lenet-1_2.ckpt." + std::to_string(::getpid()) + "-0.tmp")));
+    fs::remove(dir.path / ("lenet-1_2.ckpt." + std::to_string(::getpid()) + "-0.tmp"));
+    t.model.train(1, ds, ckpt);
+    CHECK(latest_checkpoint(dir.path) == dir.path / "lenet-1_4.ckpt");
+    // damage the newest: resume falls back to the one before
+    auto bytes = bytes_of(dir.path / "lenet-1_4.ckpt");
+    fs::remove(dir.path / "lenet-1_4.ckpt");
+    std::ofstream(dir.path / "lenet-1_4.ckpt", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+    CHECK(latest_checkpoint(dir.path) == dir.path / "lenet-1_2.ckpt");
+    CHECK_FALSE(latest_checkpoint(dir.path / "nothing").has_value());
+}
+
+TEST_CASE("a resumed run is bit-identical to an uninterrupted one, and is not without the momentum state",
+          "[model_checkpoint][resume]") {
+    TempDir dir("resume");
+    auto ds = small_dataset(6);  // 2 epochs x 6 steps; the stop at step 8 is mid-epoch
+    Trainer straight;
+    straight.model.train(2, ds);
+    save_checkpoint(train_network(straight.net, straight.opt), dir.path / "straight.ckpt");
+
+    {  // the first process: trains, checkpoints every step, stops after step 8
+        Trainer first;
+        ModelCheckpoint<> ckpt("run", dir.path / "ckpt", {.save_checkpoint_steps = 1});
+        first.model.train(2, ds, ckpt, StopAt{8});
+    }
+    const auto latest = latest_checkpoint(dir.path / "ckpt");
+    REQUIRE(latest);
+    CHECK(latest->filename() == "run-2_2.ckpt");
+
+    Trainer second;  // a fresh process: other initial weights, resumed from the file
+    second.net = LeNet5<>(99);
+    CHECK(second.model.resume(load_checkpoint(*latest)) == 8);
+    second.model.train(2, ds);
+    save_checkpoint(train_network(second.net, second.opt), dir.path / "resumed.ckpt");
+    CHECK(bytes_of(dir.path / "resumed.ckpt") == bytes_of(dir.path / "straight.ckpt"));  // mindsave diff: identical
+
+    // Restoring the weights but not the moments breaks it: the check above can fail.
+    Trainer partial;
+    auto dict = load_checkpoint(*latest, {.filter_prefix = {"moments."}});
+    load_param_into_net(partial.net, dict);
+    load_param_into_net(partial.opt, dict);  // global_step and hyper-parameters, moments left at zero
+    partial.model.set_initial_step(8);
+    partial.model.train(2, ds);
+    save_checkpoint(train_network(partial.net, partial.opt), dir.path / "partial.ckpt");
+    CHECK(bytes_of(dir.path / "partial.ckpt") != bytes_of(dir.path / "straight.ckpt"));
+    CHECK_THROWS_AS(Trainer().model.resume(dict), ParameterError);  // resume insists on every parameter
+}
