@@ -1,5 +1,6 @@
 // MindSpore's quick-start, in C++: train LeNet5 on Fashion-MNIST, print LossMonitor lines, evaluate,
 // and draw the first test images with predicted and true labels into an SVG (blue right, red wrong).
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -22,16 +23,21 @@ struct Options {
     std::size_t epochs = 2;
     std::size_t images = 24;
     std::filesystem::path svg = "lenet_predictions.svg";
+    std::filesystem::path checkpoints = "lenet_checkpoints";
+    std::size_t more_epochs = 1;
     std::uint64_t seed = 1;
 };
 
 [[noreturn]] void usage(int code) {
-    std::cout << "usage: lenet_demo [--data DIR] [--epochs N] [--images N] [--svg FILE] [--seed N]\n"
+    std::cout << "usage: lenet_demo [--data DIR] [--epochs N] [--more-epochs N] [--images N] [--svg FILE]\n"
+                 "                  [--checkpoints DIR] [--seed N]\n"
                  "  --data DIR    an MNIST-format folder (train-images-idx3-ubyte[.gz], ...);\n"
                  "                default /usr/share/datasets/fashion-mnist (Debian: dataset-fashion-mnist)\n"
                  "  --epochs N    training epochs (default 2)\n"
                  "  --images N    test images drawn into the SVG (default 24)\n"
                  "  --svg FILE    where the picture goes (default lenet_predictions.svg)\n"
+                 "  --checkpoints DIR  where ModelCheckpoint writes (default lenet_checkpoints)\n"
+                 "  --more-epochs N    epochs trained after resuming from the last checkpoint (default 1)\n"
                  "  --seed N      initialisation and shuffle seed (default 1)\n";
     std::exit(code);
 }
@@ -51,6 +57,8 @@ Options parse(int argc, char** argv) {
             else if (arg == "--epochs") o.epochs = std::stoul(value);
             else if (arg == "--images") o.images = std::stoul(value);
             else if (arg == "--svg") o.svg = value;
+            else if (arg == "--checkpoints") o.checkpoints = value;
+            else if (arg == "--more-epochs") o.more_epochs = std::stoul(value);
             else if (arg == "--seed") o.seed = std::stoull(value);
             else {
                 std::cerr << "lenet_demo: unknown option " << arg << "\n";
@@ -150,9 +158,45 @@ int main(int argc, char** argv) {
         ms::Momentum optimizer(net, {.learning_rate = 0.01f, .momentum = 0.9f});
         ms::Model model(net, loss, optimizer);
 
-        // As the tutorial does, evaluate on the test set after every epoch.
+        // As the tutorial does: evaluate after every epoch, and checkpoint once per epoch with ModelCheckpoint.
         EvalEachEpoch evaluate{model, test};
-        model.train(opt.epochs, train, ms::LossMonitor(375), ms::TimeMonitor(), ms::ProgressBar(), evaluate);
+        ms::ModelCheckpoint<> checkpoint("lenet", opt.checkpoints,
+                                         {.save_checkpoint_steps = static_cast<std::int64_t>(train.get_dataset_size()),
+                                          .keep_checkpoint_max = 10});
+        model.train(opt.epochs, train, ms::LossMonitor(375), ms::TimeMonitor(), ms::ProgressBar(), evaluate,
+                    checkpoint);
+        std::cout << "checkpoints in " << opt.checkpoints.string() << ":\n";
+        std::vector<std::string> names;
+        for (const auto& e : std::filesystem::directory_iterator(opt.checkpoints)) names.push_back(e.path().filename().string());
+        std::sort(names.begin(), names.end());
+        for (const auto& name : names) std::cout << "  " << name << "\n";
+
+        // save_checkpoint by hand, then load it into a fresh LeNet5: the same accuracy.
+        const auto by_hand = opt.checkpoints / "lenet_by_hand.ckpt";
+        ms::save_checkpoint(net, by_hand);
+        ms::LeNet5<> fresh(opt.seed + 1000);
+        const auto [param_not_load, ckpt_not_load] = ms::load_param_into_net(fresh, ms::load_checkpoint(by_hand));
+        ms::Momentum fresh_optimizer(fresh, 0.01f, 0.9f);
+        ms::Model fresh_model(fresh, loss, fresh_optimizer);
+        const auto reloaded = fresh_model.eval(test);
+        std::cout << "reloaded " << by_hand.string() << " into a fresh LeNet5 (" << param_not_load.size()
+                  << " parameters not loaded): {'Accuracy': " << reloaded.accuracy << "}\n";
+
+        // Resume from the newest ModelCheckpoint file (network and optimizer state) and train on.
+        if (opt.more_epochs > 0) {
+            const auto latest = ms::latest_checkpoint(opt.checkpoints, checkpoint.prefix() + "-");
+            if (!latest) throw ms::Error("no checkpoint to resume from in " + opt.checkpoints.string());
+            ms::LeNet5<> resumed(opt.seed + 2000);
+            ms::Momentum resumed_optimizer(resumed, 0.01f, 0.9f);
+            ms::Model resumed_model(resumed, loss, resumed_optimizer);
+            const auto step = resumed_model.resume(ms::load_checkpoint(*latest));
+            std::cout << "resuming from " << latest->filename().string() << " at step " << step << "\n";
+            EvalEachEpoch evaluate_resumed{resumed_model, test};
+            ms::ModelCheckpoint<> more("lenet", opt.checkpoints,
+                                       {.save_checkpoint_steps = static_cast<std::int64_t>(train.get_dataset_size())});
+            resumed_model.train(opt.epochs + opt.more_epochs, train, ms::LossMonitor(375), evaluate_resumed, more);
+            net = resumed;  // the picture shows the resumed network's predictions
+        }
 
         // Predict the first images and draw them with their labels.
         const std::size_t n = std::min(opt.images, test_source.size());
