@@ -1,6 +1,8 @@
 // ModelCheckpoint and CheckpointConfig: MindSpore's file names and lists, retention, triggers by
 // steps, seconds (on an injected clock) and exception, async saves, and a bit-exact resume.
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <set>
 
@@ -123,7 +125,7 @@ TEST_CASE("ModelCheckpoint names files as MindSpore does, with _N for a second r
         t.model.train(2, ds, ckpt);
         CHECK(ckpt.latest_ckpt_file_name() == dir.path / "lenet-2_6.ckpt");
     }
-    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_6.ckpt", "lenet-2_6.ckpt"});
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_6.ckpt", "lenet-2_6.ckpt", "lenet-graph.meta"});
     {
         Trainer t;
         ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 6});
@@ -131,7 +133,8 @@ TEST_CASE("ModelCheckpoint names files as MindSpore does, with _N for a second r
         t.model.train(2, ds, ckpt);
     }
     CHECK(files_in(dir.path) ==
-          std::set<std::string>{"lenet-1_6.ckpt", "lenet-2_6.ckpt", "lenet_1-1_6.ckpt", "lenet_1-2_6.ckpt"});
+          std::set<std::string>{"lenet-1_6.ckpt", "lenet-2_6.ckpt", "lenet-graph.meta", "lenet_1-1_6.ckpt",
+                                "lenet_1-2_6.ckpt", "lenet_1-graph.meta"});
     ModelCheckpoint<> third("lenet", dir.path);
     CHECK(third.prefix() == "lenet_2");
     ModelCheckpoint<> other("lenetx", dir.path);  // a letter after the prefix: another run's name
@@ -148,7 +151,8 @@ TEST_CASE("the last step is always saved, and keep_checkpoint_max keeps exactly 
     Trainer t;
     ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 5, .keep_checkpoint_max = 3});
     t.model.train(3, ds, ckpt);  // saves at steps 5 (1_5), 10 (2_3), 15 (3_1), 20 (3_6) and the final 21 (3_7)
-    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-3_1.ckpt", "lenet-3_6.ckpt", "lenet-3_7.ckpt"});
+    CHECK(files_in(dir.path) ==
+          std::set<std::string>{"lenet-3_1.ckpt", "lenet-3_6.ckpt", "lenet-3_7.ckpt", "lenet-graph.meta"});
     CHECK(ckpt.stats().saves == 5);
     CHECK(load_checkpoint(dir.path / "lenet-3_7.ckpt").at("global_step").as<std::int32_t>()[0] == 21);
 }
@@ -162,11 +166,12 @@ TEST_CASE("another run's files are never deleted by retention", "[model_checkpoi
         t.model.train(1, ds, first);
     }
     const auto before = files_in(dir.path);
-    CHECK(before == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt"});
+    CHECK(before == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt", "lenet-graph.meta"});
     Trainer t;
     ModelCheckpoint<> second("lenet", dir.path, {.keep_checkpoint_max = 1});
     t.model.train(2, ds, second);
-    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt", "lenet_1-2_4.ckpt"});
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt", "lenet-graph.meta",
+                                                      "lenet_1-2_4.ckpt", "lenet_1-graph.meta"});
 }
 
 TEST_CASE("exception_save writes {prefix}-{epoch}_{step}_breakpoint.ckpt when training throws, then rethrows",
@@ -176,7 +181,7 @@ TEST_CASE("exception_save writes {prefix}-{epoch}_{step}_breakpoint.ckpt when tr
     Trainer t;
     ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 100, .exception_save = true});
     CHECK_THROWS_WITH(t.model.train(3, ds, ckpt, ThrowAt{6}), "boom at step 6");
-    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-2_2_breakpoint.ckpt"});
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-2_2_breakpoint.ckpt", "lenet-graph.meta"});
     CHECK(load_checkpoint(dir.path / "lenet-2_2_breakpoint.ckpt").at("global_step").as<std::int32_t>()[0] == 6);
 
     Trainer quiet;  // without exception_save nothing is written
@@ -189,7 +194,8 @@ TEST_CASE("exception_save writes {prefix}-{epoch}_{step}_breakpoint.ckpt when tr
     ModelCheckpoint<format::ckpt, trigger::on_exception> only("chosen", dir.path);
     CHECK_THROWS(chosen.model.train(3, ds, only, ThrowAt{5}));
     CHECK(files_in(dir.path).contains("chosen-2_1_breakpoint.ckpt"));
-    CHECK(files_in(dir.path).size() == 2);
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-2_2_breakpoint.ckpt", "lenet-graph.meta", "quiet-graph.meta",
+                                                      "chosen-2_1_breakpoint.ckpt", "chosen-graph.meta"});
 }
 
 TEST_CASE("trigger::every_seconds saves when more than N seconds passed, on an injected clock",
@@ -201,7 +207,8 @@ TEST_CASE("trigger::every_seconds saves when more than N seconds passed, on an i
     ModelCheckpoint<format::ckpt, trigger::every_seconds, ManualClock> ckpt(
         "timed", dir.path, {.save_checkpoint_steps = 0, .save_checkpoint_seconds = 3, .keep_checkpoint_max = 10});
     t.model.train(1, ds, AdvanceClock{}, ckpt);  // one second per step: > 3 s at steps 4 and 8, then the final 10
-    CHECK(files_in(dir.path) == std::set<std::string>{"timed-1_4.ckpt", "timed-1_8.ckpt", "timed-1_10.ckpt"});
+    CHECK(files_in(dir.path) ==
+          std::set<std::string>{"timed-1_4.ckpt", "timed-1_8.ckpt", "timed-1_10.ckpt", "timed-graph.meta"});
 }
 
 TEST_CASE("append_info and saved_network decide what a checkpoint holds", "[model_checkpoint]") {
@@ -299,4 +306,54 @@ TEST_CASE("a resumed run is bit-identical to an uninterrupted one, and is not wi
     save_checkpoint(train_network(partial.net, partial.opt), dir.path / "partial.ckpt");
     CHECK(bytes_of(dir.path / "partial.ckpt") != bytes_of(dir.path / "straight.ckpt"));
     CHECK_THROWS_AS(Trainer().model.resume(dict), ParameterError);  // resume insists on every parameter
+}
+
+namespace {
+// Decodes an anf_ir file with protoc and the schema the tests carry; counts op types and lists
+// parameter names (top-level "parameters" of the graph).
+struct DecodedGraph {
+    std::map<std::string, int> op_types;
+    std::set<std::string> parameters;
+    bool ok = false;
+};
+DecodedGraph decode_graph(const fs::path& file) {
+    const std::string cmd = "protoc --decode=mindspore.irpb.ModelProto -I" MINDSAVE_SOURCE_DIR
+                            "/tests/interop " MINDSAVE_SOURCE_DIR "/tests/interop/anf_ir.proto < '" +
+                            file.string() + "' 2>&1";
+    DecodedGraph g;
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    if (!pipe) return g;
+    char line[4096];
+    bool in_parameters = false;
+    while (std::fgets(line, sizeof line, pipe)) {
+        const std::string l(line);
+        if (l.starts_with("    op_type: \"")) ++g.op_types[l.substr(14, l.size() - 16)];
+        if (l == "  parameters {\n") in_parameters = true;
+        if (in_parameters && l.starts_with("    name: \"")) {
+            g.parameters.insert(l.substr(11, l.size() - 13));
+            in_parameters = false;
+        }
+    }
+    g.ok = ::pclose(pipe) == 0;
+    return g;
+}
+}  // namespace
+
+TEST_CASE("the graph file has the structure of MindSpore's own LeNet5 graph.meta", "[model_checkpoint][graph]") {
+    TempDir dir("graph");
+    auto ds = small_dataset(2);
+    Trainer t;
+    ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 2});
+    t.model.train(1, ds, ckpt);
+    REQUIRE(fs::exists(dir.path / "lenet-graph.meta"));
+    const auto ours = decode_graph(dir.path / "lenet-graph.meta");
+    const auto real = decode_graph(testing::require_shared("fixtures/mindspore/meta/xmu_ai_isp__checkpoint_lenet-graph.meta"));
+    REQUIRE(ours.ok);
+    REQUIRE(real.ok);
+    // MindSpore's graph mode adds side-effect plumbing (Load, Depend, UpdateState, MakeTuple); the
+    // computation itself must be the same primitives, as many times.
+    auto computation = real.op_types;
+    for (const char* plumbing : {"Load", "Depend", "UpdateState", "MakeTuple"}) computation.erase(plumbing);
+    CHECK(ours.op_types == computation);
+    CHECK(ours.parameters == real.parameters);
 }

@@ -20,6 +20,7 @@
 #include "mindsave/core/rng.hpp"
 #include "mindsave/core/tensor.hpp"
 #include "mindsave/formats/ckpt.hpp"
+#include "mindsave/graph/anf_meta.hpp"
 #include "mindsave/nn/activation.hpp"
 #include "mindsave/nn/conv2d.hpp"
 #include "mindsave/nn/dense.hpp"

@@ -20,6 +20,7 @@
 #include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/checkpoint/trigger.hpp"
 #include "mindsave/formats/ckpt.hpp"
+#include "mindsave/graph/anf_meta.hpp"
 
 namespace mindsave {
 
@@ -119,6 +120,7 @@ public:
 
     template <class Ctx>
     void on_train_step_end(Ctx& ctx) {
+        write_graph_once(ctx);
         const trigger::Moment<Clock> now{ctx.cur_step_num, Clock::now()};
         if (ctx.cur_step_num == last_step_ || !trigger_.due(now)) return;
         save(ctx, file_name(ctx), now);
@@ -143,6 +145,24 @@ public:
     }
 
 private:
+    // {prefix}-graph.meta at the first step, as MindSpore writes it in graph mode; a network with
+    // a layer the tracer does not know gets none (MindSpore's PyNative mode writes none either).
+    template <class Ctx>
+    void write_graph_once(Ctx& ctx) {
+        using Net = std::remove_cvref_t<decltype(ctx.network)>;
+        using Opt = std::remove_cvref_t<decltype(ctx.optimizer)>;
+        if constexpr (graph::Traceable<Net>) {
+            if (graph_written_ || !ctx.batch) return;
+            graph_written_ = true;
+            auto train = train_network(ctx.network, ctx.optimizer);
+            const auto& images = ctx.batch->images;
+            const auto bytes = graph::training_graph_meta<Net>(
+                train, graph::cell_name<Net>, ctx.loss_name, graph::cell_name<Opt>,
+                Shape(images.shape().begin(), images.shape().end()), Shape{ctx.batch->labels.size()});
+            graph::write_graph_meta(directory_ / (prefix_ + "-graph.meta"), bytes);
+        }
+    }
+
     template <class Ctx>
     std::filesystem::path file_name(const Ctx& ctx) const {
         return directory_ / (prefix_ + "-" + std::to_string(ctx.cur_epoch_num) + "_" +
@@ -324,6 +344,7 @@ private:
     std::string base_prefix_, prefix_;
     Trigger trigger_{};
     std::size_t last_step_ = 0;
+    bool graph_written_ = false;
     std::filesystem::path latest_;
     CheckpointStats stats_;
     std::vector<TensorRecord> snapshot_;

@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include <unistd.h>
 
+#include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
 
 namespace mindsave {
@@ -26,6 +28,8 @@ struct RunContext {
     std::size_t batch_num = 0;      // steps per epoch
     std::size_t cur_step_num = 0;   // steps since the start of the run, from 1
     float net_outputs = 0.0f;       // the loss of the last step
+    const Batch* batch = nullptr;   // the batch of the current step
+    std::string_view loss_name = "Loss";  // the loss cell's name, for graph files
     bool stop_requested = false;
 
     std::size_t step_in_epoch() const noexcept { return batch_num ? (cur_step_num - 1) % batch_num + 1 : 0; }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
@@ -18,6 +19,8 @@ enum class Reduction { mean, sum };
 template <Reduction R = Reduction::mean>
 class SoftmaxCrossEntropyWithLogits {
 public:
+    static constexpr std::string_view cell_name = "SoftmaxCrossEntropyWithLogits";
+
     float forward(const Tensor& logits, const Labels& labels) {
         check(logits, labels);
         const std::size_t N = logits.shape()[0], C = logits.shape()[1];

@@ -44,6 +44,7 @@ public:
         requires(CallbackFor<std::remove_cvref_t<Callbacks>, RunContext<Net, Opt>> && ...)
     void train(std::size_t epoch, D& dataset, Callbacks&&... callbacks) {
         Context ctx{net_, opt_};
+        if constexpr (requires { LossFn::cell_name; }) ctx.loss_name = LossFn::cell_name;
         ctx.epoch_num = epoch;
         ctx.batch_num = dataset.get_dataset_size();
         auto call = [&]([[maybe_unused]] auto hook) { (hook(callbacks), ...); };
@@ -61,6 +62,7 @@ public:
                 call([&](auto& cb) { if constexpr (requires { cb.on_train_epoch_begin(ctx); }) cb.on_train_epoch_begin(ctx); });
                 while (!ctx.stop_requested && dataset.next(batch_)) {
                     ++ctx.cur_step_num;
+                    ctx.batch = &batch_;
                     call([&](auto& cb) { if constexpr (requires { cb.on_train_step_begin(ctx); }) cb.on_train_step_begin(ctx); });
                     ctx.net_outputs = train_step(batch_);
                     call([&](auto& cb) { if constexpr (requires { cb.on_train_step_end(ctx); }) cb.on_train_step_end(ctx); });

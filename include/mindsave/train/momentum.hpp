@@ -24,6 +24,8 @@ struct MomentumOptions {
 
 class Momentum {
 public:
+    static constexpr std::string_view cell_name = "Momentum";
+
     // Takes every trainable Parameter of net in its save order. The optimizer keeps pointers to
     // them: net must outlive it and stay where it is.
     template <HasParameters Net>
