@@ -39,6 +39,7 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
         std::int64_t step;
         std::filesystem::file_time_type time;
         std::filesystem::path path;
+        bool has_crc;
     };
     std::vector<Candidate> found;
     std::error_code ec;
@@ -47,10 +48,15 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
         if (!name.ends_with(format::ckpt::extension) || !name.starts_with(prefix) || !e.is_regular_file(ec)) continue;
         try {
             const format::ckpt::Mapped file(e.path(), {.crc_check = true});
-            found.push_back({checkpoint_step(file).value_or(-1), std::filesystem::last_write_time(e.path(), ec), e.path()});
+            found.push_back({checkpoint_step(file).value_or(-1), std::filesystem::last_write_time(e.path(), ec), e.path(),
+                             file.contents().has_crc()});
         } catch (const Error&) {  // damaged or unreadable: not a place to resume from
         }
     }
+    // Where checkpoints carry CRC footers, one without is a cut copy (a cut at a record boundary
+    // still parses): passed over.
+    if (std::any_of(found.begin(), found.end(), [](const Candidate& c) { return c.has_crc; }))
+        std::erase_if(found, [](const Candidate& c) { return !c.has_crc; });
     if (found.empty()) return std::nullopt;
     return std::max_element(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
                return std::tie(a.step, a.time, a.path) < std::tie(b.step, b.time, b.path);

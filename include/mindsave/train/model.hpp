@@ -38,7 +38,8 @@ public:
     }
 
     // Trains until epoch `epoch` over dataset, calling each callback's hooks (see CallbackFor). After
-    // resume() it continues from the restored step: the epochs and batches already done are skipped.
+    // resume() (or set_initial_step) it continues from that step: the epochs and batches already done
+    // are skipped; otherwise it starts at epoch 1, as MindSpore's model.train does on every call.
     // If a step or a callback throws, each callback's on_train_exception runs, then the error propagates.
     template <Dataset D, class... Callbacks>
         requires(CallbackFor<std::remove_cvref_t<Callbacks>, RunContext<Net, Opt>> && ...)
@@ -79,10 +80,10 @@ public:
                     }
                 }
             });
-            initial_step_ = ctx.cur_step_num;
+            initial_step_ = 0;
             throw;
         }
-        initial_step_ = ctx.cur_step_num;
+        initial_step_ = 0;  // as MindSpore's model.train: the next call starts from epoch 1 unless resumed
     }
 
     // Restores the network and optimizer from a train-network checkpoint (strict: every parameter
@@ -105,7 +106,7 @@ public:
         initial_step_ = static_cast<std::size_t>(value);
         return initial_step_;
     }
-    // Steps already done: training continues after them (0 for a fresh run).
+    // Steps already done: the next train() continues after them (0 for a fresh run).
     std::size_t initial_step() const noexcept { return initial_step_; }
     void set_initial_step(std::size_t step) noexcept { initial_step_ = step; }
 
