@@ -36,5 +36,5 @@ for b in rows:
 print("blocked: mean time on_train_step_end held the training thread, steady state (the first save apart);")
 print("ratio = blocked / mean sync save time (target <= 0.10); pending: saves (of 8) that found the previous")
 print("write unfinished and waited for it; memcpy: one plain copy of all parameters into faulted buffers;")
-print("1st save: the first async save, which allocates and faults in its snapshot buffers.")
+print("1st save: the first async save (its buffers were faulted in during the steps before it).")
 PY

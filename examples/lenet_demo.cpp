@@ -165,7 +165,9 @@ int main(int argc, char** argv) {
                                           .keep_checkpoint_max = 10});
         model.train(opt.epochs, train, ms::LossMonitor(375), ms::TimeMonitor(), ms::ProgressBar(), evaluate,
                     checkpoint);
-        std::cout << "checkpoints in " << opt.checkpoints.string() << ":\n";
+        const auto& held = checkpoint.stats();
+        std::cout << "checkpoints in " << opt.checkpoints.string() << " (" << held.saves << " saves held training up for "
+                  << std::chrono::duration<double, std::milli>(held.blocked_total).count() << " ms in all):\n";
         std::vector<std::string> names;
         for (const auto& e : std::filesystem::directory_iterator(opt.checkpoints)) names.push_back(e.path().filename().string());
         std::sort(names.begin(), names.end());

@@ -211,6 +211,18 @@ TEST_CASE("trigger::every_seconds saves when more than N seconds passed, on an i
           std::set<std::string>{"timed-1_4.ckpt", "timed-1_8.ckpt", "timed-1_10.ckpt", "timed-graph.meta"});
 }
 
+TEST_CASE("keep_checkpoint_per_n_minutes keeps the oldest file of the window and the newest",
+          "[model_checkpoint][trigger]") {
+    TempDir dir("minutes");
+    auto ds = small_dataset(10);
+    ManualClock::current = {};
+    Trainer t;
+    ModelCheckpoint<format::ckpt, trigger::from_config, ManualClock> ckpt(
+        "lenet", dir.path, {.save_checkpoint_steps = 1, .keep_checkpoint_max = 0, .keep_checkpoint_per_n_minutes = 1});
+    t.model.train(1, ds, AdvanceClock{}, ckpt);  // a save a second, all within one minute
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_1.ckpt", "lenet-1_10.ckpt", "lenet-graph.meta"});
+}
+
 TEST_CASE("append_info and saved_network decide what a checkpoint holds", "[model_checkpoint]") {
     TempDir dir("contents");
     auto ds = small_dataset(3);
