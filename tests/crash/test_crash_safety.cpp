@@ -19,9 +19,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "crash_support.hpp"
 #include "mindsave/mindsave.hpp"
 
 using namespace mindsave;
+using mindsave::testing::RandomBatches;
+using mindsave::testing::ScratchDir;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -32,19 +35,6 @@ constexpr std::size_t extra_rounds_max = 60;   // after 200 kills, until one lea
 constexpr auto time_budget = std::chrono::seconds(25);  // the whole test stays under 30 s
 constexpr int max_delay_us = 40'000;
 
-// A scratch folder, removed when the test ends, pass or fail.
-struct ScratchDir {
-    fs::path path;
-    explicit ScratchDir(const std::string& name)
-        : path(fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // One crash_saver process; a test that fails half-way still kills and reaps it.
 class Saver {

@@ -19,9 +19,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "crash_support.hpp"
 #include "mindsave/mindsave.hpp"
 
 using namespace mindsave;
+using mindsave::testing::RandomBatches;
+using mindsave::testing::ScratchDir;
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
@@ -30,48 +33,7 @@ namespace {
 // Below one LeNet5 + Momentum checkpoint (494 KB), above nothing else the children write.
 constexpr rlim_t file_size_limit = 200 << 10;
 
-struct ScratchDir {
-    fs::path path;
-    explicit ScratchDir(const std::string& name)
-        : path(fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
-// A few random batches held in memory.
-class RandomBatches {
-public:
-    RandomBatches(std::size_t batches, std::size_t batch_size, std::uint64_t seed) {
-        Generator g(seed);
-        for (std::size_t b = 0; b < batches; ++b) {
-            Tensor images = Tensor::from_shape({batch_size, 1, 32, 32});
-            for (auto& v : images) v = static_cast<float>(g.uniform(-1.0, 1.0));
-            Labels labels = Labels::from_shape({batch_size});
-            for (auto& l : labels) l = static_cast<std::int32_t>(g.below(10));
-            images_.push_back(std::move(images));
-            labels_.push_back(std::move(labels));
-        }
-    }
-    std::size_t get_dataset_size() const noexcept { return images_.size(); }
-    void reset(std::size_t) noexcept { next_ = 0; }
-    bool next(Batch& batch) {
-        if (next_ == images_.size()) return false;
-        batch.images = images_[next_];
-        batch.labels = labels_[next_];
-        ++next_;
-        return true;
-    }
-
-private:
-    std::vector<Tensor> images_;
-    std::vector<Labels> labels_;
-    std::size_t next_ = 0;
-};
 
 // Every checkpoint of a folder, name -> bytes: equal maps mean none was added, removed or changed.
 std::map<std::string, std::vector<char>> checkpoints(const fs::path& dir) {
