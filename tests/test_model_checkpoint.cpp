@@ -304,7 +304,10 @@ TEST_CASE("a resumed run is bit-identical to an uninterrupted one, and is not wi
     Trainer second;  // a fresh process: other initial weights, resumed from the file
     second.net = LeNet5<>(99);
     CHECK(second.model.resume(load_checkpoint(*latest)) == 8);
-    second.model.train(2, ds);
+    ModelCheckpoint<> resumed_ckpt("run", dir.path / "ckpt", {.save_checkpoint_steps = 3});
+    second.model.train(2, ds, resumed_ckpt);
+    CHECK(resumed_ckpt.stats().saves == 2);  // step 11, 3 after the resume at 8, and the final step 12
+    CHECK(resumed_ckpt.latest_ckpt_file_name().filename() == "run_1-2_6.ckpt");
     save_checkpoint(train_network(second.net, second.opt), dir.path / "resumed.ckpt");
     CHECK(bytes_of(dir.path / "resumed.ckpt") == bytes_of(dir.path / "straight.ckpt"));  // mindsave diff: identical
 

@@ -113,10 +113,15 @@ public:
     const std::filesystem::path& latest_ckpt_file_name() const noexcept { return latest_; }
     const CheckpointStats& stats() const noexcept { return stats_; }
 
-    // With async_save, the snapshot buffers are allocated and touched now, in the background: the
-    // first save then costs a memcpy, not a page fault per 4 KiB on the training thread.
+    // A resumed run counts save intervals from its first step. With async_save, the snapshot buffers
+    // are allocated and touched now, in the background: the first save then costs a memcpy, not a
+    // page fault per 4 KiB on the training thread.
     template <class Ctx>
     void on_train_begin(Ctx& ctx) {
+        if (ctx.cur_step_num > 0) {  // a resumed run: steps are counted from where it stands, not from 0
+            last_step_ = ctx.cur_step_num;
+            trigger_.saved(trigger::Moment<Clock>{ctx.cur_step_num, Clock::now()});
+        }
         if (!config_.async_save || writer_.joinable() || !snapshot_.empty()) return;
         std::vector<std::size_t> sizes;
         with_views(ctx, [&](std::span<const RecordView> views) {
