@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
+#include <tuple>
 #include <exception>
 #include <filesystem>
 #include <mutex>
@@ -70,12 +72,16 @@ inline void remove_stray_temp_files(const std::filesystem::path& dir) {
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         const std::string name = e.path().filename().string();
         if (!name.ends_with(io::AtomicFile::temp_suffix)) continue;
+        // only "<file>.ckpt.<pid>-<k>.tmp" / "<file>.meta.<pid>-<k>.tmp", as AtomicFile names them
         const auto stem = name.substr(0, name.size() - std::string_view(io::AtomicFile::temp_suffix).size());
         const auto dot = stem.rfind('.'), dash = stem.rfind('-');
         if (dot == std::string::npos || dash == std::string::npos || dash < dot) continue;
-        const std::string pid = stem.substr(dot + 1, dash - dot - 1);
-        if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; }))
-            continue;
+        const std::string pid = stem.substr(dot + 1, dash - dot - 1), counter = stem.substr(dash + 1);
+        const std::string_view target = std::string_view(stem).substr(0, dot);
+        auto digits = [](const std::string& d) {
+            return !d.empty() && d.size() <= 9 && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+        };
+        if (!digits(pid) || !digits(counter) || !(target.ends_with(".ckpt") || target.ends_with(".meta"))) continue;
         const auto id = static_cast<pid_t>(std::stol(pid));
         if (id != ::getpid() && ::kill(id, 0) != 0 && errno == ESRCH) std::filesystem::remove(e.path(), ec);
     }
@@ -157,6 +163,10 @@ public:
     template <class Ctx>
     void on_train_exception(Ctx& ctx) {
         wait_for_writer_quietly();
+        {
+            std::lock_guard lock(error_mutex_);
+            writer_error_ = nullptr;  // the training error is the one reported; don't replay this later
+        }
         if (!trigger_.saves_on_exception() || ctx.cur_step_num == 0) return;
         const std::string prefix = detail::run_prefix(directory_, base_prefix_, true, Format::extension);
         const auto name = prefix + "-" + std::to_string(ctx.cur_epoch_num) + "_" + std::to_string(ctx.step_in_epoch()) +
@@ -200,9 +210,14 @@ private:
             if (v.record.name == "epoch_num") epoch0 = v.record.as<std::int64_t>()[0];
             if (v.record.name == "step_num") step0 = v.record.as<std::int64_t>()[0];
         }
-        if (policy_.append_epoch_num)
+        // MindSpore keeps epoch_num / step_num current whether listed by name or given in the dict
+        auto in_dict = [&](std::string_view key) {
+            return std::any_of(policy_.append_dict.begin(), policy_.append_dict.end(),
+                               [&](const NamedValue& v) { return v.record.name == key; });
+        };
+        if (policy_.append_epoch_num || in_dict("epoch_num"))
             out.push_back(TensorRecord::scalar<std::int64_t>("epoch_num", epoch0 + static_cast<std::int64_t>(ctx.cur_epoch_num)));
-        if (policy_.append_step_num)
+        if (policy_.append_step_num || in_dict("step_num"))
             out.push_back(TensorRecord::scalar<std::int64_t>("step_num", step0 + static_cast<std::int64_t>(ctx.cur_step_num)));
         for (const auto& v : policy_.append_dict)
             if (v.record.name != "epoch_num" && v.record.name != "step_num") out.push_back(v.record);
@@ -306,9 +321,15 @@ private:
     // per keep_checkpoint_per_n_minutes. Files of other runs (other prefixes) are never touched.
     void retain(const std::filesystem::path& newest, typename Clock::time_point now) {
         std::lock_guard lock(retain_mutex_);
-        saved_.push_back({newest, now});
         if (policy_.keep_checkpoint_max > 0) {
-            std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> managed;
+            // oldest first: by modification time, then (file times are coarse) by epoch and step
+            struct Managed {
+                std::filesystem::file_time_type time;
+                std::uint64_t epoch, step;
+                std::filesystem::path path;
+                bool operator<(const Managed& o) const { return std::tie(time, epoch, step) < std::tie(o.time, o.epoch, o.step); }
+            };
+            std::vector<Managed> managed;
             std::error_code ec;
             const std::string ext(Format::extension);
             for (const auto& e : std::filesystem::directory_iterator(directory_, ec)) {
@@ -316,13 +337,19 @@ private:
                 if (!name.starts_with(prefix_ + "-") || !name.ends_with(ext)) continue;
                 const std::string middle = name.substr(prefix_.size(), name.size() - prefix_.size() - ext.size());
                 if (detail::has_letter(middle)) continue;
-                managed.emplace_back(std::filesystem::last_write_time(e.path(), ec), e.path());
+                std::uint64_t epoch = 0, step = 0;  // middle is "-E_S"
+                if (const auto us = middle.find('_'); us != std::string::npos && middle.size() < 40) {
+                    epoch = std::strtoull(middle.c_str() + 1, nullptr, 10);
+                    step = std::strtoull(middle.c_str() + us + 1, nullptr, 10);
+                }
+                managed.push_back({std::filesystem::last_write_time(e.path(), ec), epoch, step, e.path()});
             }
             std::sort(managed.begin(), managed.end());
             const auto keep = static_cast<std::size_t>(policy_.keep_checkpoint_max);
             for (std::size_t i = 0; i + keep < managed.size(); ++i)
-                if (managed[i].second != newest) std::filesystem::remove(managed[i].second, ec);
+                if (managed[i].path != newest) std::filesystem::remove(managed[i].path, ec);
         } else if (policy_.keep_checkpoint_per_n_minutes > 0) {
+            saved_.push_back({newest, now});
             // MindSpore's keep_one_ckpoint_per_minutes: of the files saved within the window, keep the oldest.
             const auto window = std::chrono::minutes(policy_.keep_checkpoint_per_n_minutes);
             const Saved* oldest = nullptr;
@@ -332,7 +359,7 @@ private:
             std::erase_if(saved_, [&](const Saved& s) {
                 const bool drop = s.path != newest && now - s.time < window && &s != oldest;
                 if (drop) std::filesystem::remove(s.path, ec);
-                return drop;
+                return drop || (s.path != newest && now - s.time >= window);  // out of the window: forget it
             });
         }
     }

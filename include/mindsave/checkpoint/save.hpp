@@ -40,8 +40,12 @@ public:
     }
     template <class F>
     void start(F&& job) {
-        wait();
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
+        while (thread_.joinable()) {  // another caller's save may have started since: wait for it too
+            lock.unlock();
+            wait();
+            lock.lock();
+        }
         thread_ = std::thread([this, job = std::forward<F>(job)]() mutable {
             try {
                 job();

@@ -45,6 +45,12 @@ struct ckpt {
     // A parsed file: record views into its bytes, plus the joined bytes of split tensors.
     class Contents {
     public:
+        Contents() = default;
+        Contents(Contents&&) noexcept = default;  // a deque's move keeps its elements where they are
+        Contents& operator=(Contents&&) noexcept = default;
+        Contents(const Contents&) = delete;  // a copy's views would point into the original's buffers
+        Contents& operator=(const Contents&) = delete;
+
         const std::vector<RecordView>& records() const noexcept { return records_; }
         bool has_crc() const noexcept { return has_crc_; }
         std::uint32_t stored_crc() const noexcept { return stored_crc_; }
@@ -63,13 +69,17 @@ struct ckpt {
         Contents out;
         std::span<const std::byte> body = bytes;
         if (body.size() >= 17 && std::memcmp(body.data() + body.size() - 17, "crc_num", 7) == 0) {
-            const auto* f = body.data() + body.size() - 10;
-            std::uint64_t v = 0;
-            for (int i = 0; i < 10; ++i) v = (v << 8) | static_cast<std::uint8_t>(f[i]);  // top bytes zero
+            const auto* f = body.data() + body.size() - 10;  // 10-byte big-endian: 6 zero bytes, then the CRC
+            bool high_zero = true;
+            std::uint32_t v = 0;
+            for (int i = 0; i < 10; ++i) {
+                if (i < 6) high_zero = high_zero && f[i] == std::byte{0};
+                else v = (v << 8) | static_cast<std::uint8_t>(f[i]);
+            }
             out.has_crc_ = true;
-            out.stored_crc_ = static_cast<std::uint32_t>(v);
+            out.stored_crc_ = v;
             body = body.first(body.size() - 17);
-            if (options.crc_check && (v >> 32 || io::crc32(body) != out.stored_crc_))
+            if (options.crc_check && (!high_zero || io::crc32(body) != out.stored_crc_))
                 throw FormatError(path, "CRC-32 check failed: the stored checksum does not match the records "
                                         "(the file is damaged or was changed after saving)");
         }
