@@ -17,6 +17,7 @@
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/parameter.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/record_views.hpp"
 #include "mindsave/core/rng.hpp"
 #include "mindsave/core/tensor.hpp"
 #include "mindsave/formats/ckpt.hpp"

@@ -21,6 +21,7 @@
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/checkpoint/trigger.hpp"
+#include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/graph/anf_meta.hpp"
 
@@ -226,25 +227,15 @@ private:
 
     template <class Ctx, class F>
     void with_views(Ctx& ctx, F&& f) {
-        std::vector<std::string> names;
-        std::vector<TensorView> tensors;
-        auto collect = [&](std::string_view name, auto& p) {
-            names.emplace_back(name);
-            tensors.push_back(view_of(p));
-        };
-        if (config_.saved_network) visit_parameters(*config_.saved_network, collect);
+        RecordViews records;
+        if (config_.saved_network) records.add_parameters(*config_.saved_network);
         else {
             auto train = train_network(ctx.network, ctx.optimizer);
-            visit_parameters(train, collect);
+            records.add_parameters(train);
         }
-        const auto extra = append_records(ctx);
-        std::deque<std::vector<std::byte>> encoded;
-        std::vector<RecordView> views;
-        views.reserve(tensors.size() + extra.size());
-        for (std::size_t i = 0; i < tensors.size(); ++i)
-            views.push_back({names[i], tensors[i].dtype, tensors[i].shape, tensors[i].bytes, false});
-        for (const auto& r : extra) views.push_back(r.is_string() ? r.view(&encoded.emplace_back()) : r.view());
-        f(std::span<const RecordView>(views));
+        const auto extra = append_records(ctx);  // lives as long as the views into it
+        for (const auto& r : extra) records.add(r);
+        f(records.views());
     }
 
     typename Format::WriteOptions write_options() const {
@@ -270,12 +261,10 @@ private:
             snapshot(ctx);
             writer_ = std::thread([this, path, t = now.now] {
                 try {
-                    std::deque<std::vector<std::byte>> encoded;
-                    std::vector<RecordView> views;
+                    RecordViews views;
                     views.reserve(snapshot_.size());
-                    for (const auto& r : snapshot_)
-                        views.push_back(r.is_string() ? r.view(&encoded.emplace_back()) : r.view());
-                    Format::write(path, views, write_options());
+                    for (const auto& r : snapshot_) views.add(r);
+                    Format::write(path, views.views(), write_options());
                     retain(path, t);
                 } catch (...) {
                     std::lock_guard lock(error_mutex_);

@@ -2,7 +2,6 @@
 // a list of {name, value}; append_dict, choice_func, crc_check, async_save; written atomically.
 #pragma once
 
-#include <deque>
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -14,6 +13,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
+#include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
 
 namespace mindsave {
@@ -108,48 +108,34 @@ void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOpti
                   "save_checkpoint takes a network or optimizer (anything with visit_parameters), a "
                   "ParameterDict, or a std::vector<NamedValue> / std::vector<TensorRecord>");
     const auto file = checkpoint_file_name<Format>(path);
-    std::vector<std::string> names;  // stable storage for visited names
-    std::vector<RecordView> views;
-    std::deque<std::vector<std::byte>> encoded;  // UTF-32 of string values
     auto keep = [&](std::string_view name) { return !options.choice_func || options.choice_func(name); };
-    auto add_record = [&](const TensorRecord& r) {
-        if (r.is_string()) views.push_back(r.view(&encoded.emplace_back()));
-        else views.push_back(r.view());
-    };
+    RecordViews records;
     using O = std::remove_cvref_t<Obj>;
     if constexpr (std::is_same_v<O, ParameterDict> || std::is_same_v<O, std::vector<TensorRecord>>) {
         for (const auto& r : obj)
-            if (keep(r.name)) add_record(r);
+            if (keep(r.name)) records.add(r);
     } else if constexpr (std::is_same_v<O, std::vector<NamedValue>>) {
         for (const auto& v : obj)
-            if (keep(v.record.name)) add_record(v.record);
+            if (keep(v.record.name)) records.add(v.record);
     } else {
-        std::vector<TensorView> tensors;
-        visit_parameters(obj, [&](std::string_view name, auto& p) {
-            if (!keep(name)) return;
-            names.emplace_back(name);
-            tensors.push_back(view_of(p));
-        });
-        for (std::size_t i = 0; i < tensors.size(); ++i)
-            views.push_back({names[i], tensors[i].dtype, tensors[i].shape, tensors[i].bytes, false});
+        records.add_parameters(obj, keep);
     }
-    for (const auto& v : options.append_dict) add_record(v.record);
+    for (const auto& v : options.append_dict) records.add(v.record);
 
     const typename Format::WriteOptions write_options{options.writer, options.crc_check, options.slice_bytes};
     if (!options.async_save) {
         detail::AsyncSaver::instance().wait();  // never race a background save of the same file
-        Format::write(file, views, write_options);
+        Format::write(file, records.views(), write_options);
         return;
     }
     // Snapshot: own every byte, so the caller may change the parameters as soon as we return.
     std::vector<TensorRecord> snapshot;
-    snapshot.reserve(views.size());
-    for (const auto& v : views) snapshot.push_back(TensorRecord::from_view(v));
+    snapshot.reserve(records.size());
+    for (const auto& v : records.views()) snapshot.push_back(TensorRecord::from_view(v));
     detail::AsyncSaver::instance().start([file, write_options, snapshot = std::move(snapshot)] {
-        std::deque<std::vector<std::byte>> strings;
-        std::vector<RecordView> own;
-        for (const auto& r : snapshot) own.push_back(r.is_string() ? r.view(&strings.emplace_back()) : r.view());
-        Format::write(file, own, write_options);
+        RecordViews own;
+        for (const auto& r : snapshot) own.add(r);
+        Format::write(file, own.views(), write_options);
     });
 }
 

@@ -22,6 +22,7 @@
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/tensor.hpp"
+#include "mindsave/io/file.hpp"
 #include "mindsave/io/read_file.hpp"
 
 namespace mindsave::data {
@@ -203,18 +204,10 @@ inline void write_idx(const std::filesystem::path& path, const IdxArray& array) 
                          std::to_string(array.element_count() * width) + " bytes of data, has " +
                          std::to_string(array.data.size()) + " (writing " + path.string() + ")");
 
-    io::detail::FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.get() < 0) throw FileError(path, "cannot open for writing: " + io::detail::errno_text(errno));
+    // Written atomically like every mindsave file: a crash never leaves a half-written idx file.
+    io::AtomicFile file(path);
     auto write_all = [&](const std::uint8_t* p, std::size_t len) {
-        while (len > 0) {
-            const ssize_t w = ::write(fd.get(), p, len);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                throw FileError(path, "cannot write: " + io::detail::errno_text(errno));
-            }
-            p += w;
-            len -= static_cast<std::size_t>(w);
-        }
+        file.write(std::as_bytes(std::span<const std::uint8_t>(p, len)));
     };
 
     std::vector<std::uint8_t> header{0, 0, type->code, static_cast<std::uint8_t>(array.dims.size())};
@@ -229,6 +222,7 @@ inline void write_idx(const std::filesystem::path& path, const IdxArray& array) 
         detail::to_or_from_big_endian(chunk.data(), len / width, width);
         write_all(chunk.data(), len);
     }
+    file.commit(0644);
 }
 
 }  // namespace mindsave::data

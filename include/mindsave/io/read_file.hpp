@@ -18,27 +18,11 @@
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 
 #include "mindsave/core/errors.hpp"
+#include "mindsave/io/file.hpp"
 
 namespace mindsave::io {
 
 namespace detail {
-
-inline std::string errno_text(int err) { return std::generic_category().message(err); }
-
-// Owns a file descriptor so every error path closes it.
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    ~FileDescriptor() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
 
 // pread that retries on EINTR and short reads; returns the bytes read (fewer only at end of file).
 inline std::size_t pread_full(int fd, std::uint8_t* out, std::size_t n, off_t offset,
@@ -48,7 +32,7 @@ inline std::size_t pread_full(int fd, std::uint8_t* out, std::size_t n, off_t of
         const ssize_t r = ::pread(fd, out + done, n - done, offset + static_cast<off_t>(done));
         if (r < 0) {
             if (errno == EINTR) continue;
-            throw FileError(path, "cannot read: " + errno_text(errno));
+            throw FileError(path, "cannot read: " + errno_message(errno));
         }
         if (r == 0) break;
         done += static_cast<std::size_t>(r);
@@ -84,7 +68,7 @@ inline std::vector<std::uint8_t> read_gzip(int fd, std::size_t file_size, const 
             out.reserve(std::min(hint, 16 * file_size + 65536));
         }
     }
-    if (::lseek(fd, 0, SEEK_SET) < 0) throw FileError(path, "cannot seek: " + errno_text(errno));
+    if (::lseek(fd, 0, SEEK_SET) < 0) throw FileError(path, "cannot seek: " + errno_message(errno));
 
     pio::FileInputStream file(fd, 1 << 16);
     pio::GzipInputStream gzip(&file, pio::GzipInputStream::GZIP);
@@ -101,7 +85,7 @@ inline std::vector<std::uint8_t> read_gzip(int fd, std::size_t file_size, const 
         if (code == Z_STREAM_END) complete = true;
         else if (code == Z_OK) complete = false;
     }
-    if (file.GetErrno() != 0) throw FileError(path, "cannot read: " + errno_text(file.GetErrno()));
+    if (file.GetErrno() != 0) throw FileError(path, "cannot read: " + errno_message(file.GetErrno()));
     const int code = gzip.ZlibErrorCode();
     if (code != Z_OK && code != Z_STREAM_END && code != Z_BUF_ERROR) {
         const char* msg = gzip.ZlibErrorMessage();
@@ -123,11 +107,11 @@ inline std::vector<std::uint8_t> read_gzip(int fd, std::size_t file_size, const 
 // The whole content of path; gzip data (magic 1f 8b) is returned decompressed.
 // Throws FileError when the file cannot be opened or read, FormatError for corrupt or truncated gzip.
 inline std::vector<std::uint8_t> read_file_maybe_gzip(const std::filesystem::path& path) {
-    detail::FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) throw FileError(path, "cannot open for reading: " + detail::errno_text(errno));
+    detail::Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) throw FileError(path, "cannot open for reading: " + detail::errno_message(errno));
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) throw FileError(path, "cannot stat: " + detail::errno_text(errno));
-    if (S_ISDIR(st.st_mode)) throw FileError(path, "cannot read: " + detail::errno_text(EISDIR));
+    if (::fstat(fd.get(), &st) != 0) throw FileError(path, "cannot stat: " + detail::errno_message(errno));
+    if (S_ISDIR(st.st_mode)) throw FileError(path, "cannot read: " + detail::errno_message(EISDIR));
     const auto file_size = static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 0);
 
     std::uint8_t magic[2] = {0, 0};
