@@ -40,3 +40,15 @@ inline std::filesystem::path require_fashion_mnist() {
 }
 
 }  // namespace mindsave::testing
+
+namespace mindsave::testing {
+
+// A tool a test needs (python3-onnx, Node's onnxruntime-node): skipped when absent, failed in CI.
+inline void require_tool(bool available, const std::string& what, const std::string& how_to_get_it) {
+    if (available) return;
+    if (running_in_ci()) FAIL("tool missing in CI: " << what << " (" << how_to_get_it << ")");
+    WARN("SKIPPED: " << what << " not available (" << how_to_get_it << ")");
+    std::exit(4);
+}
+
+}  // namespace mindsave::testing

@@ -14,7 +14,7 @@
 #include "mindsave/checkpoint/match.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
-#include "mindsave/formats/ckpt.hpp"
+#include "mindsave/formats/any.hpp"
 
 namespace mindsave {
 
@@ -232,7 +232,8 @@ inline std::string describe(const LoadResult& result) {
 }
 
 // Reads a checkpoint into an ordered, editable dict, filtered by prefix or choice_func as MindSpore's.
-template <class Format = format::ckpt>
+// The default format::any takes a .ckpt, a MindIR or an ONNX file, told apart by content.
+template <class Format = format::any>
 ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptions& options = {}) {
     detail::check_prefixes(options.filter_prefix, "filter_prefix");
     detail::check_prefixes(options.specify_prefix, "specify_prefix");
@@ -253,7 +254,7 @@ ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptio
 }
 
 // load_checkpoint, then load_param_into_net(net, dict) as MindSpore does when given a net.
-template <MatchPolicy Match = match::suffix, class Format = format::ckpt, HasParameters Net>
+template <MatchPolicy Match = match::suffix, class Format = format::any, HasParameters Net>
 ParameterDict load_checkpoint(const std::filesystem::path& path, Net& net, const LoadOptions& options = {}) {
     ParameterDict dict = load_checkpoint<Format>(path, options);
     load_param_into_net<Match>(net, dict);

@@ -13,11 +13,13 @@
 #include <exception>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "mindsave/checkpoint/config.hpp"
+#include "mindsave/checkpoint/export.hpp"
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/checkpoint/trigger.hpp"
@@ -73,7 +75,7 @@ inline void remove_stray_temp_files(const std::filesystem::path& dir) {
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         const std::string name = e.path().filename().string();
         if (!name.ends_with(io::AtomicFile::temp_suffix)) continue;
-        // only "<file>.ckpt.<pid>-<k>.tmp" / "<file>.meta.<pid>-<k>.tmp", as AtomicFile names them
+        // only "<file>.{ckpt,meta,mindir,onnx}.<pid>-<k>.tmp", as AtomicFile names them
         const auto stem = name.substr(0, name.size() - std::string_view(io::AtomicFile::temp_suffix).size());
         const auto dot = stem.rfind('.'), dash = stem.rfind('-');
         if (dot == std::string::npos || dash == std::string::npos || dash < dot) continue;
@@ -82,7 +84,9 @@ inline void remove_stray_temp_files(const std::filesystem::path& dir) {
         auto digits = [](const std::string& d) {
             return !d.empty() && d.size() <= 9 && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
         };
-        if (!digits(pid) || !digits(counter) || !(target.ends_with(".ckpt") || target.ends_with(".meta"))) continue;
+        if (!digits(pid) || !digits(counter) ||
+            !(target.ends_with(".ckpt") || target.ends_with(".meta") || target.ends_with(".mindir") || target.ends_with(".onnx")))
+            continue;
         const auto id = static_cast<pid_t>(std::stol(pid));
         if (id != ::getpid() && ::kill(id, 0) != 0 && errno == ESRCH) std::filesystem::remove(e.path(), ec);
     }
@@ -100,6 +104,11 @@ public:
         if (prefix.empty() || prefix.find('/') != std::string::npos)
             throw ConfigError("For 'ModelCheckpoint', the argument 'prefix' for checkpoint file name is invalid, it "
                               "must be a string that does not contain '/', but got '" + prefix + "'");
+        if constexpr (ModelFormat<Format>)
+            if (config_.saved_network || !policy_.append_dict.empty() || policy_.append_epoch_num || policy_.append_step_num)
+                throw ConfigError("ModelCheckpoint<" + std::string(Format::extension) + ">: a model file holds the "
+                                  "trained network's weights only; saved_network and append_info need a checkpoint "
+                                  "format (format::ckpt) beside it");
         std::error_code ec;
         std::filesystem::create_directories(directory_, ec);
         if (!std::filesystem::is_directory(directory_))
@@ -228,6 +237,11 @@ private:
     template <class Ctx, class F>
     void with_views(Ctx& ctx, F&& f) {
         RecordViews records;
+        if constexpr (ModelFormat<Format>) {  // a model file holds the network's weights only
+            records.add_parameters(ctx.network);
+            f(records.views());
+            return;
+        }
         if (config_.saved_network) records.add_parameters(*config_.saved_network);
         else {
             auto train = train_network(ctx.network, ctx.optimizer);
@@ -240,13 +254,31 @@ private:
 
     typename Format::WriteOptions write_options() const {
         typename Format::WriteOptions o{};
-        o.crc = config_.crc_check;
+        if constexpr (requires { o.crc; }) o.crc = config_.crc_check;
         return o;
+    }
+
+    // MindIR / ONNX: the network traced once, for the input shape of the batches it trains on.
+    template <class Ctx>
+    void trace_model_once(Ctx& ctx) {
+        if (model_graph_) return;
+        if (!ctx.batch)
+            throw ConfigError("ModelCheckpoint<" + std::string(Format::extension) +
+                              ">: the first save has no batch to take the model's input shape from");
+        const auto& images = ctx.batch->images;
+        const Shape shape(images.shape().begin(), images.shape().end());
+        model_graph_ = export_graph(ctx.network, std::span<const Shape>(&shape, 1));
+    }
+
+    void write_file(const std::filesystem::path& path, std::span<const RecordView> views) {
+        if constexpr (ModelFormat<Format>) Format::write(path, *model_graph_, views, write_options());
+        else Format::write(path, views, write_options());
     }
 
     template <class Ctx>
     void write_now(Ctx& ctx, const std::filesystem::path& path, bool keep) {
-        with_views(ctx, [&](std::span<const RecordView> views) { Format::write(path, views, write_options()); });
+        if constexpr (ModelFormat<Format>) trace_model_once(ctx);
+        with_views(ctx, [&](std::span<const RecordView> views) { write_file(path, views); });
         latest_ = path;
         if (keep) retain(path, Clock::now());
     }
@@ -254,6 +286,7 @@ private:
     template <class Ctx>
     void save(Ctx& ctx, const std::filesystem::path& path, const trigger::Moment<Clock>& now) {
         const auto start = std::chrono::steady_clock::now();
+        if constexpr (ModelFormat<Format>) trace_model_once(ctx);
         if (!config_.async_save) {
             write_now(ctx, path, /*keep=*/true);
         } else {
@@ -264,7 +297,7 @@ private:
                     RecordViews views;
                     views.reserve(snapshot_.size());
                     for (const auto& r : snapshot_) views.add(r);
-                    Format::write(path, views.views(), write_options());
+                    write_file(path, views.views());
                     retain(path, t);
                 } catch (...) {
                     std::lock_guard lock(error_mutex_);
@@ -376,6 +409,7 @@ private:
 
     CheckpointConfig config_;
     CheckpointPolicy policy_;
+    std::optional<OpGraph> model_graph_;  // MindIR / ONNX formats only
     std::filesystem::path directory_;
     std::string base_prefix_, prefix_;
     Trigger trigger_{};

@@ -46,7 +46,9 @@ struct Parameter {
 
 private:
     void assign(const Parameter& o) {
-        if (value.shape() == o.value.shape() && grad.shape() == o.grad.shape()) {
+        // a moved-from tensor keeps its shape but not its storage: compare storage sizes too
+        if (value.shape() == o.value.shape() && grad.shape() == o.grad.shape() &&
+            value.storage().size() == o.value.storage().size() && grad.storage().size() == o.grad.storage().size()) {
             std::copy(o.value.begin(), o.value.end(), value.begin());
             std::copy(o.grad.begin(), o.grad.end(), grad.begin());
         } else {

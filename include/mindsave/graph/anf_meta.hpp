@@ -16,7 +16,7 @@
 #include "mindsave/nn/dense.hpp"
 #include "mindsave/nn/pooling.hpp"
 #include "mindsave/nn/sequential.hpp"
-#include "mindsave/models/lenet5.hpp"
+#include "mindsave/graph/cell_name.hpp"
 
 namespace mindsave::graph {
 
@@ -81,16 +81,6 @@ template <class... Ls>
 struct traceable<Sequential<Ls...>> : std::bool_constant<(traceable<Ls>::value && ...)> {};
 template <class Net>
 concept Traceable = traceable<Net>::value;
-
-// MindSpore's cell names for scopes ("_backbone-LeNet5", "optimizer-Momentum"): a type's own
-// static cell_name, or "Cell" when it has none.
-template <class T>
-inline constexpr std::string_view cell_name = [] {
-    if constexpr (requires { T::cell_name; }) return std::string_view(T::cell_name);
-    else return std::string_view("Cell");
-}();
-template <std::size_t C, std::size_t N>
-inline constexpr std::string_view cell_name<LeNet5<C, N>> = "LeNet5";
 
 namespace detail {
 

@@ -62,6 +62,10 @@ public:
         return {reinterpret_cast<const char*>(b.data()), b.size()};
     }
 
+    // Little-endian fixed-width values (float, double, fixed32/64 fields and packed runs of them).
+    std::uint32_t fixed32() { return static_cast<std::uint32_t>(fixed(4)); }
+    std::uint64_t fixed64() { return fixed(8); }
+
     void skip(WireType type) {
         switch (type) {
             case WireType::varint: varint(); return;
@@ -74,6 +78,13 @@ public:
     [[noreturn]] void fail(const std::string& what) const { throw WireError{offset(), what}; }
 
 private:
+    std::uint64_t fixed(std::size_t n) {
+        if (n > bytes_.size() - pos_) fail("fixed-width field runs past the end");
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(bytes_[pos_ + i]) << (8 * i);
+        pos_ += n;
+        return v;
+    }
     void advance(std::size_t n) {
         if (n > bytes_.size() - pos_) fail("fixed-width field runs past the end");
         pos_ += n;

@@ -1,0 +1,82 @@
+// export_model: MindSpore's export(net, *inputs, file_name, file_format) for mindsave networks: the
+// network type is traced into an OpGraph and written as MindIR, ONNX (or refused as AIR).
+#pragma once
+
+#include <filesystem>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/errors.hpp"
+#include "mindsave/core/op_graph.hpp"
+#include "mindsave/core/record_views.hpp"
+#include "mindsave/core/tensor.hpp"
+#include "mindsave/formats/air.hpp"
+#include "mindsave/formats/mindir.hpp"
+#include "mindsave/formats/onnx.hpp"
+#include "mindsave/graph/cell_name.hpp"
+#include "mindsave/graph/rules.hpp"
+#include "mindsave/graph/trace.hpp"
+
+namespace mindsave {
+
+// A format that writes a traced model: MindIR, ONNX, AIR.
+template <class F>
+concept ModelFormat = requires(const std::filesystem::path& p, const OpGraph& g, std::span<const RecordView> w,
+                               const typename F::WriteOptions& o) {
+    { F::extension } -> std::convertible_to<std::string_view>;
+    { F::write(p, g, w, o) } -> std::same_as<std::vector<std::filesystem::path>>;
+};
+
+// The inference graph of net for the given input shapes, as export_model writes it.
+template <class Net>
+OpGraph export_graph(Net& net, std::span<const Shape> input_shapes) {
+    if (input_shapes.empty()) throw ShapeError("export: give at least one input shape (or example input)");
+    return graph::trace(net, input_shapes, std::string(graph::cell_name<Net>));
+}
+
+// Writes net as Format to file_name (the extension is added when missing). Returns the files
+// written: one, or the graph and its external data when the weights are past the threshold.
+template <ModelFormat Format, HasParameters Net>
+std::vector<std::filesystem::path> export_model(Net& net, std::span<const Shape> input_shapes,
+                                                const std::filesystem::path& file_name,
+                                                const typename Format::WriteOptions& options = {}) {
+    const OpGraph g = export_graph(net, input_shapes);
+    RecordViews weights;
+    weights.add_parameters(net);
+    return Format::write(file_name, g, weights.views(), options);
+}
+template <ModelFormat Format, HasParameters Net>
+std::vector<std::filesystem::path> export_model(Net& net, std::initializer_list<Shape> input_shapes,
+                                                const std::filesystem::path& file_name,
+                                                const typename Format::WriteOptions& options = {}) {
+    return export_model<Format>(net, std::span<const Shape>(input_shapes.begin(), input_shapes.size()), file_name, options);
+}
+template <ModelFormat Format, HasParameters Net>
+std::vector<std::filesystem::path> export_model(Net& net, const Shape& input_shape, const std::filesystem::path& file_name,
+                                                const typename Format::WriteOptions& options = {}) {
+    return export_model<Format>(net, std::span<const Shape>(&input_shape, 1), file_name, options);
+}
+// An example input, as MindSpore's export takes one: only its shape matters.
+template <ModelFormat Format, HasParameters Net>
+std::vector<std::filesystem::path> export_model(Net& net, const Tensor& example, const std::filesystem::path& file_name,
+                                                const typename Format::WriteOptions& options = {}) {
+    const Shape shape(example.shape().begin(), example.shape().end());
+    return export_model<Format>(net, shape, file_name, options);
+}
+
+// The format named at run time, as MindSpore's file_format argument ("MINDIR", "ONNX", "AIR").
+template <HasParameters Net>
+std::vector<std::filesystem::path> export_model(Net& net, const Shape& input_shape, const std::filesystem::path& file_name,
+                                                std::string_view file_format) {
+    if (file_format == "MINDIR") return export_model<format::mindir>(net, input_shape, file_name);
+    if (file_format == "ONNX") return export_model<format::onnx>(net, input_shape, file_name);
+    if (file_format == "AIR") return export_model<format::air>(net, input_shape, file_name);
+    throw ConfigError("For 'export', 'file_format' must be one of ['AIR', 'ONNX', 'MINDIR'], but got " +
+                      std::string(file_format) + ".");
+}
+
+}  // namespace mindsave

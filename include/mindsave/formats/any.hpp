@@ -1,0 +1,79 @@
+// format::any: reads a .ckpt, MindIR or ONNX file, chosen by its content (then its extension), so
+// load_checkpoint takes whichever file a user has; writing needs a definite format.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "mindsave/core/errors.hpp"
+#include "mindsave/core/record.hpp"
+#include "mindsave/formats/ckpt.hpp"
+#include "mindsave/formats/mindir.hpp"
+#include "mindsave/formats/onnx.hpp"
+#include "mindsave/io/file.hpp"
+
+namespace mindsave::format {
+
+enum class Detected { ckpt, mindir, onnx };
+
+// A file's format from its first bytes: ONNX begins with ir_version (field 1, varint), MindIR with
+// ir_version as a string of digits ("0.1.1") or an encryption magic, a checkpoint with a Value message.
+inline Detected detect(const std::filesystem::path& path) {
+    std::byte head[3]{};
+    std::size_t n = 0;
+    {
+        const io::MappedFile file(path);
+        const auto b = file.bytes();
+        n = std::min<std::size_t>(b.size(), 3);
+        std::copy_n(b.begin(), n, head);
+    }
+    const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned>(head[i]) : 0u; };
+    if (at(0) == 0x08) return Detected::onnx;
+    if (at(0) == 0xd8) return Detected::mindir;  // encrypted; the MindIR reader says so
+    if (at(0) == 0x0a && at(1) > 0 && at(1) < 0x80 && at(2) >= '0' && at(2) <= '9') return Detected::mindir;
+    const auto ext = path.extension();
+    if (ext == mindir::extension) return Detected::mindir;
+    if (ext == onnx::extension) return Detected::onnx;
+    return Detected::ckpt;
+}
+
+struct AnyReadOptions {
+    bool crc_check = false;  // applies to .ckpt files; MindIR and ONNX carry no checksum
+};
+
+struct any {
+    using ReadOptions = AnyReadOptions;
+
+    class Mapped {
+    public:
+        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {}) {
+            switch (detect(path)) {
+                case Detected::onnx: file_.emplace<onnx::Mapped>(path); break;
+                case Detected::mindir: file_.emplace<mindir::Mapped>(path); break;
+                case Detected::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{options.crc_check}); break;
+            }
+        }
+        const std::vector<RecordView>& records() const {
+            return std::visit([](const auto& f) -> const std::vector<RecordView>& {
+                if constexpr (requires { f.records(); }) return f.records();
+                else throw Error("format::any: no file");  // unreachable: the constructor always opens one
+            }, file_);
+        }
+
+    private:
+        std::variant<std::monostate, ckpt::Mapped, mindir::Mapped, onnx::Mapped> file_;
+    };
+
+    static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
+        const Mapped file(path, options);
+        std::vector<TensorRecord> out;
+        for (const auto& r : file.records()) out.push_back(TensorRecord::from_view(r));
+        return out;
+    }
+};
+
+}  // namespace mindsave::format

@@ -1,0 +1,239 @@
+// format::mindir: MindSpore's MindIR ModelProto (spec section 5), written from an OpGraph with the
+// weights inline or split into {name}_variables/data_0, and read back as named parameter records.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mindsave/core/errors.hpp"
+#include "mindsave/core/op_graph.hpp"
+#include "mindsave/core/record.hpp"
+#include "mindsave/formats/mindir_graph.hpp"
+#include "mindsave/formats/model_common.hpp"
+#include "mindsave/io/file.hpp"
+#include "mindsave/io/protobuf_wire.hpp"
+
+namespace mindsave::format {
+
+struct MindirWriteOptions {
+    // MindSpore splits when the parameters' Python sizes (bytes + 33 each) exceed 1 GiB; tests set less.
+    std::size_t external_data_threshold = std::size_t{1} << 30;
+    std::string model_version = "2.2.14";  // a 2.2 writer: mind_ir_version 1, REF-style graph
+};
+struct MindirReadOptions {
+    bool crc_check = false;  // MindIR carries no checksum; accepted so load_checkpoint's options apply
+};
+
+struct mindir {
+    static constexpr std::string_view extension = ".mindir";
+    static constexpr std::size_t python_bytes_overhead = 33;  // sys.getsizeof(b"") on CPython 3
+    static constexpr std::size_t data_alignment = 64;
+    using WriteOptions = MindirWriteOptions;
+    using ReadOptions = MindirReadOptions;
+
+    // Writes graph g with its weights (looked up by parameter name) to path, atomically. Returns the
+    // files written: path itself, or {stem}_graph.mindir and {stem}_variables/data_0 when split.
+    static std::vector<std::filesystem::path> write(const std::filesystem::path& path, const OpGraph& g,
+                                                    std::span<const RecordView> weights, const WriteOptions& options = {}) {
+        const auto data = detail::weights_for(g, weights, path);
+        std::size_t python_size = 0;
+        for (const auto& d : data) python_size += d.size() + python_bytes_overhead;
+        const bool split = python_size > options.external_data_threshold;
+
+        std::filesystem::path stem = path;
+        if (stem.extension() == extension) stem.replace_extension();
+        const std::string base = stem.filename().string();
+        const std::string location = base + "_variables/data_0";
+        std::vector<std::array<std::int64_t, 2>> external(g.parameters.size());  // offset, length
+        std::vector<std::filesystem::path> written;
+        if (split) {
+            written.push_back(stem.parent_path() / location);
+            write_data_file(written.back(), g, data, external);
+        }
+
+        const std::string graph_name = "1_" + (g.name.empty() ? std::string("Cell") : g.name) + "_construct.Default";
+        io::ProtoBuilder graph;
+        std::vector<io::ProtoBuilder> primitives;
+        detail::MindirEmitter(g, graph_name).emit(graph, primitives);
+        for (std::size_t i = 0; i < g.parameters.size(); ++i) {
+            const OpValue& p = g.value(g.parameters[i]);
+            io::ProtoBuilder t = detail::mindir_tensor_type(p.dtype, p.shape);
+            t.string(7, graph_name + ":" + p.name);
+            if (split)
+                t.message(12, io::ProtoBuilder().string(1, location).int64(2, external[i][0]).int64(3, external[i][1]));
+            else
+                t.borrowed(9, data[i]);
+            t.string(13, p.name).varint(16, 0);  // ref_key, compression_type NO_COMPRESSION
+            graph.message(3, t);
+        }
+        io::ProtoBuilder model;
+        model.string(1, "0.1.1").string(2, "MindSpore").string(5, options.model_version)
+            .string(6, "written by mindsave").message(7, graph).boolean(10, true);
+        for (const auto& p : primitives) model.message(12, p);
+        model.varint(13, 1);
+
+        auto file = split ? stem.parent_path() / (base + "_graph.mindir") : stem;
+        if (!split) file += extension;
+        io::AtomicFile out(file);
+        detail::write_pieces(out, model);
+        out.commit(0400);
+        written.insert(written.begin(), file);
+        return written;
+    }
+
+    // The parameters of a MindIR file (inline raw_data or external data), as views into memory maps.
+    class Mapped {
+    public:
+        explicit Mapped(const std::filesystem::path& path, const ReadOptions& = {})
+            : file_(std::make_unique<io::MappedFile>(path)), external_(path) {
+            parse(path);
+        }
+        const std::vector<RecordView>& records() const noexcept { return records_; }
+        const std::string& model_version() const noexcept { return model_version_; }
+        const std::string& graph_name() const noexcept { return graph_name_; }
+
+    private:
+        void parse(const std::filesystem::path& path) {
+            const auto bytes = file_->bytes();
+            static constexpr std::array<unsigned char, 4> magic{0xd8, 0x5e, 0x3a, 0x7f};
+            if (bytes.size() >= 4 && std::equal(magic.begin(), magic.end(), bytes.begin(),
+                                                [](unsigned char m, std::byte b) { return m == static_cast<unsigned char>(b); }))
+                throw FormatError(path, "the MindIR model is encrypted (enc_key); mindsave cannot decrypt it: load it in "
+                                        "MindSpore with dec_key and export it again without enc_key");
+            try {
+                io::WireReader r(bytes);
+                bool producer = false;
+                while (!r.at_end()) {
+                    io::WireType type;
+                    const auto field = r.key(type);
+                    if (field == 2 && type == io::WireType::length_delimited) producer = !r.string().empty();
+                    else if (field == 5 && type == io::WireType::length_delimited) model_version_ = r.string();
+                    else if (field == 7 && type == io::WireType::length_delimited) parse_graph(r.bytes(), path);
+                    else if (field == 10 && type == io::WireType::varint) {
+                        if (r.varint() != 1) throw FormatError(path, "the model is big-endian; this host is little-endian");
+                    } else r.skip(type);
+                }
+                if (!producer || model_version_.empty())
+                    throw FormatError(path, "not a MindIR model: producer_name or model_version is missing");
+            } catch (const io::WireError& e) {
+                throw FormatError(path, "corrupt MindIR at byte " + std::to_string(e.offset) + ": " + e.what);
+            }
+        }
+        void parse_graph(std::span<const std::byte> graph, const std::filesystem::path& path) {
+            io::WireReader r(graph, static_cast<std::size_t>(graph.data() - file_->bytes().data()));
+            while (!r.at_end()) {
+                io::WireType type;
+                const auto field = r.key(type);
+                if (field == 2 && type == io::WireType::length_delimited) graph_name_ = r.string();
+                else if (field == 3 && type == io::WireType::length_delimited) parse_parameter(r.bytes(), path);
+                else r.skip(type);
+            }
+        }
+        void parse_parameter(std::span<const std::byte> tensor, const std::filesystem::path& path) {
+            io::WireReader r(tensor, static_cast<std::size_t>(tensor.data() - file_->bytes().data()));
+            RecordView v;
+            std::string_view name, ref_key, location;
+            std::uint64_t dtype = 0, offset = 0, length = 0;
+            bool inline_data = false, external = false;
+            while (!r.at_end()) {
+                io::WireType type;
+                const auto field = r.key(type);
+                if (field == 1 && type == io::WireType::varint) v.shape.push_back(static_cast<std::size_t>(r.varint()));
+                else if (field == 1 && type == io::WireType::length_delimited) {
+                    io::WireReader packed(r.bytes());
+                    while (!packed.at_end()) v.shape.push_back(static_cast<std::size_t>(packed.varint()));
+                } else if (field == 2 && type == io::WireType::varint) dtype = r.varint();
+                else if (field == 7 && type == io::WireType::length_delimited) name = r.string();
+                else if (field == 9 && type == io::WireType::length_delimited) v.data = r.bytes(), inline_data = true;
+                else if (field == 13 && type == io::WireType::length_delimited) ref_key = r.string();
+                else if (field == 12 && type == io::WireType::length_delimited) {
+                    external = true;
+                    io::WireReader e(r.bytes());
+                    while (!e.at_end()) {
+                        io::WireType t;
+                        const auto f = e.key(t);
+                        if (f == 1 && t == io::WireType::length_delimited) location = e.string();
+                        else if (f == 2 && t == io::WireType::varint) offset = e.varint();
+                        else if (f == 3 && t == io::WireType::varint) length = e.varint();
+                        else e.skip(t);
+                    }
+                } else r.skip(type);
+            }
+            // ref_key is the parameter's name; older files only have "<graph>:<name>"
+            const auto colon = name.find(':');
+            const std::string_view param = !ref_key.empty() ? ref_key : colon == std::string_view::npos ? name : name.substr(colon + 1);
+            names_.emplace_back(param);
+            v.name = names_.back();
+            const auto dt = detail::dtype_from_tensor_proto(dtype);
+            if (!dt) throw FormatError(path, "parameter '" + names_.back() + "' has data_type " + std::to_string(dtype) + ", which mindsave does not read");
+            v.dtype = *dt;
+            if (external) {
+                const auto whole = external_.whole(location, names_.back());
+                if (whole.empty() || whole[0] != std::byte{1})
+                    throw FormatError(path, "external data '" + std::string(location) +
+                                                "' was written on a big-endian machine or has no header; this host is little-endian");
+                if (offset < data_alignment)
+                    throw FormatError(path, "parameter '" + names_.back() + "' starts inside the data file's 64-byte header");
+                v.data = external_.range(location, offset, length, names_.back());
+            } else if (!inline_data) {
+                throw FormatError(path, "parameter '" + names_.back() + "' has no raw_data and no external_data; mindsave reads "
+                                        "weights stored as MindSpore stores them");
+            }
+            detail::check_tensor_bytes(path, v);
+            records_.push_back(v);
+        }
+
+        std::unique_ptr<io::MappedFile> file_;
+        detail::ExternalFiles external_;
+        std::deque<std::string> names_;
+        std::vector<RecordView> records_;
+        std::string model_version_, graph_name_;
+    };
+
+    static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
+        const Mapped file(path, options);
+        std::vector<TensorRecord> out;
+        for (const auto& r : file.records()) out.push_back(TensorRecord::from_view(r));
+        return out;
+    }
+
+private:
+    // data_0: a 64-byte header (byte 0 = 1: little-endian), then the weights sorted by name, each
+    // padded with zeros to a multiple of 64 bytes.
+    static void write_data_file(const std::filesystem::path& file, const OpGraph& g,
+                                const std::vector<std::span<const std::byte>>& data,
+                                std::vector<std::array<std::int64_t, 2>>& external) {
+        std::vector<std::size_t> order(g.parameters.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(),
+                  [&](auto a, auto b) { return g.value(g.parameters[a]).name < g.value(g.parameters[b]).name; });
+        static constexpr std::array<std::byte, data_alignment> header{std::byte{1}};
+        static constexpr std::array<std::byte, data_alignment> zeros{};
+        std::vector<std::span<const std::byte>> pieces{header};
+        std::size_t offset = data_alignment;
+        for (auto i : order) {
+            external[i] = {static_cast<std::int64_t>(offset), static_cast<std::int64_t>(data[i].size())};
+            pieces.push_back(data[i]);
+            const std::size_t pad = (data_alignment - data[i].size() % data_alignment) % data_alignment;
+            if (pad) pieces.push_back(std::span(zeros).first(pad));
+            offset += data[i].size() + pad;
+        }
+        std::error_code ec;
+        std::filesystem::create_directories(file.parent_path(), ec);
+        if (ec) throw FileError(file.parent_path(), "cannot create the variables folder: " + ec.message());
+        io::AtomicFile out(file);
+        out.write(std::span<const std::span<const std::byte>>(pieces));
+        out.commit(0400);
+    }
+};
+
+}  // namespace mindsave::format

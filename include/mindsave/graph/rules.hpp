@@ -1,0 +1,124 @@
+// Export rules of mindsave's layers: the ops each becomes, with output shapes inferred as the
+// layer's own forward computes them. A rule is the model for user layers' own export_rule.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "mindsave/graph/trace.hpp"
+#include "mindsave/nn/activation.hpp"
+#include "mindsave/nn/conv2d.hpp"
+#include "mindsave/nn/dense.hpp"
+#include "mindsave/nn/pooling.hpp"
+
+namespace mindsave::graph {
+
+namespace detail {
+// Output size and padding of a window op along one axis, as MindSpore computes them: 'same' gives
+// ceil(n / stride) with the odd padding pixel at the end, 'valid' none, 'pad' the given amount.
+struct Window {
+    std::int64_t out, before, after;
+};
+inline Window window(std::size_t n, std::size_t k, std::size_t stride, Padding mode, std::size_t pad) {
+    const auto N = static_cast<std::int64_t>(n), K = static_cast<std::int64_t>(k), S = static_cast<std::int64_t>(stride);
+    if (mode == Padding::same) {
+        const std::int64_t out = (N + S - 1) / S;
+        const std::int64_t total = std::max<std::int64_t>((out - 1) * S + K - N, 0);
+        return {out, total / 2, total - total / 2};
+    }
+    const auto P = static_cast<std::int64_t>(mode == Padding::pad ? pad : 0);
+    return {(N + 2 * P - K) / S + 1, P, P};
+}
+
+constexpr Padding padding_of(PadMode m) {
+    return m == PadMode::same ? Padding::same : m == PadMode::valid ? Padding::valid : Padding::pad;
+}
+
+// The geometry of a k x k window op over an [N, C, H, W] value, or a ShapeError naming the layer.
+struct Geometry {
+    op::Pair kernel, stride;
+    op::Pads pads;
+    Shape out;  // [N, C, OH, OW] with C filled by the caller when it changes
+};
+inline Geometry geometry(const Tracer& t, std::size_t x, const Path& path, std::size_t k, std::size_t stride,
+                         Padding mode, std::size_t pad) {
+    const Shape& s = t.expect_rank(x, 4, path);
+    const Window h = window(s[2], k, stride, mode, pad), w = window(s[3], k, stride, mode, pad);
+    if (h.out < 1 || w.out < 1)
+        throw ShapeError("export: " + path.scope + " (kernel " + std::to_string(k) + ") does not fit its input " +
+                         shape_string(s) + "; check the input shape given to export_model");
+    const auto K = static_cast<std::int64_t>(k), S = static_cast<std::int64_t>(stride);
+    return {{K, K}, {S, S}, {h.before, h.after, w.before, w.after},
+            {s[0], s[1], static_cast<std::size_t>(h.out), static_cast<std::size_t>(w.out)}};
+}
+}  // namespace detail
+
+template <std::size_t I, std::size_t O, std::size_t K, PadMode M, std::size_t S, std::size_t P, bool B, class W, class BI>
+struct export_rule<Conv2d<I, O, K, M, S, P, B, W, BI>> {
+    static constexpr std::string_view cell = "Conv2d";
+    template <class L>
+    static std::size_t trace(Tracer& t, L& layer, std::size_t x, const Path& path) {
+        auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
+        if (t.shape(x)[1] != I)
+            throw ShapeError("export: " + path.scope + " expects " + std::to_string(I) + " input channels, got " +
+                             shape_string(t.shape(x)));
+        g.out[1] = O;
+        auto inputs = t.parameters(layer, path);  // weight (, bias)
+        inputs.insert(inputs.begin(), x);
+        return t.add(op::Conv{g.kernel, g.stride, g.pads, detail::padding_of(M), static_cast<std::int64_t>(O)},
+                     std::move(inputs), std::move(g.out), path.scope);
+    }
+};
+
+template <std::size_t I, std::size_t O, class W, bool B, class BI>
+struct export_rule<Dense<I, O, W, B, BI>> {
+    static constexpr std::string_view cell = "Dense";
+    template <class L>
+    static std::size_t trace(Tracer& t, L& layer, std::size_t x, const Path& path) {
+        const Shape& s = t.expect_rank(x, 2, path);
+        if (s[1] != I)
+            throw ShapeError("export: " + path.scope + " expects " + std::to_string(I) + " input features, got " +
+                             shape_string(s));
+        auto inputs = t.parameters(layer, path);
+        inputs.insert(inputs.begin(), x);
+        return t.add(op::Dense{}, std::move(inputs), Shape{s[0], O}, path.scope);
+    }
+};
+
+template <>
+struct export_rule<ReLU> {
+    static constexpr std::string_view cell = "ReLU";
+    static std::size_t trace(Tracer& t, ReLU&, std::size_t x, const Path& path) {
+        return t.add(op::Relu{}, {x}, t.shape(x), path.scope);
+    }
+};
+
+template <std::size_t K, std::size_t S, auto... Rest>
+struct export_rule<MaxPool2d<K, S, Rest...>> {
+    static constexpr std::string_view cell = "MaxPool2d";
+    template <class L>
+    static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
+        constexpr Padding mode = [] {
+            if constexpr (requires { L::pad_mode; }) return detail::padding_of(L::pad_mode);
+            else return Padding::valid;
+        }();
+        auto g = detail::geometry(t, x, path, K, S, mode, 0);
+        return t.add(op::MaxPool{g.kernel, g.stride, g.pads, mode}, {x}, std::move(g.out), path.scope);
+    }
+};
+
+template <>
+struct export_rule<Flatten> {
+    static constexpr std::string_view cell = "Flatten";
+    static std::size_t trace(Tracer& t, Flatten&, std::size_t x, const Path& path) {
+        const Shape& s = t.shape(x);
+        if (s.empty()) throw ShapeError("export: " + path.scope + " needs an input with a batch axis");
+        std::size_t rest = 1;
+        for (std::size_t i = 1; i < s.size(); ++i) rest *= s[i];
+        return t.add(op::Flatten{}, {x}, Shape{s[0], rest}, path.scope);
+    }
+};
+
+}  // namespace mindsave::graph
