@@ -10,7 +10,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/io/file.hpp"
-#include "mindsave/io/protobuf_wire.hpp"
+#include "mindsave/io/proto_builder.hpp"
 #include "mindsave/nn/activation.hpp"
 #include "mindsave/nn/conv2d.hpp"
 #include "mindsave/nn/dense.hpp"
@@ -116,32 +116,6 @@ struct Trace {
     }
 };
 
-// A protobuf message under construction: fields appended in order, nested messages as bytes.
-class Message {
-public:
-    Message& varint(std::uint32_t field, std::uint64_t v) {
-        put(io::field_key(field, io::WireType::varint));
-        put(v);
-        return *this;
-    }
-    Message& bytes(std::uint32_t field, std::string_view b) {
-        put(io::field_key(field, io::WireType::length_delimited));
-        put(b.size());
-        out_.append(b);
-        return *this;
-    }
-    Message& message(std::uint32_t field, const Message& m) { return bytes(field, m.out_); }
-    const std::string& str() const noexcept { return out_; }
-
-private:
-    void put(std::uint64_t v) {
-        std::byte buf[10];
-        const auto* end = io::put_varint(buf, v);
-        out_.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
-    }
-    std::string out_;
-};
-
 // anf_ir DataType: not MindIR's numbering.
 inline std::uint64_t anf_dtype(DType t) {
     switch (t) {
@@ -162,10 +136,10 @@ inline std::uint64_t anf_dtype(DType t) {
     return 0;
 }
 
-inline Message tensor_type(DType t, const Shape& shape) {
-    Message dims;
-    for (auto d : shape) dims.message(1, Message().varint(1, d));
-    return Message().varint(1, 14 /* DT_TENSOR */).message(2, Message().varint(1, anf_dtype(t)).message(2, dims));
+inline io::ProtoBuilder tensor_type(DType t, const Shape& shape) {
+    io::ProtoBuilder dims;
+    for (auto d : shape) dims.message(1, io::ProtoBuilder().varint(1, d));
+    return io::ProtoBuilder().varint(1, 14 /* DT_TENSOR */).message(2, io::ProtoBuilder().varint(1, anf_dtype(t)).message(2, dims));
 }
 
 }  // namespace detail
@@ -191,14 +165,14 @@ std::string training_graph_meta(Train& train, std::string_view net_name, std::st
         params.push_back({std::string(name), v.dtype, v.shape, is_parameter<std::remove_cvref_t<decltype(p)>>::value});
     });
 
-    detail::Message graph;
+    io::ProtoBuilder graph;
     std::size_t id = 0;
     std::string previous = "inputs0";
     auto node = [&](const std::string& op, const std::string& scope, const std::vector<std::string>& inputs) {
-        detail::Message n;
-        for (const auto& in : inputs) n.message(1, detail::Message().bytes(1, in).varint(2, 0));
+        io::ProtoBuilder n;
+        for (const auto& in : inputs) n.message(1, io::ProtoBuilder().string(1, in).varint(2, 0));
         const std::string name = std::to_string(++id);
-        n.bytes(2, name).bytes(3, op).bytes(4, scope).bytes(8, scope + "/" + op + "-op" + name);
+        n.string(2, name).string(3, op).string(4, scope).string(8, scope + "/" + op + "-op" + name);
         graph.message(1, n);
         return name;
     };
@@ -212,13 +186,13 @@ std::string training_graph_meta(Train& train, std::string_view net_name, std::st
     const std::string opt_scope = "Default/optimizer-" + std::string(optimizer_name);
     for (const auto& p : params)
         if (p.trainable) node("ApplyMomentum", opt_scope, {p.name, "moments." + p.name, "learning_rate", previous, "momentum"});
-    graph.bytes(2, std::to_string(id + 1) + "_construct.Default");
-    graph.message(3, detail::Message().bytes(1, "inputs0").message(2, detail::tensor_type(DType::Float32, input_shape)));
-    graph.message(3, detail::Message().bytes(1, "inputs1").message(2, detail::tensor_type(DType::Int32, label_shape)));
+    graph.string(2, std::to_string(id + 1) + "_construct.Default");
+    graph.message(3, io::ProtoBuilder().string(1, "inputs0").message(2, detail::tensor_type(DType::Float32, input_shape)));
+    graph.message(3, io::ProtoBuilder().string(1, "inputs1").message(2, detail::tensor_type(DType::Int32, label_shape)));
     for (const auto& p : params)
-        graph.message(3, detail::Message().bytes(1, p.name).message(2, detail::tensor_type(p.dtype, p.shape)));
-    graph.message(4, detail::Message().bytes(1, loss_node));
-    return detail::Message().varint(1, 1).message(4, graph).str();
+        graph.message(3, io::ProtoBuilder().string(1, p.name).message(2, detail::tensor_type(p.dtype, p.shape)));
+    graph.message(4, io::ProtoBuilder().string(1, loss_node));
+    return io::ProtoBuilder().varint(1, 1).message(4, graph).str();
 }
 
 // Writes bytes to path atomically (replacing an earlier graph file, as MindSpore does).
