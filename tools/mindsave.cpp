@@ -1,5 +1,6 @@
 // mindsave: the command-line program over the headers: inspect, verify, diff and edit MindSpore
-// .ckpt files. Results go to stdout, errors to stderr; exit 0 ok, 1 negative result, 2 error.
+// .ckpt files, and convert among .ckpt, safetensors and PyTorch .pth. Results go to stdout, errors
+// to stderr; exit 0 ok, 1 negative result, 2 error.
 
 #include <algorithm>
 #include <charconv>
@@ -7,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -21,15 +23,19 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "mindsave/checkpoint/load.hpp"
+#include "mindsave/checkpoint/rename.hpp"
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/ckpt.hpp"
+#include "mindsave/formats/pth.hpp"
+#include "mindsave/formats/safetensors.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
 
@@ -61,13 +67,15 @@ private:
 
 constexpr std::string_view main_help = R"(usage: mindsave <command> [arguments]
 
-Inspect, check, compare and edit MindSpore checkpoint (.ckpt) files.
+Inspect, check, compare and edit MindSpore checkpoint (.ckpt) files; convert among
+.ckpt, safetensors and PyTorch .pth files.
 
 commands:
   inspect FILE [--json]     list the records: name, dtype, shape, bytes, min/max/mean
   verify FILE               check the framing and, when present, the CRC-32 footer
   diff A B                  compare the records of two checkpoints value by value
   edit IN OUT [options]     drop or rename records and save the result as a new checkpoint
+  convert IN OUT [options]  convert between .ckpt, .safetensors and .pth/.pt, renaming for the target
   help [COMMAND]            show this help, or a command's
 
 exit status: 0 success; 1 negative result (verify failed, diff found differences);
@@ -127,6 +135,37 @@ options:
   --crc                  append the CRC-32 footer (crc_check=True; needs the 2.3 writer)
 
 A name or prefix that matches nothing in IN is an error, as is a rename onto a name that stays.
+)";
+
+constexpr std::string_view convert_help = R"(usage: mindsave convert IN OUT [options]
+
+Converts a checkpoint between MindSpore's .ckpt, safetensors (as MindSpore >= 2.4 writes it:
+metadata {"format": "ms"}) and PyTorch's torch.save files (.pth or .pt, a state dict).
+The format comes from the extension: .ckpt, .safetensors, .pth, .pt; an input with another
+extension (.bin, none) is recognised by its content, as is one whose content contradicts its
+extension. OUT is written atomically (beside it, then renamed into place) and may be IN.
+The input is read without running any code: a .pth may only hold tensors, numbers and
+strings in (nested) dicts; nested keys are joined with '.', Python numbers become 0-d
+tensors (int: Int64, float: Float64, bool: Bool), str values stay strings (not in safetensors).
+
+Names follow the target's convention. PyTorch -> MindSpore (.pth, or a safetensors file
+without {"format": "ms"}, to .ckpt or .safetensors): for every BatchNorm (a name P.running_mean
+exists) P.weight, P.bias, P.running_mean, P.running_var become P.gamma, P.beta, P.moving_mean,
+P.moving_variance and P.num_batches_tracked is dropped. MindSpore -> PyTorch: the reverse,
+adding P.num_batches_tracked = 0 (what torch's BatchNorm assumes when it is missing).
+
+options:
+  --map FILE      rename with FILE first (names as they are in IN), one rule per line:
+                    OLD NEW          rename the name OLD to NEW
+                    OLD* NEW*        rename every name starting with OLD: that prefix becomes NEW
+                    OLD -            drop OLD ('OLD* -' drops a prefix)
+                  '#' starts a comment; an exact rule beats a prefix rule, the longest prefix wins;
+                  rules that match nothing are reported on stderr
+  --keep-names    no BatchNorm renaming (the map still applies)
+  --crc           write MindSpore's CRC-32 (a .ckpt footer, safetensors "crc_num"); a .pth
+                  always carries a CRC-32 per zip entry
+
+Two names may not end up the same. Prints one summary line; exit status 0, or 2 on an error.
 )";
 
 // ---------------------------------------------------------------------------------------------
@@ -784,11 +823,184 @@ int run_edit(const ParsedArgs& args) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// convert
+
+enum class FileFormat { ckpt, safetensors, pth };
+
+std::string_view format_name(FileFormat f) {
+    switch (f) {
+        case FileFormat::ckpt: return "ckpt";
+        case FileFormat::safetensors: return "safetensors";
+        case FileFormat::pth: return "pth";
+    }
+    return "?";
+}
+
+std::optional<FileFormat> format_of_extension(const fs::path& p) {
+    const auto ext = p.extension();
+    if (ext == ".ckpt") return FileFormat::ckpt;
+    if (ext == ".safetensors") return FileFormat::safetensors;
+    if (ext == ".pth" || ext == ".pt") return FileFormat::pth;
+    return std::nullopt;
+}
+
+// What the first bytes say for sure: a ZIP (or a legacy pickle) is torch.save's, an 8-byte length
+// followed by '{' within the file is safetensors. A .ckpt has no magic, so it is never sniffed.
+std::optional<FileFormat> format_of_content(std::span<const std::byte> b) {
+    auto at = [&](std::size_t i) { return i < b.size() ? static_cast<unsigned>(b[i]) : 256u; };
+    if (at(0) == 'P' && at(1) == 'K' && (at(2) == 3 || at(2) == 5)) return FileFormat::pth;
+    if (at(0) == 0x80 && at(1) <= 5) return FileFormat::pth;  // legacy torch.save: the reader explains
+    if (b.size() >= 10 && at(8) == '{') {
+        std::uint64_t n = 0;
+        for (int i = 7; i >= 0; --i) n = (n << 8) | at(static_cast<std::size_t>(i));
+        if (n <= b.size() - 8) return FileFormat::safetensors;
+    }
+    return std::nullopt;
+}
+
+// The input, opened through a memory map in whichever format it is.
+class AnyInput {
+public:
+    AnyInput(const fs::path& path, FileFormat f) {
+        switch (f) {
+            case FileFormat::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{.crc_check = true}); break;
+            case FileFormat::safetensors:
+                file_.emplace<mindsave::format::safetensors::Mapped>(path, mindsave::format::safetensors::ReadOptions{.crc_check = true});
+                break;
+            case FileFormat::pth: file_.emplace<mindsave::format::pth::Mapped>(path, mindsave::format::pth::ReadOptions{.crc_check = true}); break;
+        }
+    }
+    const std::vector<RecordView>& records() const {
+        return std::visit([](const auto& f) -> const std::vector<RecordView>& {
+            if constexpr (requires { f.records(); }) return f.records();
+            else throw mindsave::Error("convert: no input");  // unreachable: the constructor opens one
+        }, file_);
+    }
+    // MindSpore's names: a .ckpt, or safetensors with {"format": "ms"}; PyTorch's otherwise.
+    bool mindspore_names() const {
+        if (std::holds_alternative<ckpt::Mapped>(file_)) return true;
+        if (const auto* s = std::get_if<mindsave::format::safetensors::Mapped>(&file_)) {
+            const auto& meta = s->contents().metadata();
+            return std::any_of(meta.begin(), meta.end(), [](const auto& kv) { return kv.first == "format" && kv.second == "ms"; });
+        }
+        return false;
+    }
+
+private:
+    std::variant<std::monostate, ckpt::Mapped, mindsave::format::safetensors::Mapped, mindsave::format::pth::Mapped> file_;
+};
+
+int run_convert(const ParsedArgs& args) {
+    constexpr std::string_view names[] = {"IN", "OUT"};
+    args.expect_positional(names);
+    const fs::path in = args.positional[0], out = args.positional[1];
+    const auto out_format = format_of_extension(out);
+    if (!out_format)
+        throw UsageError(args.command, "cannot tell the format of OUT '" + out.string() +
+                                           "' from its extension: use .ckpt, .safetensors, .pth or .pt");
+    const bool crc = args.has("--crc");
+    if (crc && *out_format == FileFormat::pth)
+        throw UsageError(args.command, "--crc is for .ckpt and .safetensors output: a .pth always carries a CRC-32 per zip entry");
+    mindsave::NameMap map;
+    if (const auto file = args.value("--map")) map = mindsave::NameMap::load(*file);
+
+    std::optional<FileFormat> in_format;
+    {
+        const mindsave::io::MappedFile probe(in);
+        const auto by_content = format_of_content(probe.bytes());
+        in_format = by_content ? by_content : format_of_extension(in);
+        if (!in_format) in_format = FileFormat::ckpt;  // no magic, no known extension: the one format without magic
+        if (by_content && format_of_extension(in) && *by_content != *format_of_extension(in))
+            std::cerr << "mindsave: note: " << in.string() << " holds a " << format_name(*by_content)
+                      << " file despite its extension; reading it as one\n";
+    }
+    const AnyInput input(in, *in_format);
+    const auto& records = input.records();
+    std::vector<std::string> current;
+    current.reserve(records.size());
+    for (const auto& r : records) current.emplace_back(r.name);
+
+    // 1. the user's map, on IN's names
+    std::vector<std::optional<std::string>> final_names(current.begin(), current.end());
+    std::size_t map_renamed = 0, map_dropped = 0;
+    if (!map.empty()) {
+        for (const auto& rule : map.unused(current))
+            std::cerr << "mindsave: warning: --map " << *args.value("--map") << " " << escaped(rule, Escape::terminal)
+                      << " matches no name in " << in.string() << "\n";
+        const auto plan = map.plan(current);
+        for (std::size_t i = 0; i < plan.names.size(); ++i) {
+            if (!plan.names[i]) ++map_dropped;
+            else if (*plan.names[i] != current[i]) ++map_renamed;
+            final_names[i] = plan.names[i];
+        }
+    }
+    // 2. the naming convention of the target, on the names that are left
+    const bool from_mindspore = input.mindspore_names(), to_mindspore = *out_format != FileFormat::pth;
+    std::vector<std::pair<std::size_t, mindsave::TensorRecord>> added;
+    std::size_t bn_renamed = 0, bn_dropped = 0;
+    if (from_mindspore != to_mindspore && !args.has("--keep-names")) {
+        std::vector<std::string> kept;
+        std::vector<std::size_t> where;
+        for (std::size_t i = 0; i < final_names.size(); ++i)
+            if (final_names[i]) kept.push_back(*final_names[i]), where.push_back(i);
+        auto plan = to_mindspore ? mindsave::pytorch_to_mindspore_names(kept) : mindsave::mindspore_to_pytorch_names(kept);
+        for (std::size_t k = 0; k < kept.size(); ++k) {
+            if (!plan.names[k]) ++bn_dropped;
+            else if (*plan.names[k] != kept[k]) ++bn_renamed;
+            final_names[where[k]] = std::move(plan.names[k]);
+        }
+        for (auto& [k, record] : plan.added) added.emplace_back(where[k], std::move(record));
+    }
+
+    std::vector<RecordView> views;
+    std::unordered_map<std::string_view, std::string_view> source_of;  // output name -> its name in IN
+    auto add_view = [&](RecordView v, std::string_view source) {
+        const auto [other, fresh] = source_of.emplace(v.name, source);
+        if (!fresh)
+            throw mindsave::ParameterError(in.string() + ": '" + std::string(other->second) + "' and '" + std::string(source) +
+                                           "' would both be saved as '" + std::string(v.name) + "' (fix the --map rules)");
+        views.push_back(std::move(v));
+    };
+    std::deque<std::vector<std::byte>> encoded;  // string values of added records (none today) stay here
+    std::size_t next_added = 0;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        if (final_names[i]) {
+            RecordView v = records[i];
+            v.name = *final_names[i];
+            add_view(std::move(v), records[i].name);
+        }
+        for (; next_added < added.size() && added[next_added].first == i; ++next_added)
+            add_view(added[next_added].second.view(&encoded.emplace_back()), "(added)");
+    }
+    if (views.empty())
+        throw mindsave::ParameterError(in.string() + ": every record is dropped: nothing would be saved (check --map)");
+
+    switch (*out_format) {
+        case FileFormat::ckpt: ckpt::write(out, views, {.crc = crc}); break;
+        case FileFormat::safetensors: mindsave::format::safetensors::write(out, views, {.crc = crc}); break;
+        case FileFormat::pth: mindsave::format::pth::write(out, views); break;
+    }
+    std::string naming = from_mindspore == to_mindspore ? "names kept"
+                         : args.has("--keep-names")       ? "names kept (--keep-names)"
+                                                          : std::string(to_mindspore ? "PyTorch -> MindSpore" : "MindSpore -> PyTorch") +
+                                                                " names: " + std::to_string(bn_renamed) + " renamed, " +
+                                                                std::to_string(bn_dropped) + " dropped, " +
+                                                                std::to_string(added.size()) + " added";
+    std::cout << "wrote " << out.string() << " (" << format_name(*out_format) << ") from " << in.string() << " ("
+              << format_name(*in_format) << "): " << views.size() << (views.size() == 1 ? " record, " : " records, ")
+              << fs::file_size(out) << " bytes; " << naming;
+    if (!map.empty()) std::cout << "; map: " << map_renamed << " renamed, " << map_dropped << " dropped";
+    std::cout << (crc ? "; with CRC-32" : "") << "\n";
+    return exit_ok;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Dispatch
 
 constexpr OptionSpec inspect_options[] = {{"--json", false}};
 constexpr OptionSpec edit_options[] = {{"--drop", true},   {"--drop-prefix", true}, {"--keep-prefix", true},
                                        {"--rename", true}, {"--writer", true},      {"--crc", false}};
+constexpr OptionSpec convert_options[] = {{"--map", true}, {"--keep-names", false}, {"--crc", false}};
 
 struct Command {
     std::string_view name;
@@ -802,6 +1014,7 @@ constexpr Command commands[] = {
     {"verify", verify_help, {}, run_verify},
     {"diff", diff_help, {}, run_diff},
     {"edit", edit_help, edit_options, run_edit},
+    {"convert", convert_help, convert_options, run_convert},
 };
 
 const Command* find_command(std::string_view name) {

@@ -72,11 +72,11 @@ usage)
     expect_err "usage: mindsave"
     run --help
     expect_status 0
-    for c in inspect verify diff edit; do expect_out "^  $c "; done
+    for c in inspect verify diff edit convert; do expect_out "^  $c "; done
     run help
     expect_status 0
     expect_out "exit status"
-    for c in inspect verify diff edit; do
+    for c in inspect verify diff edit convert; do
         run help "$c"
         expect_status 0
         expect_out "^usage: mindsave $c"
@@ -445,6 +445,152 @@ edit)
     run edit "$xmu" no/such/dir/out.ckpt
     expect_status 2
     expect_err "out.ckpt: cannot create a temporary file"
+    ;;
+
+convert)
+    # A MindSpore-named checkpoint with a BatchNorm and an Int64 tensor, and one with a str value.
+    python3 - bn.ckpt text.ckpt <<'EOF'
+import struct, sys
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def field(no, payload):
+    return bytes([no << 3 | 2]) + varint(len(payload)) + payload
+def record(name, dtype, dims, content):
+    tensor = b"".join(b"\x08" + varint(d) for d in dims) + field(2, dtype.encode()) + field(3, content)
+    return field(1, field(1, name.encode()) + field(2, tensor))
+f32 = lambda *v: struct.pack("<%df" % len(v), *v)
+recs = [
+    record("conv.weight", "Float32", [2, 3], f32(1, -2, 3.5, 4, 5, 6)),
+    record("bn.moving_mean", "Float32", [2], f32(0.25, -0.5)),
+    record("bn.moving_variance", "Float32", [2], f32(1, 2)),
+    record("bn.gamma", "Float32", [2], f32(1.5, 1)),
+    record("bn.beta", "Float32", [2], f32(0, 0.125)),
+    record("steps", "Int64", [1], struct.pack("<q", 1234567890123)),
+]
+open(sys.argv[1], "wb").write(b"".join(recs))
+open(sys.argv[2], "wb").write(recs[0] + record("note", "str", [0], "h\u00e9".encode("utf-32-le")))
+EOF
+    run convert bn.ckpt bn.pth
+    expect_status 0
+    expect_out "^wrote bn.pth \(pth\) from bn.ckpt \(ckpt\): 7 records, [0-9]+ bytes; MindSpore -> PyTorch names: 4 renamed, 0 dropped, 1 added$"
+    python3 - bn.pth <<'EOF' || fail "bn.pth is not the zip torch.save writes: $(show)"
+import struct, sys, zipfile
+raw = open(sys.argv[1], "rb").read()
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None  # every CRC-32 checks
+names = z.namelist()
+assert names[0] == "archive/data.pkl" and "archive/data/6" in names, names
+assert z.read("archive/version") == b"3\n" and z.read("archive/byteorder") == b"little"
+for i in z.infolist():
+    assert i.compress_type == zipfile.ZIP_STORED
+    name_len, extra_len = struct.unpack("<HH", raw[i.header_offset + 26:i.header_offset + 30])
+    data_at = i.header_offset + 30 + name_len + extra_len
+    assert data_at % 64 == 0, (i.filename, data_at)  # torch aligns every entry's data to 64 bytes
+pkl = z.read("archive/data.pkl")
+for name in [b"bn.weight", b"bn.bias", b"bn.running_mean", b"bn.running_var", b"bn.num_batches_tracked", b"LongStorage"]:
+    assert name in pkl, name
+EOF
+    run convert bn.pth back.ckpt
+    expect_status 0
+    expect_out "6 records, .* PyTorch -> MindSpore names: 4 renamed, 1 dropped, 0 added$"
+    run diff bn.ckpt back.ckpt
+    expect_status 0
+    expect_out "summary: 6 identical, 0 different, 0 mismatched, 0 only in A, 0 only in B: the checkpoints are identical"
+    # safetensors: MindSpore's flavour (names kept), with crc_num; names come back sorted.
+    run convert bn.ckpt bn.safetensors --crc
+    expect_status 0
+    expect_out "^wrote bn.safetensors \(safetensors\) from bn.ckpt \(ckpt\): 6 records, [0-9]+ bytes; names kept; with CRC-32$"
+    python3 - bn.safetensors <<'EOF' || fail "bn.safetensors header: $(show)"
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+h = json.loads(data[8:8 + n])
+assert h["__metadata__"]["format"] == "ms" and "crc_num" in h["__metadata__"], h
+assert h["bn.gamma"]["dtype"] == "F32" and h["bn.gamma"]["shape"] == [2]
+assert h["steps"]["dtype"] == "I64" and h["steps"]["data_offsets"] == [0, 8]  # 8-byte dtypes come first
+EOF
+    run convert bn.safetensors st.ckpt
+    expect_status 0
+    expect_out "names kept$"
+    run diff bn.ckpt st.ckpt
+    expect_status 1
+    expect_out "summary: 6 identical, 0 different, 0 mismatched, 0 only in A, 0 only in B"
+    expect_out "order: the shared records are in a different order"
+    run convert bn.safetensors st.pth
+    expect_status 0
+    expect_out "MindSpore -> PyTorch names: 4 renamed, 0 dropped, 1 added$"
+    # Content decides where the extension cannot, or is wrong.
+    cp bn.pth model.bin
+    run convert model.bin sniffed.ckpt
+    expect_status 0
+    expect_out "from model.bin \(pth\)"
+    cp bn.pth wrong.ckpt
+    run convert wrong.ckpt wrong.safetensors
+    expect_status 0
+    expect_err "note: wrong.ckpt holds a pth file despite its extension"
+    cp bn.safetensors weights
+    run convert weights sniffed2.ckpt
+    expect_status 0
+    expect_out "from weights \(safetensors\)"
+    # --keep-names; OUT may be IN.
+    run convert bn.ckpt kept.pth --keep-names
+    expect_status 0
+    expect_out "6 records, .*names kept \(--keep-names\)$"
+    run convert kept.pth kept.pth
+    expect_status 0
+    run convert kept.pth kept.ckpt --keep-names
+    run diff bn.ckpt kept.ckpt
+    expect_status 0
+    # A map file: prefix and drop rules; a rule that matches nothing is reported.
+    printf '# test map\nconv.* features.0.*\nsteps -\nnothing.x  y\n' >map.txt
+    run convert bn.ckpt mapped.ckpt --map map.txt
+    expect_status 0
+    expect_out "5 records, .*names kept; map: 1 renamed, 1 dropped$"
+    expect_err "warning: --map map.txt line 4: 'nothing.x' matches no name in bn.ckpt"
+    run inspect mapped.ckpt
+    expect_out '^features\.0\.weight +Float32 +\[2, 3\]'
+    expect_no_out '^steps '
+    printf 'conv.weight bn.gamma\n' >clash.txt
+    run convert bn.ckpt clash.ckpt --map clash.txt
+    expect_status 2
+    expect_err "'bn.gamma' would both be saved as 'bn.gamma' \(fix the --map rules\)"
+    [[ ! -e clash.ckpt ]] || fail "a failed convert left clash.ckpt"
+    printf 'a b c\n' >bad.txt
+    run convert bn.ckpt x.ckpt --map bad.txt
+    expect_status 2
+    expect_err "bad.txt:1: expected 'FROM TO'"
+    # str values: a Python str in a .pth; impossible in safetensors.
+    run convert text.ckpt text.pth
+    expect_status 0
+    run convert text.pth text2.ckpt
+    expect_status 0
+    run diff text.ckpt text2.ckpt
+    expect_status 0
+    run convert text.ckpt text.safetensors
+    expect_status 2
+    expect_err "'note' is a str value: safetensors holds tensors only"
+    # Usage mistakes and damaged input.
+    run convert bn.ckpt out.bin
+    expect_status 2
+    expect_err "cannot tell the format of OUT 'out.bin'"
+    run convert bn.ckpt out.pth --crc
+    expect_status 2
+    expect_err "a .pth always carries a CRC-32"
+    run convert missing.pth out.ckpt
+    expect_status 2
+    expect_err "missing.pth: does not exist"
+    head -c 300 bn.pth >cut.pth
+    run convert cut.pth out.ckpt
+    expect_status 2
+    expect_err "^mindsave: cut.pth: not a ZIP archive, or a truncated one"
+    [[ ! -e out.ckpt ]] || fail "a failed convert left out.ckpt"
     ;;
 
 *)

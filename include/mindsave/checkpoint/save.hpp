@@ -79,6 +79,18 @@ private:
     std::exception_ptr error_;
 };
 
+// The format's write options from save_checkpoint's, each where the format has it: format::ckpt takes
+// all three, format::safetensors only crc, format::pth none (its zip entries always carry a CRC-32).
+template <class Format>
+typename Format::WriteOptions write_options_for(const SaveOptions& options) {
+    using W = typename Format::WriteOptions;
+    W w{};
+    if constexpr (requires(W& x) { x.crc = options.crc_check; }) w.crc = options.crc_check;
+    if constexpr (requires(W& x) { x.writer = options.writer; }) w.writer = options.writer;
+    if constexpr (requires(W& x) { x.slice_bytes = options.slice_bytes; }) w.slice_bytes = options.slice_bytes;
+    return w;
+}
+
 }  // namespace detail
 
 // The file save_checkpoint writes for path: MindSpore appends ".ckpt" to a name that lacks it,
@@ -122,7 +134,7 @@ void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOpti
     }
     for (const auto& v : options.append_dict) records.add(v.record);
 
-    const typename Format::WriteOptions write_options{options.writer, options.crc_check, options.slice_bytes};
+    const auto write_options = detail::write_options_for<Format>(options);
     if (!options.async_save) {
         detail::AsyncSaver::instance().wait();  // never race a background save of the same file
         Format::write(file, records.views(), write_options);

@@ -358,6 +358,7 @@ private:
             used += n;
         }
         void content(std::span<const std::byte> bytes) {
+            if (bytes.empty()) return;  // an empty tensor's data may be null: memcpy must not see it
             if (with_crc) crc = io::crc32(bytes, crc);
             if (used + bytes.size() <= size) {
                 std::memcpy(buffer.get() + used, bytes.data(), bytes.size());
