@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include "mindsave/mindsave.hpp"
+#include "mindsave/models/resnet50.hpp"
+#include "mindsave/nn/batchnorm.hpp"
+#include "mindsave/nn/residual.hpp"
 
 using namespace mindsave;
 
@@ -158,6 +161,256 @@ TEST_CASE("MaxPool2d takes the window maximum and routes the gradient to it", "[
         if (dx.data()[i] != 0.0f) CHECK(x.data()[i] >= 12.0f - 4.0f);
 }
 
+TEST_CASE("Conv2d's ResNet geometries: 7x7 stride 2 pad 3 and 1x1 stride 2 equal direct convolution", "[conv]") {
+    STATIC_REQUIRE(Conv2d<1, 1, 1, PadMode::pad, 2>::output_size(56) == 28);
+    STATIC_REQUIRE(Conv2d<1, 1, 3, PadMode::pad, 2, 1>::output_size(56) == 28);
+    check_conv_against_naive<Conv2d<3, 4, 7, PadMode::pad, 2, 3>>(16, 15, 3, 3);
+    check_conv_against_naive<Conv2d<3, 4, 1, PadMode::pad, 2>>(9, 8, 0, 0);
+    check_conv_against_naive<Conv2d<3, 4, 3, PadMode::pad, 2, 1>>(8, 9, 1, 1);
+}
+
+namespace {
+// Window reference for the padded pools: rows and columns [o*S - pad, o*S - pad + K) inside the input.
+template <class Reduce>
+std::vector<double> naive_pool(const Tensor& x, std::size_t K, std::size_t S, std::size_t pad_top, std::size_t pad_left,
+                               std::size_t OH, std::size_t OW, Reduce reduce) {
+    const std::size_t P = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+    std::vector<double> y;
+    for (std::size_t p = 0; p < P; ++p)
+        for (std::size_t oh = 0; oh < OH; ++oh)
+            for (std::size_t ow = 0; ow < OW; ++ow) {
+                std::vector<double> window;
+                for (std::size_t i = 0; i < K; ++i)
+                    for (std::size_t j = 0; j < K; ++j) {
+                        const auto ih = std::ptrdiff_t(oh * S + i) - std::ptrdiff_t(pad_top);
+                        const auto iw = std::ptrdiff_t(ow * S + j) - std::ptrdiff_t(pad_left);
+                        if (ih >= 0 && iw >= 0 && ih < std::ptrdiff_t(H) && iw < std::ptrdiff_t(W))
+                            window.push_back(x.data()[(p * H + std::size_t(ih)) * W + std::size_t(iw)]);
+                    }
+                y.push_back(reduce(window));
+            }
+    return y;
+}
+double window_max(const std::vector<double>& w) { return *std::max_element(w.begin(), w.end()); }
+double window_mean(const std::vector<double>& w) {
+    double s = 0;
+    for (double v : w) s += v;
+    return s / double(w.size());
+}
+}  // namespace
+
+TEST_CASE("MaxPool2d pad_mode same puts the odd padding pixel after, as MindSpore; pad mode pads both sides",
+          "[pool]") {
+    STATIC_REQUIRE(MaxPool2d<3, 2, PadMode::same>::output_size(112) == 56);
+    STATIC_REQUIRE(MaxPool2d<3, 2, PadMode::same>::output_size(7) == 4);
+    STATIC_REQUIRE(MaxPool2d<3, 2, PadMode::pad, 1>::output_size(112) == 56);
+    STATIC_REQUIRE(MaxPool2d<2, 2>::output_size(28) == 14);
+    Generator g(21);
+    // negative inputs: a pool that let zero padding win would show it
+    Tensor x = random_tensor({2, 3, 8, 7}, g) - 2.0f, y;
+    MaxPool2d<3, 2, PadMode::same> same;
+    same.forward(x, y);
+    REQUIRE(y.shape() == Tensor::shape_type{2, 3, 4, 4});
+    // 8 rows: total pad (4-1)*2+3-8 = 1, all of it after; 7 columns: pad 2, one each side
+    auto expect = naive_pool(x, 3, 2, 0, 1, 4, 4, window_max);
+    for (std::size_t i = 0; i < expect.size(); ++i) REQUIRE(y.data()[i] == float(expect[i]));
+    MaxPool2d<3, 2, PadMode::pad, 1> pad;
+    pad.forward(x, y);
+    REQUIRE(y.shape() == Tensor::shape_type{2, 3, 4, 4});
+    expect = naive_pool(x, 3, 2, 1, 1, 4, 4, window_max);
+    for (std::size_t i = 0; i < expect.size(); ++i) REQUIRE(y.data()[i] == float(expect[i]));
+    CHECK_THROWS_AS(same.forward(Tensor::from_shape({2, 3, 8}), y), ShapeError);
+}
+
+TEST_CASE("AvgPool2d: valid, same (padding not counted) and pad (padding counted) against window means", "[pool]") {
+    Generator g(22);
+    Tensor x = random_tensor({2, 2, 7, 6}, g), y;
+    AvgPool2d<2, 2> valid;
+    valid.forward(x, y);
+    REQUIRE(y.shape() == Tensor::shape_type{2, 2, 3, 3});
+    auto expect = naive_pool(x, 2, 2, 0, 0, 3, 3, window_mean);
+    for (std::size_t i = 0; i < expect.size(); ++i) REQUIRE(y.data()[i] == Approx(expect[i]).margin(1e-6));
+    AvgPool2d<3, 2, PadMode::same> same;
+    same.forward(x, y);
+    REQUIRE(y.shape() == Tensor::shape_type{2, 2, 4, 3});
+    expect = naive_pool(x, 3, 2, 1, 0, 4, 3, window_mean);  // 7: pad 2 -> 1 + 1; 6: pad 1 -> 0 + 1
+    for (std::size_t i = 0; i < expect.size(); ++i) REQUIRE(y.data()[i] == Approx(expect[i]).margin(1e-6));
+    AvgPool2d<3, 2, PadMode::pad, 1> pad;
+    pad.forward(x, y);
+    REQUIRE(y.shape() == Tensor::shape_type{2, 2, 4, 3});
+    expect = naive_pool(x, 3, 2, 1, 1, 4, 3, [](const std::vector<double>& w) { return window_mean(w) * double(w.size()) / 9.0; });
+    for (std::size_t i = 0; i < expect.size(); ++i) REQUIRE(y.data()[i] == Approx(expect[i]).margin(1e-6));
+}
+
+TEST_CASE("GlobalAvgPooling is the mean over H and W, [N, C] by default and [N, C, 1, 1] with keep_dims",
+          "[pool]") {
+    Generator g(23);
+    Tensor x = random_tensor({3, 5, 7, 7}, g), y, y4;
+    GlobalAvgPooling<> pool;
+    pool.forward(x, y);
+    REQUIRE(y.shape() == Tensor::shape_type{3, 5});
+    GlobalAvgPooling<true> keep;
+    keep.forward(x, y4);
+    REQUIRE(y4.shape() == Tensor::shape_type{3, 5, 1, 1});
+    for (std::size_t n = 0; n < 3; ++n)
+        for (std::size_t c = 0; c < 5; ++c) {
+            double s = 0;
+            for (std::size_t i = 0; i < 49; ++i) s += x.data()[(n * 5 + c) * 49 + i];
+            CHECK(y(n, c) == Approx(s / 49).margin(1e-6));
+            CHECK(y4(n, c, 0, 0) == y(n, c));
+        }
+}
+
+namespace {
+// Per-channel mean and biased variance over N, H, W, in double.
+std::pair<std::vector<double>, std::vector<double>> channel_moments(const Tensor& x) {
+    const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.shape()[2] * x.shape()[3];
+    std::vector<double> mean(C, 0.0), var(C, 0.0);
+    for (std::size_t c = 0; c < C; ++c) {
+        for (std::size_t n = 0; n < N; ++n)
+            for (std::size_t i = 0; i < HW; ++i) mean[c] += x.data()[(n * C + c) * HW + i];
+        mean[c] /= double(N * HW);
+        for (std::size_t n = 0; n < N; ++n)
+            for (std::size_t i = 0; i < HW; ++i) {
+                const double d = x.data()[(n * C + c) * HW + i] - mean[c];
+                var[c] += d * d;
+            }
+        var[c] /= double(N * HW);
+    }
+    return {mean, var};
+}
+}  // namespace
+
+TEST_CASE("BatchNorm2d training: batch statistics, biased variance to normalize, unbiased to the moving average",
+          "[batchnorm]") {
+    Generator g(31);
+    BatchNorm2d<3, 1e-5, 0.9, init::Uniform<2.0>, init::Uniform<1.0>> bn(g);
+    CHECK_FALSE(bn.training());  // a fresh Cell is in inference mode, as in MindSpore
+    bn.set_train(true);
+    Tensor x = random_tensor({4, 3, 5, 6}, g, 3.0) + 7.0f, y;  // a large mean tests the two-pass variance
+    bn.forward(x, y);
+    const auto [mean, var] = channel_moments(x);
+    const double M = 4 * 5 * 6;
+    for (std::size_t c = 0; c < 3; ++c) {
+        const double gamma = bn.gamma().value(c), beta = bn.beta().value(c);
+        for (std::size_t n = 0; n < 4; ++n)
+            for (std::size_t i = 0; i < 30; ++i) {
+                const double expect = gamma * (x.data()[(n * 3 + c) * 30 + i] - mean[c]) / std::sqrt(var[c] + 1e-5) + beta;
+                REQUIRE(y.data()[(n * 3 + c) * 30 + i] == Approx(expect).margin(1e-4));
+            }
+        CHECK(bn.moving_mean()(c) == Approx(0.9 * 0.0 + 0.1 * mean[c]).epsilon(1e-5));
+        CHECK(bn.moving_variance()(c) == Approx(0.9 * 1.0 + 0.1 * var[c] * M / (M - 1)).epsilon(1e-5));
+    }
+    // a second step averages again from the updated values
+    const float mm = bn.moving_mean()(0), mv = bn.moving_variance()(0);
+    bn.forward(x, y);
+    CHECK(bn.moving_mean()(0) == Approx(0.9 * mm + 0.1 * mean[0]).epsilon(1e-5));
+    CHECK(bn.moving_variance()(0) == Approx(0.9 * mv + 0.1 * var[0] * M / (M - 1)).epsilon(1e-5));
+}
+
+TEST_CASE("BatchNorm2d inference normalizes with the moving statistics and leaves them alone", "[batchnorm]") {
+    Generator g(32);
+    BatchNorm2d<2, 1e-3, 0.9, init::Uniform<2.0>, init::Uniform<1.0>> bn(g);
+    bn.moving_mean() = {0.5f, -1.0f};
+    bn.moving_variance() = {2.0f, 0.25f};
+    Tensor x = random_tensor({2, 2, 3, 3}, g), y;
+    bn.forward(x, y);
+    for (std::size_t n = 0; n < 2; ++n)
+        for (std::size_t c = 0; c < 2; ++c)
+            for (std::size_t i = 0; i < 9; ++i) {
+                const double expect = bn.gamma().value(c) * (x(n, c, i / 3, i % 3) - bn.moving_mean()(c)) /
+                                          std::sqrt(double(bn.moving_variance()(c)) + 1e-3) +
+                                      bn.beta().value(c);
+                REQUIRE(y(n, c, i / 3, i % 3) == Approx(expect).margin(1e-5));
+            }
+    CHECK(bn.moving_mean()(0) == 0.5f);
+    CHECK(bn.moving_variance()(1) == 0.25f);
+    CHECK_THROWS_WITH(bn.forward(Tensor::from_shape({2, 3, 3, 3}), y), Catch::Contains("expected input [N, 2, H, W]"));
+}
+
+TEST_CASE("BatchNorm2d visits MindSpore's four tensors in order; Momentum trains only gamma and beta",
+          "[batchnorm][optim]") {
+    Sequential<Named<"bn", BatchNorm2d<4>>> net;
+    std::vector<std::string> names, trainable;
+    visit_parameters(net, [&](std::string_view n, auto& p) {
+        names.emplace_back(n);
+        CHECK(p.size() == 4);
+        if constexpr (is_parameter<std::remove_cvref_t<decltype(p)>>::value) trainable.emplace_back(n);
+    });
+    CHECK(names == std::vector<std::string>{"bn.moving_mean", "bn.moving_variance", "bn.gamma", "bn.beta"});
+    CHECK(trainable == std::vector<std::string>{"bn.gamma", "bn.beta"});
+    auto& bn = net.get<"bn">();
+    CHECK(bn.moving_mean()(0) == 0.0f);
+    CHECK(bn.moving_variance()(0) == 1.0f);
+    CHECK(bn.gamma().value(0) == 1.0f);
+    CHECK(bn.beta().value(0) == 0.0f);
+    Momentum opt(net, 0.1f, 0.9f);
+    std::vector<std::string> state;
+    visit_parameters(opt, [&](std::string_view n, auto&) { state.emplace_back(n); });
+    CHECK(state == std::vector<std::string>{"global_step", "learning_rate", "momentum", "moments.bn.gamma",
+                                            "moments.bn.beta"});
+    STATIC_REQUIRE(BatchNorm2d<4>::eps == 1e-5);
+    STATIC_REQUIRE(BatchNorm2d<4>::momentum == 0.9);
+    STATIC_REQUIRE(BatchNorm2d<4>::num_features == 4);
+}
+
+TEST_CASE("Residual adds the shortcut before the ReLU and names parameters as mindvision's blocks", "[residual]") {
+    using Body = Sequential<Named<"conv1", Conv2d<2, 3, 3, PadMode::pad, 2, 1>>>;
+    Residual<Body, Named<"down_sample", Conv2d<2, 3, 1, PadMode::pad, 2>>> block;
+    std::vector<std::string> names;
+    visit_parameters(block, [&](std::string_view n, auto&) { names.emplace_back(n); });
+    CHECK(names == std::vector<std::string>{"conv1.weight", "down_sample.weight"});
+    Generator g(41);
+    Tensor x = random_tensor({2, 2, 6, 5}, g), y, a, b;
+    block.forward(x, y);
+    block.body().forward(x, a);
+    block.shortcut().forward(x, b);
+    REQUIRE(y.shape() == a.shape());
+    for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(y.data()[i] == std::max(a.data()[i] + b.data()[i], 0.0f));
+
+    Residual<Sequential<Named<"conv1", Conv2d<2, 2, 3, PadMode::same>>>> same_shape;
+    same_shape.forward(x, y);
+    same_shape.body().forward(x, a);
+    for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(y.data()[i] == std::max(a.data()[i] + x.data()[i], 0.0f));
+
+    Residual<Sequential<Named<"conv1", Conv2d<2, 4, 3, PadMode::same>>>> mismatched;
+    CHECK_THROWS_WITH(mismatched.forward(x, y), Catch::Contains("needs a down_sample shortcut"));
+}
+
+TEST_CASE("nested networks are initialised once, by the outermost, and uninitialized leaves them zero", "[sequential]") {
+    using Block = resnet::ResidualBlock<4, 2, 2, true>;
+    using Net = Sequential<Named<"layer", Sequential<Block, Block>>>;
+    Net a;                        // seed 0
+    Net b(uninitialized);
+    double sum_b = 0, sum_a = 0;
+    visit_parameters(b, [&](std::string_view, auto& p) {
+        if constexpr (is_parameter<std::remove_cvref_t<decltype(p)>>::value)
+            for (float v : p.value) sum_b += std::abs(v);
+    });
+    // gammas start at 1 even uninitialised, as MindSpore's; the conv weights are zero
+    CHECK(sum_b == 2 * (2 + 2 + 8 + 8));
+    Generator g(0);
+    b.initialize(g);
+    std::vector<float> va, vb;
+    auto collect = [](std::vector<float>& out) {
+        return [&out](std::string_view, auto& p) {
+            const auto v = view_of(p);
+            const auto* f = reinterpret_cast<const float*>(v.bytes.data());
+            out.insert(out.end(), f, f + v.bytes.size() / sizeof(float));
+        };
+    };
+    visit_parameters(a, collect(va));
+    visit_parameters(b, collect(vb));
+    for (float v : va) sum_a += std::abs(v);
+    CHECK(va == vb);
+    CHECK(sum_a > sum_b);
+    // the two blocks draw different weights from the one generator
+    const auto& w0 = a.get<"layer">().get<0>().body().get<"conv1">().get<"features">().get<0>().weight().value;
+    const auto& w1 = a.get<"layer">().get<1>().body().get<"conv1">().get<"features">().get<0>().weight().value;
+    const bool same_weights = w0 == w1;
+    CHECK_FALSE(same_weights);
+}
+
 // ---- one shared finite-difference check over every layer ----------------------------------
 
 namespace {
@@ -239,21 +492,69 @@ void gradient_check(const Shape& input_shape, std::size_t samples_per_tensor = 4
 
 }  // namespace
 
+namespace {
+
+// BatchNorm2d with random gamma, beta and moving statistics, fixed in training or inference mode.
+template <bool Train>
+struct CheckedBatchNorm : BatchNorm2d<2, 1e-5, 0.9, init::Uniform<1.5>, init::Uniform<0.5>> {
+    CheckedBatchNorm() { set_train(Train); }
+    void initialize(Generator& g) {
+        BatchNorm2d::initialize(g);
+        for (auto& v : moving_mean()) v = float(g.uniform(-1.0, 1.0));
+        for (auto& v : moving_variance()) v = float(g.uniform(0.5, 2.0));
+    }
+};
+
+// A network switched to training mode (batch statistics in every BatchNorm2d) when built.
+template <class Net>
+struct Training : Net {
+    Training() { this->set_train(true); }
+};
+
+// Small residual bodies: identity shortcut, and a strided projection shortcut named as mindvision's.
+using IdentityBlock = Residual<Sequential<Named<"conv1", Conv2d<2, 2, 3, PadMode::same>>, ReLU,
+                                          Named<"conv2", Conv2d<2, 2, 3, PadMode::pad, 1, 1>>>>;
+using ProjectionBlock = Residual<Sequential<Named<"conv1", Conv2d<2, 3, 3, PadMode::pad, 2, 1>>>,
+                                 Named<"down_sample", Conv2d<2, 3, 1, PadMode::pad, 2>>>;
+// A ResNet in miniature, in training mode: stem, same-padded max pool, a strided bottleneck with its
+// down_sample and an identity one, BatchNorm on batch statistics throughout, neck, head. (A lone block
+// of width 2 is a poor subject: batch statistics couple every value of a channel, so a step in one
+// parameter moves many values across ReLU kinks, and float32 noise swamps small steps.)
+using MiniResNet = Sequential<Named<"conv1", resnet::ConvNormActivation<3, 4, 3, 2>>,
+                              Named<"max_pool", MaxPool2d<3, 2, PadMode::same>>,
+                              Named<"layer1", Sequential<resnet::ResidualBlock<4, 2, 2, true>,
+                                                         resnet::ResidualBlock<8, 2, 1, false>>>,
+                              Named<"neck", GlobalAvgPooling<>>, Named<"head", Sequential<Named<"dense", Dense<8, 3>>>>>;
+
+template <class T, class... Us>
+inline constexpr bool is_one_of = (std::is_same_v<T, Us> || ...);
+
+}  // namespace
+
 TEMPLATE_TEST_CASE("every layer's backward matches finite differences", "[gradcheck]",
                    (Conv2d<2, 3, 3, PadMode::valid>), (Conv2d<2, 3, 3, PadMode::same, 2>),
                    (Conv2d<3, 4, 3, PadMode::pad, 1, 1, true>), (Conv2d<2, 2, 4, PadMode::same, 1, 0, true>),
+                   (Conv2d<3, 4, 7, PadMode::pad, 2, 3>), (Conv2d<3, 4, 1, PadMode::pad, 2>),
                    (Dense<12, 5>), (Dense<12, 5, init::HeUniform<>, false>), ReLU, (MaxPool2d<2, 2>),
-                   (MaxPool2d<3, 2>), Flatten, (Sequential<Dense<6, 4>, ReLU, Named<"out", Dense<4, 3>>>),
+                   (MaxPool2d<3, 2>), (MaxPool2d<3, 2, PadMode::same>), (MaxPool2d<3, 2, PadMode::pad, 1>),
+                   (AvgPool2d<2, 2>), (AvgPool2d<3, 2, PadMode::same>), (AvgPool2d<3, 2, PadMode::pad, 1>),
+                   GlobalAvgPooling<>, GlobalAvgPooling<true>, CheckedBatchNorm<true>, CheckedBatchNorm<false>,
+                   IdentityBlock, ProjectionBlock, Training<MiniResNet>, Flatten, (Sequential<Dense<6, 4>, ReLU, Named<"out", Dense<4, 3>>>),
                    LeNet5<>) {
-    if constexpr (std::is_same_v<TestType, Dense<12, 5>> ||
-                  std::is_same_v<TestType, Dense<12, 5, init::HeUniform<>, false>>)
+    if constexpr (is_one_of<TestType, Dense<12, 5>, Dense<12, 5, init::HeUniform<>, false>>)
         gradient_check<TestType>({3, 12});
     else if constexpr (std::is_same_v<TestType, Sequential<Dense<6, 4>, ReLU, Named<"out", Dense<4, 3>>>>)
         gradient_check<TestType>({3, 6});
     else if constexpr (std::is_same_v<TestType, LeNet5<>>)
         gradient_check<TestType>({2, 1, 32, 32}, 25, 1e-3, 5e-3);
-    else if constexpr (std::is_same_v<TestType, Conv2d<3, 4, 3, PadMode::pad, 1, 1, true>>)
+    else if constexpr (is_one_of<TestType, Conv2d<3, 4, 3, PadMode::pad, 1, 1, true>, Conv2d<3, 4, 1, PadMode::pad, 2>>)
         gradient_check<TestType>({2, 3, 6, 5});
+    else if constexpr (std::is_same_v<TestType, Conv2d<3, 4, 7, PadMode::pad, 2, 3>>)
+        gradient_check<TestType>({2, 3, 9, 8});
+    else if constexpr (is_one_of<TestType, IdentityBlock, ProjectionBlock>)
+        gradient_check<TestType>({2, 2, 7, 6}, 40, 1e-3, 5e-3);
+    else if constexpr (std::is_same_v<TestType, Training<MiniResNet>>)
+        gradient_check<TestType>({3, 3, 16, 16}, 25, 1e-3, 5e-3);
     else
         gradient_check<TestType>({2, 2, 7, 6});
 }

@@ -34,10 +34,11 @@ struct MaxPool {
     Pads pads;
     Padding padding = Padding::valid;
 };
-struct AvgPool {  // padded cells are not counted in the mean
+struct AvgPool {
     Pair kernel, stride;
     Pads pads;
     Padding padding = Padding::valid;
+    bool count_include_pad = false;  // explicit padding counted in the divisor (MindSpore's 'pad' default)
 };
 struct GlobalAvgPool {  // mean over H and W
     bool keep_dims = false;

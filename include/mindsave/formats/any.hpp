@@ -1,4 +1,4 @@
-// format::any: reads a .ckpt, MindIR or ONNX file, chosen by its content (then its extension), so
+// format::any: reads a .ckpt, MindIR, ONNX, safetensors or torch.save file, chosen by its content (then its extension), so
 // load_checkpoint takes whichever file a user has; writing needs a definite format.
 #pragma once
 
@@ -14,30 +14,37 @@
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/formats/mindir.hpp"
 #include "mindsave/formats/onnx.hpp"
+#include "mindsave/formats/pth.hpp"
+#include "mindsave/formats/safetensors.hpp"
 #include "mindsave/io/file.hpp"
 
 namespace mindsave::format {
 
-enum class Detected { ckpt, mindir, onnx };
+enum class Detected { ckpt, mindir, onnx, safetensors, pth };
 
 // A file's format from its first bytes: ONNX begins with ir_version (field 1, varint), MindIR with
-// ir_version as a string of digits ("0.1.1") or an encryption magic, a checkpoint with a Value message.
+// ir_version as a string of digits ("0.1.1") or an encryption magic, a checkpoint with a Value message,
+// a torch.save file with a zip header, safetensors with a little-endian header size and then '{'.
 inline Detected detect(const std::filesystem::path& path) {
-    std::byte head[3]{};
+    std::byte head[9]{};
     std::size_t n = 0;
     {
         const io::MappedFile file(path);
         const auto b = file.bytes();
-        n = std::min<std::size_t>(b.size(), 3);
+        n = std::min<std::size_t>(b.size(), 9);
         std::copy_n(b.begin(), n, head);
     }
     const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned>(head[i]) : 0u; };
+    if (at(0) == 'P' && at(1) == 'K' && at(2) == 3 && at(3) == 4) return Detected::pth;
+    if (n == 9 && at(8) == '{' && at(7) == 0 && at(6) == 0 && at(5) == 0) return Detected::safetensors;
     if (at(0) == 0x08) return Detected::onnx;
     if (at(0) == 0xd8) return Detected::mindir;  // encrypted; the MindIR reader says so
     if (at(0) == 0x0a && at(1) > 0 && at(1) < 0x80 && at(2) >= '0' && at(2) <= '9') return Detected::mindir;
     const auto ext = path.extension();
     if (ext == mindir::extension) return Detected::mindir;
     if (ext == onnx::extension) return Detected::onnx;
+    if (ext == safetensors::extension) return Detected::safetensors;
+    if (ext == ".pth" || ext == ".pt") return Detected::pth;
     return Detected::ckpt;
 }
 
@@ -55,6 +62,8 @@ struct any {
                 case Detected::onnx: file_.emplace<onnx::Mapped>(path); break;
                 case Detected::mindir: file_.emplace<mindir::Mapped>(path); break;
                 case Detected::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{options.crc_check}); break;
+                case Detected::safetensors: file_.emplace<safetensors::Mapped>(path, safetensors::ReadOptions{options.crc_check}); break;
+                case Detected::pth: file_.emplace<pth::Mapped>(path); break;
             }
         }
         const std::vector<RecordView>& records() const {
@@ -65,7 +74,7 @@ struct any {
         }
 
     private:
-        std::variant<std::monostate, ckpt::Mapped, mindir::Mapped, onnx::Mapped> file_;
+        std::variant<std::monostate, ckpt::Mapped, mindir::Mapped, onnx::Mapped, safetensors::Mapped, pth::Mapped> file_;
     };
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {

@@ -115,7 +115,7 @@ private:
         node("MaxPool", ins(n), out(n), {padding(p), onnx_ints("kernel_shape", p.kernel), onnx_ints("strides", p.stride)});
     }
     void lower(const op::AvgPool& p, const OpNode& n) {
-        node("AveragePool", ins(n), out(n), {padding(p), onnx_int("count_include_pad", 0),
+        node("AveragePool", ins(n), out(n), {padding(p), onnx_int("count_include_pad", p.count_include_pad ? 1 : 0),
                                              onnx_ints("kernel_shape", p.kernel), onnx_ints("strides", p.stride)});
     }
     void lower(const op::GlobalAvgPool& p, const OpNode& n) {

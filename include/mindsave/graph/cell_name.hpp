@@ -6,10 +6,11 @@
 #include <string_view>
 
 #include "mindsave/models/lenet5.hpp"
+#include "mindsave/models/resnet50.hpp"
 
 namespace mindsave::graph {
 
-// LeNet5 is an alias of a Sequential, so its name is given here.
+// LeNet5 and ResNet50 are aliases of Sequentials, so their names are given here.
 template <class T>
 inline constexpr std::string_view cell_name = [] {
     if constexpr (requires { T::cell_name; }) return std::string_view(T::cell_name);
@@ -17,5 +18,7 @@ inline constexpr std::string_view cell_name = [] {
 }();
 template <std::size_t C, std::size_t N>
 inline constexpr std::string_view cell_name<LeNet5<C, N>> = "LeNet5";
+template <std::size_t N>
+inline constexpr std::string_view cell_name<ResNet50<N>> = "ResNet";
 
 }  // namespace mindsave::graph

@@ -9,9 +9,11 @@
 
 #include "mindsave/graph/trace.hpp"
 #include "mindsave/nn/activation.hpp"
+#include "mindsave/nn/batchnorm.hpp"
 #include "mindsave/nn/conv2d.hpp"
 #include "mindsave/nn/dense.hpp"
 #include "mindsave/nn/pooling.hpp"
+#include "mindsave/nn/residual.hpp"
 
 namespace mindsave::graph {
 
@@ -95,17 +97,74 @@ struct export_rule<ReLU> {
     }
 };
 
-template <std::size_t K, std::size_t S, auto... Rest>
-struct export_rule<MaxPool2d<K, S, Rest...>> {
+template <std::size_t K, std::size_t S, PadMode M, std::size_t P>
+struct export_rule<MaxPool2d<K, S, M, P>> {
     static constexpr std::string_view cell = "MaxPool2d";
     template <class L>
     static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
-        constexpr Padding mode = [] {
-            if constexpr (requires { L::pad_mode; }) return detail::padding_of(L::pad_mode);
-            else return Padding::valid;
-        }();
-        auto g = detail::geometry(t, x, path, K, S, mode, 0);
-        return t.add(op::MaxPool{g.kernel, g.stride, g.pads, mode}, {x}, std::move(g.out), path.scope);
+        auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
+        return t.add(op::MaxPool{g.kernel, g.stride, g.pads, detail::padding_of(M)}, {x}, std::move(g.out), path.scope);
+    }
+};
+
+template <std::size_t K, std::size_t S, PadMode M, std::size_t P, bool IncludePad>
+struct export_rule<AvgPool2d<K, S, M, P, IncludePad>> {
+    static constexpr std::string_view cell = "AvgPool2d";
+    template <class L>
+    static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
+        auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
+        const bool include_pad = M == PadMode::pad && IncludePad;
+        return t.add(op::AvgPool{g.kernel, g.stride, g.pads, detail::padding_of(M), include_pad}, {x}, std::move(g.out),
+                     path.scope);
+    }
+};
+
+template <bool KeepDims>
+struct export_rule<GlobalAvgPooling<KeepDims>> {
+    static constexpr std::string_view cell = "GlobalAvgPooling";
+    template <class L>
+    static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
+        const Shape& s = t.expect_rank(x, 4, path);
+        Shape out = KeepDims ? Shape{s[0], s[1], 1, 1} : Shape{s[0], s[1]};
+        return t.add(op::GlobalAvgPool{KeepDims}, {x}, std::move(out), path.scope);
+    }
+};
+
+template <std::size_t C, double Eps, double Momentum, class G, class B>
+struct export_rule<BatchNorm2d<C, Eps, Momentum, G, B>> {
+    static constexpr std::string_view cell = "BatchNorm2d";
+    template <class L>
+    static std::size_t trace(Tracer& t, L& layer, std::size_t x, const Path& path) {
+        const Shape& s = t.expect_rank(x, 4, path);
+        if (s[1] != C)
+            throw ShapeError("export: " + path.scope + " normalises " + std::to_string(C) + " channels, got " +
+                             shape_string(s));
+        const auto p = t.parameters(layer, path);  // moving_mean, moving_variance, gamma, beta
+        // inference: the moving statistics normalise (MindSpore exports BatchNorm with is_training false)
+        return t.add(op::BatchNorm{static_cast<float>(Eps), static_cast<float>(Momentum)}, {x, p[2], p[3], p[0], p[1]},
+                     s, path.scope);
+    }
+};
+
+template <>
+struct export_rule<Identity> {
+    static constexpr std::string_view cell = "Identity";
+    static std::size_t trace(Tracer&, Identity&, std::size_t x, const Path&) { return x; }
+};
+
+// relu(body(x) + shortcut(x)); the body's children sit directly under the block, as mindvision names them.
+template <class Body, class Shortcut>
+struct export_rule<Residual<Body, Shortcut>> {
+    static constexpr std::string_view cell = "ResidualBlock";
+    template <class L>
+    static std::size_t trace(Tracer& t, L& block, std::size_t x, const Path& path) {
+        const auto body = trace_layer(t, block.body(), x, path);
+        const auto skip = trace_layer(t, block.shortcut(), x, path);
+        if (t.shape(body) != t.shape(skip))
+            throw ShapeError("export: " + path.scope + ": the body gives " + shape_string(t.shape(body)) +
+                             " but the shortcut " + shape_string(t.shape(skip)));
+        const auto sum = t.add(op::Add{}, {body, skip}, t.shape(body), path.scope);
+        return t.add(op::Relu{}, {sum}, t.shape(body), path.scope);
     }
 };
 

@@ -12,10 +12,9 @@
 #include "mindsave/nn/kernels/conv.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/kernels/gemm.hpp"
+#include "mindsave/nn/padding.hpp"
 
 namespace mindsave {
-
-enum class PadMode { same, valid, pad };
 
 template <std::size_t In, std::size_t Out, std::size_t K, PadMode Mode = PadMode::same, std::size_t Stride = 1,
           std::size_t Padding = 0, bool HasBias = false, init::Initializer WeightInit = init::HeUniform<>,

@@ -1,34 +1,65 @@
-// Shape-changing parameter-free layers: MaxPool2d (valid padding, as MindSpore's default) and Flatten.
-// MaxPool2d remembers the argmax of each window for backward.
+// Shape-changing parameter-free layers: MaxPool2d and AvgPool2d (pad_mode valid / same / pad, as
+// MindSpore's), GlobalAvgPooling (mindvision's neck: mean over H and W) and Flatten.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/nn/kernels/pool.hpp"
+#include "mindsave/nn/padding.hpp"
 
 namespace mindsave {
 
-template <std::size_t K, std::size_t S = K>
+namespace detail {
+
+// Window geometry shared by the K x K pooling layers; `what` names the layer in errors.
+template <std::size_t K, std::size_t S, PadMode Mode, std::size_t Padding>
+struct PoolShape {
+    static_assert(K > 0 && S > 0, "pooling: kernel_size and stride must be > 0");
+    static_assert(Mode == PadMode::pad || Padding == 0,
+                  "pooling: a padding amount needs PadMode::pad (MindSpore raises the same for same/valid)");
+    static_assert(2 * Padding <= K, "pooling: padding must be at most half the kernel size");
+
+    static constexpr std::size_t output_size(std::size_t n) noexcept {
+        return padded_output_size(Mode, n, K, S, Padding);
+    }
+
+    static kernels::PoolGeometry geometry(const Tensor& x, const char* what) {
+        const auto shape_text = [&] { return shape_string(std::vector<std::size_t>(x.shape().begin(), x.shape().end())); };
+        if (x.dimension() != 4)
+            throw ShapeError(std::string(what) + ": expected input [N, C, H, W], got " + shape_text());
+        const std::size_t H = x.shape()[2], W = x.shape()[3], OH = output_size(H), OW = output_size(W);
+        if (OH == 0 || OW == 0 || H == 0 || W == 0)
+            throw ShapeError(std::string(what) + ": input " + shape_text() + " is smaller than the " +
+                             std::to_string(K) + "x" + std::to_string(K) + " window");
+        return {x.shape()[0] * x.shape()[1], H, W, K, S, padding_before(Mode, H, OH, K, S, Padding),
+                padding_before(Mode, W, OW, K, S, Padding), OH, OW};
+    }
+};
+
+}  // namespace detail
+
+// MindSpore's nn.MaxPool2d(kernel_size=K, stride=S, pad_mode=...): 'valid' (the default), 'same'
+// (output ceil(n / S), the odd padding pixel after) or 'pad' with Padding on every side. Padding never
+// wins a window. Remembers the argmax of each window for backward.
+template <std::size_t K, std::size_t S = K, PadMode Mode = PadMode::valid, std::size_t Padding = 0>
 class MaxPool2d {
-    static_assert(K > 0 && S > 0, "MaxPool2d: kernel_size and stride must be > 0");
+    using Shape_ = detail::PoolShape<K, S, Mode, Padding>;
 
 public:
-    static constexpr std::size_t kernel_size = K, stride = S;
+    static constexpr std::size_t kernel_size = K, stride = S, padding = Padding;
+    static constexpr PadMode pad_mode = Mode;
+    static constexpr std::size_t output_size(std::size_t n) noexcept { return Shape_::output_size(n); }
 
     void forward(const Tensor& x, Tensor& y) {
-        if (x.dimension() != 4 || x.shape()[2] < K || x.shape()[3] < K)
-            throw ShapeError("MaxPool2d<" + std::to_string(K) + ", " + std::to_string(S) +
-                             ">: expected input [N, C, H, W] with H, W >= " + std::to_string(K) + ", got " +
-                             shape_string(std::vector<std::size_t>(x.shape().begin(), x.shape().end())));
-        const std::size_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-        const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-        ensure_shape(y, {N, C, OH, OW});
+        const auto g = Shape_::geometry(x, "MaxPool2d");
+        ensure_shape(y, {x.shape()[0], x.shape()[1], g.out_height, g.out_width});
         argmax_.resize(y.size());  // no reallocation once the batch shape is steady
-        kernels::max_pool(x.data(), N * C, H, W, K, S, OH, OW, y.data(), argmax_.data());
+        kernels::max_pool(x.data(), g, y.data(), argmax_.data());
     }
 
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
@@ -41,6 +72,57 @@ public:
 
 private:
     std::vector<std::uint32_t> argmax_;
+};
+
+// MindSpore's nn.AvgPool2d: the window mean. 'same' divides by the window's part inside the input
+// (MindSpore's AvgPool excludes padding); 'pad' divides by K*K unless CountIncludePad is false.
+template <std::size_t K, std::size_t S = K, PadMode Mode = PadMode::valid, std::size_t Padding = 0,
+          bool CountIncludePad = true>
+class AvgPool2d {
+    using Shape_ = detail::PoolShape<K, S, Mode, Padding>;
+    static constexpr bool include_pad = Mode == PadMode::pad && CountIncludePad;
+
+public:
+    static constexpr std::size_t kernel_size = K, stride = S, padding = Padding;
+    static constexpr PadMode pad_mode = Mode;
+    static constexpr bool count_include_pad = CountIncludePad;
+    static constexpr std::size_t output_size(std::size_t n) noexcept { return Shape_::output_size(n); }
+
+    void forward(const Tensor& x, Tensor& y) {
+        const auto g = Shape_::geometry(x, "AvgPool2d");
+        ensure_shape(y, {x.shape()[0], x.shape()[1], g.out_height, g.out_width});
+        kernels::avg_pool(x.data(), g, include_pad, y.data());
+    }
+
+    void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
+        if (!dx) return;
+        ensure_shape(*dx, x.shape());
+        kernels::avg_pool_backward(dy.data(), Shape_::geometry(x, "AvgPool2d"), include_pad, dx->data());
+    }
+};
+
+// mindvision's GlobalAvgPooling neck (ReduceMean over axes 2 and 3): [N, C, H, W] -> [N, C], so a
+// Dense follows directly; KeepDims gives [N, C, 1, 1] as keep_dims=True does.
+template <bool KeepDims = false>
+struct GlobalAvgPooling {
+    static constexpr bool keep_dims = KeepDims;
+
+    void forward(const Tensor& x, Tensor& y) {
+        if (x.dimension() != 4 || x.shape()[2] * x.shape()[3] == 0)
+            throw ShapeError("GlobalAvgPooling: expected input [N, C, H, W] with H, W > 0, got " +
+                             shape_string(std::vector<std::size_t>(x.shape().begin(), x.shape().end())));
+        const std::size_t N = x.shape()[0], C = x.shape()[1];
+        if constexpr (KeepDims) ensure_shape(y, {N, C, std::size_t{1}, std::size_t{1}});
+        else ensure_shape(y, {N, C});
+        kernels::global_avg_pool(x.data(), N * C, x.shape()[2] * x.shape()[3], y.data());
+    }
+
+    void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
+        if (!dx) return;
+        ensure_shape(*dx, x.shape());
+        kernels::global_avg_pool_backward(dy.data(), x.shape()[0] * x.shape()[1], x.shape()[2] * x.shape()[3],
+                                          dx->data());
+    }
 };
 
 // [N, C, H, W] -> [N, C*H*W]

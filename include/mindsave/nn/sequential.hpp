@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "mindsave/core/concepts.hpp"
@@ -23,6 +24,24 @@ struct fixed_string {
     constexpr std::string_view view() const noexcept { return {chars, N - 1}; }
 };
 
+// Tag for constructing a network without initialising it: its parameters stay zero until
+// initialize(). Sequential builds its children this way, so a nested network is initialised once,
+// by the outermost one, instead of once per level.
+struct uninitialized_t {
+    explicit uninitialized_t() = default;
+};
+inline constexpr uninitialized_t uninitialized{};
+
+namespace detail {
+// L built uninitialised when it takes the tag, default-constructed otherwise (plain layers never
+// initialise themselves).
+template <class L>
+L make_uninitialized() {
+    if constexpr (std::is_constructible_v<L, uninitialized_t>) return L(uninitialized);
+    else return L();
+}
+}  // namespace detail
+
 template <fixed_string Name, Layer L>
 class Named {
 public:
@@ -30,6 +49,7 @@ public:
     static constexpr std::string_view name = Name.view();
 
     Named() = default;
+    explicit Named(uninitialized_t) : layer_(detail::make_uninitialized<L>()) {}
     explicit Named(Generator& g) : layer_(g) {}
 
     L& layer() noexcept { return layer_; }
@@ -75,11 +95,12 @@ class Sequential {
 public:
     // A fresh network is initialised from a fixed seed (0) unless given one: runs are reproducible.
     Sequential() : Sequential(std::uint64_t{0}) {}
-    explicit Sequential(std::uint64_t seed) {
+    explicit Sequential(std::uint64_t seed) : layers_(detail::make_uninitialized<Ls>()...) {
         Generator g(seed);
         initialize(g);
     }
-    explicit Sequential(Generator& g) { initialize(g); }
+    explicit Sequential(Generator& g) : layers_(detail::make_uninitialized<Ls>()...) { initialize(g); }
+    explicit Sequential(uninitialized_t) : layers_(detail::make_uninitialized<Ls>()...) {}
 
     template <class G>
     void initialize(G& g) {
@@ -91,9 +112,17 @@ public:
 
     template <std::size_t I>
     auto& get() noexcept { return std::get<I>(layers_); }
+    template <std::size_t I>
+    const auto& get() const noexcept { return std::get<I>(layers_); }
     // The child named `Name` (the inner layer of its Named wrapper).
     template <fixed_string Name>
     auto& get() noexcept {
+        constexpr std::size_t index = index_of<Name>();
+        static_assert(index < count, "Sequential::get<Name>: no child has that name");
+        return std::get<index>(layers_).layer();
+    }
+    template <fixed_string Name>
+    const auto& get() const noexcept {
         constexpr std::size_t index = index_of<Name>();
         static_assert(index < count, "Sequential::get<Name>: no child has that name");
         return std::get<index>(layers_).layer();

@@ -1,4 +1,4 @@
-// Vectorized element-wise kernels: ReLU forward/backward, row broadcasts and reductions, axpy.
+// Vectorized element-wise kernels: ReLU forward/backward, residual add, row broadcasts and reductions, axpy.
 // Each runs full xsimd batches, then a scalar tail.
 #pragma once
 
@@ -32,6 +32,28 @@ inline void relu_backward(const float* y, const float* dy, float* dx, std::size_
         xsimd::select(mask, fbatch::load_unaligned(dy + i), zero).store_unaligned(dx + i);
     }
     for (; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+// y = max(a + b, 0): a residual block's sum and its closing ReLU in one pass.
+inline void add_relu(const float* a, const float* b, float* y, std::size_t n) noexcept {
+    const fbatch zero(0.0f);
+    const std::size_t end = n - n % simd_width;
+    for (std::size_t i = 0; i < end; i += simd_width) {
+        const fbatch v = fbatch::load_unaligned(a + i) + fbatch::load_unaligned(b + i);
+        xsimd::select(v > zero, v, zero).store_unaligned(y + i);
+    }
+    for (std::size_t i = end; i < n; ++i) {
+        const float v = a[i] + b[i];
+        y[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+// out = a + b
+inline void add(const float* a, const float* b, float* out, std::size_t n) noexcept {
+    const std::size_t end = n - n % simd_width;
+    for (std::size_t i = 0; i < end; i += simd_width)
+        (fbatch::load_unaligned(a + i) + fbatch::load_unaligned(b + i)).store_unaligned(out + i);
+    for (std::size_t i = end; i < n; ++i) out[i] = a[i] + b[i];
 }
 
 // Each of `rows` rows of length n in y (row stride n) set to v.

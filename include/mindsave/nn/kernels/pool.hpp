@@ -1,28 +1,56 @@
-// Max pooling over K x K windows with stride S (valid padding), keeping the argmax for backward.
-// Windows are tiny (2x2 in LeNet5), so the scalar loop is memory-bound and stays scalar.
+// Pooling kernels: max and average over K x K windows with stride S and zero-size-safe padding
+// (windows are clipped to the input), and the global mean over each H x W plane.
+// Windows are tiny (2x2, 3x3), so the window loops are memory-bound and stay scalar.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 
+#include "mindsave/nn/kernels/elementwise.hpp"
+
 namespace mindsave::kernels {
 
-// planes: N*C independent H x W planes; y and argmax are planes x OH x OW.
-inline void max_pool(const float* x, std::size_t planes, std::size_t H, std::size_t W, std::size_t K,
-                     std::size_t S, std::size_t OH, std::size_t OW, float* y, std::uint32_t* argmax) noexcept {
-    for (std::size_t p = 0; p < planes; ++p) {
+// Input size, window and padding of one pooling call; planes are N*C independent H x W images.
+struct PoolGeometry {
+    std::size_t planes, height, width;
+    std::size_t kernel, stride;
+    std::size_t pad_top, pad_left;
+    std::size_t out_height, out_width;
+};
+
+namespace detail {
+// The input rows (or columns) [lo, hi) that output index o's window covers after clipping.
+inline void window(std::size_t o, std::size_t stride, std::size_t pad, std::size_t kernel, std::size_t size,
+                   std::size_t& lo, std::size_t& hi) noexcept {
+    const std::size_t start = o * stride;  // in padded coordinates
+    lo = start >= pad ? start - pad : 0;
+    hi = std::min(size, start + kernel > pad ? start + kernel - pad : 0);
+    lo = std::min(lo, hi);
+}
+}  // namespace detail
+
+// y = window maximum, argmax = its input index within the plane. Padding never wins: windows are
+// clipped to the input, which is what MindSpore's -inf padding amounts to.
+inline void max_pool(const float* x, const PoolGeometry& g, float* y, std::uint32_t* argmax) noexcept {
+    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width;
+    for (std::size_t p = 0; p < g.planes; ++p) {
         const float* xp = x + p * H * W;
         for (std::size_t oh = 0; oh < OH; ++oh) {
+            std::size_t i0, i1;
+            detail::window(oh, g.stride, g.pad_top, g.kernel, H, i0, i1);
             for (std::size_t ow = 0; ow < OW; ++ow) {
+                std::size_t j0, j1;
+                detail::window(ow, g.stride, g.pad_left, g.kernel, W, j0, j1);
                 float best = -std::numeric_limits<float>::infinity();
-                std::uint32_t where = static_cast<std::uint32_t>((oh * S) * W + ow * S);
-                for (std::size_t i = 0; i < K; ++i) {
-                    const float* r = xp + (oh * S + i) * W + ow * S;
-                    for (std::size_t j = 0; j < K; ++j) {
+                auto where = static_cast<std::uint32_t>(i0 * W + j0);
+                for (std::size_t i = i0; i < i1; ++i) {
+                    const float* r = xp + i * W;
+                    for (std::size_t j = j0; j < j1; ++j) {
                         if (r[j] > best) {  // first maximum wins, as MindSpore's MaxPoolGrad does
                             best = r[j];
-                            where = static_cast<std::uint32_t>((oh * S + i) * W + ow * S + j);
+                            where = static_cast<std::uint32_t>(i * W + j);
                         }
                     }
                 }
@@ -39,9 +67,67 @@ inline void max_pool_backward(const float* dy, const std::uint32_t* argmax, std:
                               std::size_t OHW, float* dx) noexcept {
     for (std::size_t p = 0; p < planes; ++p) {
         float* dxp = dx + p * HW;
-        for (std::size_t i = 0; i < HW; ++i) dxp[i] = 0.0f;
+        std::fill(dxp, dxp + HW, 0.0f);
         for (std::size_t o = 0; o < OHW; ++o) dxp[argmax[p * OHW + o]] += dy[p * OHW + o];
     }
+}
+
+// The divisor of one average-pooling window: K*K when padding counts, else the window inside the input.
+inline float avg_divisor(const PoolGeometry& g, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1,
+                         bool count_include_pad) noexcept {
+    return static_cast<float>(count_include_pad ? g.kernel * g.kernel : (i1 - i0) * (j1 - j0));
+}
+
+// y = window mean.
+inline void avg_pool(const float* x, const PoolGeometry& g, bool count_include_pad, float* y) noexcept {
+    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width;
+    for (std::size_t p = 0; p < g.planes; ++p) {
+        const float* xp = x + p * H * W;
+        for (std::size_t oh = 0; oh < OH; ++oh) {
+            std::size_t i0, i1;
+            detail::window(oh, g.stride, g.pad_top, g.kernel, H, i0, i1);
+            for (std::size_t ow = 0; ow < OW; ++ow) {
+                std::size_t j0, j1;
+                detail::window(ow, g.stride, g.pad_left, g.kernel, W, j0, j1);
+                float s = 0.0f;
+                for (std::size_t i = i0; i < i1; ++i)
+                    for (std::size_t j = j0; j < j1; ++j) s += xp[i * W + j];
+                y[(p * OH + oh) * OW + ow] = s / avg_divisor(g, i0, i1, j0, j1, count_include_pad);
+            }
+        }
+    }
+}
+
+// dx = 0, then each output gradient spread evenly over its window.
+inline void avg_pool_backward(const float* dy, const PoolGeometry& g, bool count_include_pad, float* dx) noexcept {
+    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width;
+    std::fill(dx, dx + g.planes * H * W, 0.0f);
+    for (std::size_t p = 0; p < g.planes; ++p) {
+        float* dxp = dx + p * H * W;
+        for (std::size_t oh = 0; oh < OH; ++oh) {
+            std::size_t i0, i1;
+            detail::window(oh, g.stride, g.pad_top, g.kernel, H, i0, i1);
+            for (std::size_t ow = 0; ow < OW; ++ow) {
+                std::size_t j0, j1;
+                detail::window(ow, g.stride, g.pad_left, g.kernel, W, j0, j1);
+                const float share = dy[(p * OH + oh) * OW + ow] / avg_divisor(g, i0, i1, j0, j1, count_include_pad);
+                for (std::size_t i = i0; i < i1; ++i)
+                    for (std::size_t j = j0; j < j1; ++j) dxp[i * W + j] += share;
+            }
+        }
+    }
+}
+
+// y[p] = mean of plane p (HW values), vectorized along the plane.
+inline void global_avg_pool(const float* x, std::size_t planes, std::size_t HW, float* y) noexcept {
+    const float inv = 1.0f / static_cast<float>(HW);
+    for (std::size_t p = 0; p < planes; ++p) y[p] = sum(x + p * HW, HW) * inv;
+}
+
+// dx over plane p = dy[p] / HW.
+inline void global_avg_pool_backward(const float* dy, std::size_t planes, std::size_t HW, float* dx) noexcept {
+    const float inv = 1.0f / static_cast<float>(HW);
+    for (std::size_t p = 0; p < planes; ++p) std::fill(dx + p * HW, dx + (p + 1) * HW, dy[p] * inv);
 }
 
 }  // namespace mindsave::kernels

@@ -1,0 +1,112 @@
+// Residual<Body, Shortcut>: out = relu(body(x) + shortcut(x)), the ResNet block as a layer, with
+// Identity as the shortcut of blocks whose input already has the output's shape.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/errors.hpp"
+#include "mindsave/nn/kernels/elementwise.hpp"
+#include "mindsave/nn/sequential.hpp"
+
+namespace mindsave {
+
+// y = x. As a Residual shortcut it costs nothing: the block reads x directly.
+struct Identity {
+    void forward(const Tensor& x, Tensor& y) {
+        ensure_shape(y, x.shape());
+        std::copy(x.data(), x.data() + x.size(), y.data());
+    }
+    void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
+        if (!dx) return;
+        ensure_shape(*dx, x.shape());
+        std::copy(dy.data(), dy.data() + dy.size(), dx->data());
+    }
+};
+
+// Parameter paths are those of a mindvision ResidualBlock: the body's own (its Named children:
+// conv1, conv2, conv3) without a prefix, then the shortcut's, which must therefore be Named
+// (Named<"down_sample", ...>) when it has parameters, or its paths would collide with the body's.
+template <Layer Body, Layer Shortcut = Identity>
+class Residual {
+public:
+    using body_type = Body;
+    using shortcut_type = Shortcut;
+    static constexpr bool identity_shortcut = std::is_same_v<Shortcut, Identity>;
+    static_assert(!HasParameters<Shortcut> || detail::is_named<Shortcut>::value,
+                  "Residual: give a shortcut with parameters a name, e.g. Named<\"down_sample\", ...>, so its "
+                  "parameter paths differ from the body's");
+
+    // A fresh block is initialised from a fixed seed (0), as a fresh Sequential is.
+    Residual() : Residual(uninitialized) {
+        Generator g(0);
+        initialize(g);
+    }
+    explicit Residual(uninitialized_t)
+        : body_(detail::make_uninitialized<Body>()), shortcut_(detail::make_uninitialized<Shortcut>()) {}
+    explicit Residual(Generator& g) : Residual(uninitialized) { initialize(g); }
+
+    template <class G>
+    void initialize(G& g) {
+        mindsave::initialize(body_, g);
+        mindsave::initialize(shortcut_, g);
+    }
+    void set_train(bool training = true) {
+        mindsave::set_train(body_, training);
+        mindsave::set_train(shortcut_, training);
+    }
+
+    template <class F>
+    void visit_parameters(F&& f) {
+        mindsave::visit_parameters(body_, f);
+        mindsave::visit_parameters(shortcut_, f);
+    }
+
+    Body& body() noexcept { return body_; }
+    const Body& body() const noexcept { return body_; }
+    Shortcut& shortcut() noexcept { return shortcut_; }
+    const Shortcut& shortcut() const noexcept { return shortcut_; }
+
+    void forward(const Tensor& x, Tensor& y) {
+        body_.forward(x, body_out_);
+        const Tensor* skip = &x;
+        if constexpr (!identity_shortcut) {
+            shortcut_.forward(x, shortcut_out_);
+            skip = &shortcut_out_;
+        }
+        if (body_out_.shape() != skip->shape())
+            throw ShapeError("Residual: the body gives " + shape_text(body_out_) + " but the shortcut " +
+                             shape_text(*skip) +
+                             (identity_shortcut ? "; a block that changes the shape needs a down_sample shortcut" : ""));
+        ensure_shape(y, body_out_.shape());
+        kernels::add_relu(body_out_.data(), skip->data(), y.data(), y.size());
+    }
+
+    // The sum's gradient (dy where the output is positive) flows into both branches; dx adds them.
+    void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+        ensure_shape(dsum_, y.shape());
+        kernels::relu_backward(y.data(), dy.data(), dsum_.data(), y.size());
+        body_.backward(x, body_out_, dsum_, dx);
+        if constexpr (identity_shortcut) {
+            if (dx) kernels::add(dx->data(), dsum_.data(), dx->data(), dx->size());
+        } else {
+            shortcut_.backward(x, shortcut_out_, dsum_, dx ? &dshortcut_ : nullptr);
+            if (dx) kernels::add(dx->data(), dshortcut_.data(), dx->data(), dx->size());
+        }
+    }
+
+private:
+    static std::string shape_text(const Tensor& t) {
+        return shape_string(std::vector<std::size_t>(t.shape().begin(), t.shape().end()));
+    }
+
+    Body body_;
+    Shortcut shortcut_;
+    Tensor body_out_, shortcut_out_;  // branch outputs of the last forward, for backward
+    Tensor dsum_, dshortcut_;
+};
+
+}  // namespace mindsave
