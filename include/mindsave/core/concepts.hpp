@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <xtensor/xtensor.hpp>
 
@@ -38,19 +39,48 @@ struct ParameterProbe {
 template <class T>
 concept HasParameters = requires(T& t, detail::ParameterProbe probe) { t.visit_parameters(probe); };
 
+namespace detail {
+// The visitor nested visits share: dotted paths grow and shrink in one buffer, and every depth sees
+// this same type. (A visitor wrapped anew at each level makes the visiting code's type, and the
+// compiler's work, grow with the depth: for ResNet50 minutes and gigabytes per visitor.)
+template <class F>
+struct PathVisitor {
+    F& f;
+    std::string& path;
+
+    template <class P>
+    void operator()(std::string_view name, P& p) const {
+        const std::size_t keep = path.size();
+        if (keep) path += '.';
+        path += name;
+        f(std::string_view(path), p);
+        path.resize(keep);
+    }
+};
+template <class F>
+struct is_path_visitor : std::false_type {};
+template <class F>
+struct is_path_visitor<PathVisitor<F>> : std::true_type {};
+}  // namespace detail
+
 // Calls f(path, p) for every parameter of obj, paths dotted under prefix ("" for none).
 template <class Obj, class F>
 void visit_parameters(Obj& obj, std::string_view prefix, F&& f) {
     if constexpr (HasParameters<Obj>) {
-        if (prefix.empty()) {
+        if constexpr (detail::is_path_visitor<std::remove_cvref_t<F>>::value) {  // inside a composite's visit
+            const std::size_t keep = f.path.size();
+            if (!prefix.empty()) {
+                if (keep) f.path += '.';
+                f.path += prefix;
+            }
+            obj.visit_parameters(f);
+            f.path.resize(keep);
+        } else if (prefix.empty()) {
             obj.visit_parameters(f);
         } else {
-            obj.visit_parameters([&](std::string_view name, auto& p) {
-                std::string path;
-                path.reserve(prefix.size() + 1 + name.size());
-                path.append(prefix).append(".").append(name);
-                f(std::string_view(path), p);
-            });
+            std::string path(prefix);
+            detail::PathVisitor<std::remove_reference_t<F>> visitor{f, path};
+            obj.visit_parameters(visitor);
         }
     }
 }
