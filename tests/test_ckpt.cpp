@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
 #include "mindsave/mindsave.hpp"
 #include "shared_data.hpp"
 
@@ -18,6 +19,8 @@ using namespace mindsave;
 namespace fs = std::filesystem;
 
 namespace {
+
+using mindsave::testing::TempDir;
 
 std::vector<char> bytes_of(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -28,21 +31,6 @@ void write_bytes(const fs::path& p, const std::vector<char>& b) {
     std::ofstream out(p, std::ios::binary);
     out.write(b.data(), static_cast<std::streamsize>(b.size()));
 }
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("mindsave_ckpt_" + std::to_string(::getpid()) + "_" +
-                                             std::to_string(Generator(std::uint64_t(std::rand())).next() % 100000));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, ec);
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 fs::path fixture(const std::string& name) {
     return testing::require_shared("fixtures/mindspore/ckpt") / name;
@@ -97,7 +85,7 @@ TEST_CASE("every real MindSpore checkpoint loads, mapped and copied alike", "[ck
 }
 
 TEST_CASE("re-saving a real checkpoint with its writer generation reproduces it byte for byte", "[ckpt][fixture]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     for (const auto& entry : fs::directory_iterator(testing::require_shared("fixtures/mindspore/ckpt"))) {
         INFO(entry.path().filename());
         const auto dict = load_checkpoint(entry.path());
@@ -226,7 +214,7 @@ TEST_CASE("load_checkpoint filters by prefix or choice_func as MindSpore does", 
 }
 
 TEST_CASE("a dict loaded from a file can be edited and saved again", "[ckpt]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     auto dict = load_checkpoint(fixture("xmu_ai_isp__checkpoint_lenet-1_1875.ckpt"));
     CHECK(dict.erase("fc3.weight"));
     CHECK_FALSE(dict.erase("fc3.weight"));
@@ -243,7 +231,7 @@ TEST_CASE("a dict loaded from a file can be edited and saved again", "[ckpt]") {
 
 TEST_CASE("a list of {name, value} saves scalars, strings and tensors as MindSpore's Tensor(value) would",
           "[ckpt]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     xt::xtensor<float, 2> w = {{1, 2, 3}, {4, 5, 6}};
     save_checkpoint(std::vector<NamedValue>{{"epoch", 10},
                                             {"lr", 0.01},
@@ -268,7 +256,7 @@ TEST_CASE("a list of {name, value} saves scalars, strings and tensors as MindSpo
 }
 
 TEST_CASE("save_checkpoint appends .ckpt, leaves the file read-only, and filters with choice_func", "[ckpt]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     LeNet5<> net;
     save_checkpoint(net, dir / "lenet", {.append_dict = {{"epoch_num", 1}},
                                          .choice_func = [](std::string_view n) { return n.starts_with("conv"); }});
@@ -286,7 +274,7 @@ TEST_CASE("save_checkpoint appends .ckpt, leaves the file read-only, and filters
 }
 
 TEST_CASE("the optimizer's state round-trips through a train-network checkpoint", "[ckpt]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     LeNet5<> net(5);
     Momentum opt(net, 0.02f, 0.8f);
     SoftmaxCrossEntropyWithLogits<> loss;
@@ -315,7 +303,7 @@ TEST_CASE("the optimizer's state round-trips through a train-network checkpoint"
 }
 
 TEST_CASE("tensors larger than the slice size are split into same-tag records and joined on read", "[ckpt]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     xt::xtensor<float, 2> big = xt::arange<float>(0, 1000).reshape({10, 100});
     for (auto writer : {format::ckpt::Writer::v2_2, format::ckpt::Writer::v2_3}) {
         const auto path = dir / (writer == format::ckpt::Writer::v2_2 ? "old.ckpt" : "new.ckpt");
@@ -331,7 +319,7 @@ TEST_CASE("tensors larger than the slice size are split into same-tag records an
 }
 
 TEST_CASE("the CRC footer is written as MindSpore's and a mismatch is caught when checked", "[ckpt][crc]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     LeNet5<> net;
     save_checkpoint(net, dir / "crc.ckpt", {.crc_check = true});
     auto bytes = bytes_of(dir / "crc.ckpt");
@@ -353,7 +341,7 @@ TEST_CASE("the CRC footer is written as MindSpore's and a mismatch is caught whe
 }
 
 TEST_CASE("hostile files get a FormatError naming the file and record, never a crash", "[ckpt][hostile]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     save_checkpoint(std::vector<NamedValue>{{"a", xt::xtensor<float, 1>{1, 2, 3}}, {"b", 7}, {"c", "text"}},
                     dir / "good.ckpt", {.crc_check = true});
     const auto good = bytes_of(dir / "good.ckpt");
@@ -410,7 +398,7 @@ TEST_CASE("hostile files get a FormatError naming the file and record, never a c
 
 TEST_CASE("async_save snapshots the parameters, so training may change them while the file is written",
           "[ckpt][async]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     LeNet5<> net(1);
     const Tensor original = net.get<"fc1">().weight().value;
     save_checkpoint(net, dir / "async.ckpt", {.async_save = true});
@@ -425,7 +413,7 @@ TEST_CASE("async_save snapshots the parameters, so training may change them whil
 }
 
 TEST_CASE("a full disk gives a clear error and leaves the previous checkpoint intact", "[ckpt][disk]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     LeNet5<> net(1);
     save_checkpoint(net, dir / "lenet.ckpt");
     const auto before = bytes_of(dir / "lenet.ckpt");
@@ -471,7 +459,7 @@ struct UserModel {
 }  // namespace
 
 TEST_CASE("a user's own struct of tensors saves and loads through visit_parameters", "[ckpt]") {
-    TempDir dir;
+    TempDir dir("ckpt");
     UserModel a;
     a.embedding(1, 2) = 9.5;
     save_checkpoint(a, dir / "user.ckpt");

@@ -19,6 +19,7 @@
 #include <google/protobuf/io/gzip_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include "temp_dir.hpp"
 #include "mindsave/data/idx.hpp"
 #include "mindsave/data/mnist.hpp"
 #include "mindsave/data/pipeline.hpp"
@@ -34,22 +35,9 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+using mindsave::testing::TempDir;
+
 // A fresh folder under the system temp directory, removed with its content at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("mindsave_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 void write_bytes(const fs::path& path, const Bytes& bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -158,7 +146,7 @@ bool is_permutation_of_iota(std::vector<std::int32_t> v, std::size_t n) {
 // ---------------------------------------------------------------- read_file_maybe_gzip
 
 TEST_CASE("read_file_maybe_gzip returns a plain file's bytes unchanged", "[io]") {
-    TempDir dir;
+    TempDir dir("test_data");
     for (std::size_t n : {0u, 1u, 2u, 100000u}) {
         const Bytes data = random_bytes(n, n);
         write_bytes(dir / "plain.bin", data);
@@ -167,7 +155,7 @@ TEST_CASE("read_file_maybe_gzip returns a plain file's bytes unchanged", "[io]")
 }
 
 TEST_CASE("read_file_maybe_gzip inflates gzip files, including empty and multi-member ones", "[io]") {
-    TempDir dir;
+    TempDir dir("test_data");
     const Bytes data = random_bytes(300000, 7);  // spans several 64 KiB inflate buffers
     write_bytes(dir / "data.gz", gzip(data));
     CHECK(io::read_file_maybe_gzip(dir / "data.gz") == data);
@@ -192,7 +180,7 @@ TEST_CASE("read_file_maybe_gzip inflates gzip files, including empty and multi-m
 }
 
 TEST_CASE("read_file_maybe_gzip throws FileError naming the path and the system error", "[io]") {
-    TempDir dir;
+    TempDir dir("test_data");
     const auto missing = message_of<FileError>([&] { io::read_file_maybe_gzip(dir / "nope.idx"); });
     CHECK_THAT(missing, Contains("nope.idx") && Contains("No such file or directory"));
     const auto directory = message_of<FileError>([&] { io::read_file_maybe_gzip(dir.path); });
@@ -200,7 +188,7 @@ TEST_CASE("read_file_maybe_gzip throws FileError naming the path and the system 
 }
 
 TEST_CASE("read_file_maybe_gzip throws FormatError for a gzip stream truncated anywhere", "[io]") {
-    TempDir dir;
+    TempDir dir("test_data");
     const Bytes full = gzip(random_bytes(200000, 3));
     for (std::size_t cut : {std::size_t{2}, std::size_t{3}, std::size_t{10}, full.size() / 2, full.size() - 8,
                             full.size() - 5, full.size() - 1}) {
@@ -212,7 +200,7 @@ TEST_CASE("read_file_maybe_gzip throws FormatError for a gzip stream truncated a
 }
 
 TEST_CASE("read_file_maybe_gzip throws FormatError for corrupt gzip data and trailing garbage", "[io]") {
-    TempDir dir;
+    TempDir dir("test_data");
     Bytes bad_crc = gzip(random_bytes(5000, 4));
     bad_crc[bad_crc.size() - 8] ^= 0xff;  // first byte of the CRC-32 trailer
     write_bytes(dir / "crc.gz", bad_crc);
@@ -235,7 +223,7 @@ TEST_CASE("read_file_maybe_gzip throws FormatError for corrupt gzip data and tra
 // ---------------------------------------------------------------- idx
 
 TEST_CASE("idx arrays of every element type round-trip through write_idx and read_idx, plain and gzip", "[idx]") {
-    TempDir dir;
+    TempDir dir("test_data");
     auto round_trip = [&](const IdxArray& a, const std::string& name) {
         write_idx(dir / name, a);
         const IdxArray plain = read_idx(dir / name);
@@ -266,7 +254,7 @@ TEST_CASE("idx arrays of every element type round-trip through write_idx and rea
 }
 
 TEST_CASE("write_idx stores the magic, dimensions and elements big-endian", "[idx]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_idx(dir / "a.idx", IdxArray::of<std::int16_t>({2, 1}, std::vector<std::int16_t>{0x0102, -2}));
     CHECK(file_bytes(dir / "a.idx") ==
           Bytes{0, 0, 0x0b, 2, 0, 0, 0, 2, 0, 0, 0, 1, 0x01, 0x02, 0xff, 0xfe});
@@ -277,7 +265,7 @@ TEST_CASE("write_idx stores the magic, dimensions and elements big-endian", "[id
 }
 
 TEST_CASE("read_idx rejects a file that is not idx, naming the file and the bytes found", "[idx]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_bytes(dir / "page.html", {'<', '!', 'D', 'O', 'C', 'T', 'Y', 'P', 'E'});
     CHECK_THAT(message_of<FormatError>([&] { read_idx(dir / "page.html"); }),
                Contains("page.html") && Contains("not an idx file: expected bytes 00 00 <type> <ndim>, found 3c 21 44 4f"));
@@ -287,7 +275,7 @@ TEST_CASE("read_idx rejects a file that is not idx, naming the file and the byte
 }
 
 TEST_CASE("read_idx rejects unknown element types and dimension counts outside 1..8", "[idx]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_bytes(dir / "type.idx", {0, 0, 0x0a, 1, 0, 0, 0, 0});
     CHECK_THAT(message_of<FormatError>([&] { read_idx(dir / "type.idx"); }),
                Contains("type.idx") && Contains("unknown idx element type 0x0a"));
@@ -302,7 +290,7 @@ TEST_CASE("read_idx rejects unknown element types and dimension counts outside 1
 }
 
 TEST_CASE("read_idx reports truncation at every offset of a file", "[idx]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_idx(dir / "full.idx", IdxArray::of<std::int32_t>({2, 3}, std::vector<std::int32_t>{1, 2, 3, 4, 5, 6}));
     const Bytes full = file_bytes(dir / "full.idx");
     REQUIRE(full.size() == 4 + 8 + 24);
@@ -328,14 +316,14 @@ TEST_CASE("read_idx reports truncation at every offset of a file", "[idx]") {
 }
 
 TEST_CASE("read_idx reports trailing bytes after the data", "[idx]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_bytes(dir / "long.idx", {0, 0, 0x08, 1, 0, 0, 0, 2, 7, 8, 9});
     CHECK_THAT(message_of<FormatError>([&] { read_idx(dir / "long.idx"); }),
                Contains("long.idx") && Contains("1 trailing bytes") && Contains("need 2 bytes"));
 }
 
 TEST_CASE("read_idx checks huge dimensions against the content before allocating", "[idx]") {
-    TempDir dir;
+    TempDir dir("test_data");
     Bytes overflow{0, 0, 0x0e, 8};  // eight dimensions of 2^32-1 doubles: the product overflows 64 bits
     for (int i = 0; i < 8; ++i) overflow.insert(overflow.end(), {0xff, 0xff, 0xff, 0xff});
     overflow.push_back(1);
@@ -351,7 +339,7 @@ TEST_CASE("read_idx checks huge dimensions against the content before allocating
 
 TEST_CASE("MnistDataset finds plain, gzip and dotted file names", "[mnist]") {
     for (Spelling spelling : {Spelling::dashed, Spelling::gz, Spelling::dotted}) {
-        TempDir dir;
+        TempDir dir("test_data");
         write_fake_mnist(dir.path, "train", 5, 4, 3, spelling);
         write_fake_mnist(dir.path, "t10k", 2, 4, 3, spelling, 100);
         const MnistDataset train(dir.path, "train");
@@ -371,7 +359,7 @@ TEST_CASE("MnistDataset finds plain, gzip and dotted file names", "[mnist]") {
 }
 
 TEST_CASE("MnistDataset usage all concatenates train then test", "[mnist]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_fake_mnist(dir.path, "train", 3, 2, 2, Spelling::dashed);
     write_fake_mnist(dir.path, "t10k", 2, 2, 2, Spelling::gz, 5);
     const MnistDataset all(dir.path);
@@ -383,7 +371,7 @@ TEST_CASE("MnistDataset usage all concatenates train then test", "[mnist]") {
 }
 
 TEST_CASE("MnistDataset reports a missing file with the names tried and how to get the data", "[mnist]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_fake_mnist(dir.path, "t10k", 2, 2, 2, Spelling::dashed);
     const auto msg = message_of<FileError>([&] { MnistDataset(dir.path, "train"); });
     CHECK_THAT(msg, Contains("train-images-idx3-ubyte") && Contains("train-images-idx3-ubyte.gz") &&
@@ -394,7 +382,7 @@ TEST_CASE("MnistDataset reports a missing file with the names tried and how to g
 }
 
 TEST_CASE("MnistDataset reports image and label count mismatch naming both files and counts", "[mnist]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_fake_mnist(dir.path, "train", 4, 2, 2, Spelling::dashed);
     write_idx(dir / "train-labels-idx1-ubyte", IdxArray::of<std::uint8_t>({3}, std::vector<std::uint8_t>{1, 2, 3}));
     const auto msg = message_of<FormatError>([&] { MnistDataset(dir.path, "train"); });
@@ -403,7 +391,7 @@ TEST_CASE("MnistDataset reports image and label count mismatch naming both files
 }
 
 TEST_CASE("MnistDataset rejects labels that are not 1-D and images that are not 3-D", "[mnist]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_fake_mnist(dir.path, "train", 4, 2, 2, Spelling::dashed);
     write_idx(dir / "train-labels-idx1-ubyte", IdxArray::of<std::uint8_t>({2, 2}, std::vector<std::uint8_t>(4)));
     CHECK_THAT(message_of<FormatError>([&] { MnistDataset(dir.path, "train"); }),
@@ -415,7 +403,7 @@ TEST_CASE("MnistDataset rejects labels that are not 1-D and images that are not 
 }
 
 TEST_CASE("MnistDataset rejects an unknown usage with ConfigError", "[mnist]") {
-    TempDir dir;
+    TempDir dir("test_data");
     CHECK_THAT(message_of<ConfigError>([&] { MnistDataset(dir.path, "valid"); }),
                Contains("\"train\", \"test\" or \"all\"") && Contains("valid"));
 }
@@ -809,7 +797,7 @@ TEST_CASE("split sizes follow MindSpore's rounding and the parts are disjoint", 
 }
 
 TEST_CASE("MnistDataset splits into parts that map, shuffle and batch", "[pipeline][mnist]") {
-    TempDir dir;
+    TempDir dir("test_data");
     write_fake_mnist(dir.path, "train", 10, 28, 28, Spelling::gz);
     const MnistDataset ds(dir.path, "train");
     auto [tr, te] = ds.split({0.8, 0.2}, true, 1);

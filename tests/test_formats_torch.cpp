@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
 #include "mindsave/checkpoint/load.hpp"
 #include "mindsave/checkpoint/rename.hpp"
 #include "mindsave/checkpoint/save.hpp"
@@ -29,20 +30,7 @@ using Bytes = std::vector<std::byte>;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int n = 0;
-        path = fs::temp_directory_path() / ("mindsave_torch_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
+using mindsave::testing::TempDir;
 
 Bytes bytes_of(const fs::path& p) { return io::read_whole_file(p); }
 Bytes bytes_from(std::string_view s) {
@@ -245,7 +233,7 @@ std::string error_of(const std::function<void()>& f) {
 // ---- safetensors ------------------------------------------------------------------------------
 
 TEST_CASE("formats_torch: safetensors round-trips every dtype bit for bit in the reference writer's layout", "[safetensors]") {
-    TempDir dir;
+    TempDir dir("torch");
     const auto records = sample_records();
     const auto views = views_of(records);
     const auto path = dir / "all.safetensors";
@@ -288,7 +276,7 @@ TEST_CASE("formats_torch: safetensors round-trips every dtype bit for bit in the
 
 TEST_CASE("formats_torch: safetensors crc_num is MindSpore's CRC over sorted names and bytes and catches damage",
           "[safetensors][crc]") {
-    TempDir dir;
+    TempDir dir("torch");
     const auto records = sample_records();
     const auto path = dir / "crc.safetensors";
     format::safetensors::write(path, views_of(records).views(), {.crc = true});
@@ -310,7 +298,7 @@ TEST_CASE("formats_torch: safetensors crc_num is MindSpore's CRC over sorted nam
 }
 
 TEST_CASE("formats_torch: save_checkpoint and load_checkpoint take format::safetensors", "[safetensors]") {
-    TempDir dir;
+    TempDir dir("torch");
     std::vector<TensorRecord> records = sample_records();
     save_checkpoint<format::safetensors>(records, dir / "net", {.crc_check = true});
     REQUIRE(fs::exists(dir / "net.safetensors"));
@@ -325,7 +313,7 @@ TEST_CASE("formats_torch: save_checkpoint and load_checkpoint take format::safet
 }
 
 TEST_CASE("formats_torch: safetensors names needing JSON escapes survive", "[safetensors]") {
-    TempDir dir;
+    TempDir dir("torch");
     TensorRecord r = TensorRecord::scalar<std::int32_t>("we\"ird\\ na\tme\n\x01 \xc3\xa9 \xf0\x9f\x99\x82 /", 5);
     format::safetensors::write(dir / "names.safetensors", views_of({r}).views());
     const format::safetensors::Mapped m(dir / "names.safetensors");
@@ -409,7 +397,7 @@ TEST_CASE("formats_torch: hostile safetensors headers get a FormatError naming t
 
 TEST_CASE("formats_torch: ckpt to safetensors to pth to ckpt keeps every byte and str values go through pth",
           "[pth][safetensors]") {
-    TempDir dir;
+    TempDir dir("torch");
     const auto records = sample_records();
     format::ckpt::write(dir / "a.ckpt", views_of(records).views(), {.writer = format::CkptWriter::v2_2});  // keeps the empty tensor
     const format::ckpt::Mapped a(dir / "a.ckpt");
@@ -459,7 +447,7 @@ TEST_CASE("formats_torch: ckpt to safetensors to pth to ckpt keeps every byte an
 TEST_CASE("formats_torch: files written by torch.save read correctly - dtypes and BatchNorm and views and parameters and nesting",
           "[pth][python]") {
     require_torch();
-    TempDir dir;
+    TempDir dir("torch");
     run_helper("fixtures " + shell_quoted(dir.path));
     for (const char* name : {"model", "dtypes", "views", "params", "nested", "proto4"}) {
         INFO(name);
@@ -489,7 +477,7 @@ TEST_CASE("formats_torch: files written by torch.save read correctly - dtypes an
 
 TEST_CASE("formats_torch: torch.load with weights_only reads mindsave's pth files and zip64 ones too", "[pth][python]") {
     require_torch();
-    TempDir dir;
+    TempDir dir("torch");
     auto records = sample_records();
     records.push_back(TensorRecord::string("note", "h\xc3\xa9llo"));
     const auto views = views_of(records);
@@ -513,7 +501,7 @@ TEST_CASE("formats_torch: torch.load with weights_only reads mindsave's pth file
 
 TEST_CASE("formats_torch: an independent safetensors reader written from the format's description reads ours", "[safetensors][python]") {
     require_torch();  // the helper runs under the same interpreter
-    TempDir dir;
+    TempDir dir("torch");
     const auto records = sample_records();
     format::safetensors::write(dir / "ours.safetensors", views_of(records).views(), {.crc = true});
     run_helper("dump-safetensors " + shell_quoted(dir / "ours.safetensors") + " " + shell_quoted(dir / "dump.json"));
@@ -529,7 +517,7 @@ TEST_CASE("formats_torch: an independent safetensors reader written from the for
 TEST_CASE("formats_torch: a PyTorch state dict converts to MindSpore names and back and loads into torch strictly",
           "[pth][python][rename]") {
     require_torch();
-    TempDir dir;
+    TempDir dir("torch");
     run_helper("fixtures " + shell_quoted(dir.path));
     const format::pth::Mapped in(dir / "model.pth");
     std::vector<std::string> names;
@@ -579,7 +567,7 @@ TEST_CASE("formats_torch: a PyTorch state dict converts to MindSpore names and b
 TEST_CASE("formats_torch: hostile pth zips get a FormatError naming the file and never a crash", "[pth][hostile]") {
     const auto records = sample_records();
     const fs::path name = "evil.pth";
-    TempDir dir;
+    TempDir dir("torch");
     format::pth::write(dir / "good.pth", views_of(records).views());
     const Bytes good = bytes_of(dir / "good.pth");
     auto error = [&](const Bytes& b) { return error_of([&] { format::pth::parse(b, name, {.crc_check = true}); }); };
@@ -642,7 +630,7 @@ TEST_CASE("formats_torch: hostile pth zips get a FormatError naming the file and
 }
 
 TEST_CASE("formats_torch: hostile pickles are refused by name as torch.load with weights_only does", "[pth][hostile]") {
-    TempDir dir;
+    TempDir dir("torch");
     const Bytes four_floats(16);
     auto load = [&](const std::string& pickle, std::vector<std::pair<std::string, Bytes>> more = {}) {
         more.emplace(more.begin(), "archive/data.pkl", bytes_from(pickle));

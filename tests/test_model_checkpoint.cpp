@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
 #include "mindsave/data/mnist.hpp"
 #include "mindsave/data/pipeline.hpp"
 #include "mindsave/data/transforms.hpp"
@@ -20,18 +21,7 @@ namespace vision = mindsave::data::vision;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        path = fs::temp_directory_path() / ("mindsave_mc_" + tag + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using mindsave::testing::TempDir;
 
 std::set<std::string> files_in(const fs::path& dir) {
     std::set<std::string> out;
@@ -117,7 +107,7 @@ TEST_CASE("CheckpointConfig applies MindSpore's defaults, precedence and validat
 
 TEST_CASE("ModelCheckpoint names files as MindSpore does, with _N for a second run in the same folder",
           "[model_checkpoint]") {
-    TempDir dir("names");
+    TempDir dir("mc_names");
     auto ds = small_dataset(6);
     {
         Trainer t;
@@ -146,7 +136,7 @@ TEST_CASE("ModelCheckpoint names files as MindSpore does, with _N for a second r
 
 TEST_CASE("the last step is always saved, and keep_checkpoint_max keeps exactly the newest N",
           "[model_checkpoint]") {
-    TempDir dir("keep");
+    TempDir dir("mc_keep");
     auto ds = small_dataset(7);
     Trainer t;
     ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 5, .keep_checkpoint_max = 3});
@@ -158,7 +148,7 @@ TEST_CASE("the last step is always saved, and keep_checkpoint_max keeps exactly 
 }
 
 TEST_CASE("another run's files are never deleted by retention", "[model_checkpoint]") {
-    TempDir dir("owners");
+    TempDir dir("mc_owners");
     auto ds = small_dataset(4);
     {
         Trainer t;
@@ -176,7 +166,7 @@ TEST_CASE("another run's files are never deleted by retention", "[model_checkpoi
 
 TEST_CASE("exception_save writes {prefix}-{epoch}_{step}_breakpoint.ckpt when training throws, then rethrows",
           "[model_checkpoint]") {
-    TempDir dir("breakpoint");
+    TempDir dir("mc_breakpoint");
     auto ds = small_dataset(4);
     Trainer t;
     ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 100, .exception_save = true});
@@ -200,7 +190,7 @@ TEST_CASE("exception_save writes {prefix}-{epoch}_{step}_breakpoint.ckpt when tr
 
 TEST_CASE("trigger::every_seconds saves when more than N seconds passed, on an injected clock",
           "[model_checkpoint][trigger]") {
-    TempDir dir("seconds");
+    TempDir dir("mc_seconds");
     auto ds = small_dataset(10);
     ManualClock::current = {};
     Trainer t;
@@ -213,7 +203,7 @@ TEST_CASE("trigger::every_seconds saves when more than N seconds passed, on an i
 
 TEST_CASE("keep_checkpoint_per_n_minutes keeps the oldest file of the window and the newest",
           "[model_checkpoint][trigger]") {
-    TempDir dir("minutes");
+    TempDir dir("mc_minutes");
     auto ds = small_dataset(10);
     ManualClock::current = {};
     Trainer t;
@@ -224,7 +214,7 @@ TEST_CASE("keep_checkpoint_per_n_minutes keeps the oldest file of the window and
 }
 
 TEST_CASE("append_info and saved_network decide what a checkpoint holds", "[model_checkpoint]") {
-    TempDir dir("contents");
+    TempDir dir("mc_contents");
     auto ds = small_dataset(3);
     Trainer t;
     ModelCheckpoint<> ckpt("net", dir.path,
@@ -265,7 +255,7 @@ TEST_CASE("async saves write the same bytes as synchronous ones and report the t
 
 TEST_CASE("stray temp files of dead writers are removed; latest_checkpoint passes over damaged files",
           "[model_checkpoint][resume]") {
-    TempDir dir("stray");
+    TempDir dir("mc_stray");
     auto ds = small_dataset(4);
     { std::ofstream(dir.path / "lenet-1_1.ckpt.999999999-0.tmp") << "torn"; }
     { std::ofstream(dir.path / ("lenet-1_2.ckpt." + std::to_string(::getpid()) + "-0.tmp")) << "ours, in flight"; }
@@ -286,7 +276,7 @@ TEST_CASE("stray temp files of dead writers are removed; latest_checkpoint passe
 
 TEST_CASE("a resumed run is bit-identical to an uninterrupted one, and is not without the momentum state",
           "[model_checkpoint][resume]") {
-    TempDir dir("resume");
+    TempDir dir("mc_resume");
     auto ds = small_dataset(6);  // 2 epochs x 6 steps; the stop at step 8 is mid-epoch
     Trainer straight;
     straight.model.train(2, ds);
@@ -355,7 +345,7 @@ DecodedGraph decode_graph(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("the graph file has the structure of MindSpore's own LeNet5 graph.meta", "[model_checkpoint][graph]") {
-    TempDir dir("graph");
+    TempDir dir("mc_graph");
     auto ds = small_dataset(2);
     Trainer t;
     ModelCheckpoint<> ckpt("lenet", dir.path, {.save_checkpoint_steps = 2});

@@ -11,27 +11,8 @@
 #include "mindsave/data/pipeline.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/mindsave.hpp"
+#include "allocation_counter.hpp"
 #include "shared_data.hpp"
-
-// Counts heap allocations so a test can prove a code path makes none.
-namespace {
-std::atomic<std::size_t> allocations{0};
-}
-void* operator new(std::size_t n) {
-    ++allocations;
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-    ++allocations;
-    const auto align = static_cast<std::size_t>(a);
-    if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 using namespace mindsave;
 namespace vision = mindsave::data::vision;
@@ -169,14 +150,14 @@ TEST_CASE("after the first step, training (data pipeline included) allocates not
     ds.reset(0);
     REQUIRE(ds.next(batch));
     model.train_step(batch);
-    const std::size_t before = allocations.load();
+    const std::size_t before = testing::allocation_count();
     std::size_t steps = 0;
     while (ds.next(batch)) {
         model.train_step(batch);
         ++steps;
     }
     CHECK(steps == 5);
-    CHECK(allocations.load() - before == 0);
+    CHECK(testing::allocation_count() - before == 0);
 }
 
 // The recipe's accuracy varies with the seed and, through floating-point summation order, with the

@@ -33,6 +33,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/utf8.hpp"
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/formats/pth.hpp"
 #include "mindsave/formats/safetensors.hpp"
@@ -269,27 +270,6 @@ std::string diff_text(double v) {
 
 std::string json_number(double v, DType t) { return std::isfinite(v) ? number_text(v, t) : "null"; }
 
-// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) return 1;
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1fu;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0fu;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07u;
-    else return 0;
-    if (i + len > s.size()) return 0;
-    for (std::size_t k = 1; k < len; ++k) {
-        const auto cc = static_cast<unsigned char>(s[i + k]);
-        if ((cc & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (cc & 0x3fu);
-    }
-    if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;  // overlong or surrogate
-    if (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
-    return len;
-}
-
 enum class Escape { terminal, quoted, json };
 
 // Names and texts come from files: control characters and invalid UTF-8 are escaped so the
@@ -303,7 +283,7 @@ std::string escaped(std::string_view s, Escape mode) {
     };
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
-        const std::size_t len = utf8_sequence(s, i);
+        const std::size_t len = mindsave::detail::utf8_length_at(s, i);
         if (len == 0) {  // a byte that is not UTF-8
             if (mode == Escape::json) out += "\\ufffd";
             else out += "\\x", hex(c, 2);

@@ -19,23 +19,12 @@
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/mindsave.hpp"
 #include "shared_data.hpp"
+#include "temp_dir.hpp"
 
 namespace mindsave::export_testing {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        path = fs::temp_directory_path() / ("mindsave_export_" + tag + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using testing::TempDir;
 
 struct Run {
     int status;

@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
 #include "checkpoint.pb.h"
 #include "interop_mix.hpp"
 #include "shared_data.hpp"
@@ -25,6 +26,8 @@ using mindsave::interop::Saved;
 using Writer = mindsave::format::ckpt::Writer;
 
 namespace {
+
+using mindsave::testing::TempDir;
 
 // One record as the generated code sees it.
 struct Raw {
@@ -247,21 +250,6 @@ void require_mindsave_reads(const fs::path& path, const std::vector<Raw>& raws) 
     }
 }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("mindsave_interop_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
 std::vector<fs::path> fixture_files() {
     const auto dir = mindsave::testing::require_shared("fixtures/mindspore/ckpt");
     std::vector<fs::path> files;
@@ -306,7 +294,7 @@ TEST_CASE("interop: protoc's Checkpoint parser and format::ckpt::read agree on e
 
 TEST_CASE("interop: format::ckpt's <= 2.2 writer re-creates every real MindSpore checkpoint byte for byte",
           "[interop][fixture]") {
-    TempDir tmp;
+    TempDir tmp("interop");
     for (const auto& path : fixture_files()) {
         INFO(path.filename().string());
         const auto records = ckpt::read(path);
@@ -321,7 +309,7 @@ TEST_CASE("interop: format::ckpt's <= 2.2 writer re-creates every real MindSpore
 TEST_CASE("interop: protoc's parser sees in mindsave's files exactly the records MindSpore's rules predict",
           "[interop][writer]") {
     mindsave::interop::Mix mix;
-    TempDir tmp;
+    TempDir tmp("interop");
     for (const Writer writer : {Writer::v2_2, Writer::v2_3})
         for (const bool crc : {false, true})
             for (const std::size_t slice : {std::size_t{100}, ckpt::default_slice_bytes}) {
@@ -383,7 +371,7 @@ TEST_CASE("interop: protoc's parser sees in mindsave's files exactly the records
 TEST_CASE("interop: protoc's serializer, one Checkpoint message per record, writes the bytes mindsave wrote",
           "[interop][writer]") {
     mindsave::interop::Mix mix;
-    TempDir tmp;
+    TempDir tmp("interop");
     for (const Writer writer : {Writer::v2_2, Writer::v2_3})
         for (const bool crc : {false, true}) {
             const auto path = tmp.path / ("mix_" + writer_name(writer) + (crc ? "_crc" : "") + ".ckpt");

@@ -141,9 +141,7 @@ void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOpti
         return;
     }
     // Snapshot: own every byte, so the caller may change the parameters as soon as we return.
-    std::vector<TensorRecord> snapshot;
-    snapshot.reserve(records.size());
-    for (const auto& v : records.views()) snapshot.push_back(TensorRecord::from_view(v));
+    std::vector<TensorRecord> snapshot = copy_records(records.views());
     detail::AsyncSaver::instance().start([file, write_options, snapshot = std::move(snapshot)] {
         RecordViews own;
         for (const auto& r : snapshot) own.add(r);

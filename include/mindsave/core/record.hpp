@@ -13,6 +13,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/tensor.hpp"
+#include "mindsave/core/utf8.hpp"
 
 namespace mindsave {
 
@@ -25,26 +26,14 @@ inline std::vector<std::byte> utf8_to_utf32le(std::string_view s) {
         for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::byte>((cp >> (8 * b)) & 0xff));
     };
     for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t len = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-        std::uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-        bool valid = len != 0 && i + len <= s.size();
-        for (std::size_t k = 1; valid && k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            valid = (cc & 0xc0) == 0x80;
-            cp = (cp << 6) | (cc & 0x3f);
-        }
-        // overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either
-        if (valid && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-                      (cp >= 0xd800 && cp <= 0xdfff)))
-            valid = false;
-        if (!valid) {  // one bad byte becomes U+FFFD, as Python's errors="replace" does
+        const Utf8Char ch = utf8_char_at(s, i);
+        if (ch.length == 0) {  // one bad byte becomes U+FFFD, as Python's errors="replace" does
             put(0xfffd);
             ++i;
             continue;
         }
-        put(cp);
-        i += len;
+        put(ch.code_point);
+        i += ch.length;
     }
     if (out.empty()) out.resize(4);  // np.array("") is one NUL character (<U1): MindSpore writes 4 zero bytes
     return out;
@@ -56,14 +45,7 @@ inline std::string utf32le_to_utf8(std::span<const std::byte> b) {
         std::uint32_t cp = 0;
         for (int k = 3; k >= 0; --k) cp = (cp << 8) | static_cast<std::uint8_t>(b[i + static_cast<std::size_t>(k)]);
         if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) cp = 0xfffd;  // not a scalar value
-        if (cp < 0x80) out += static_cast<char>(cp);
-        else if (cp < 0x800) out += {static_cast<char>(0xc0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3f))};
-        else if (cp < 0x10000)
-            out += {static_cast<char>(0xe0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3f)),
-                    static_cast<char>(0x80 | (cp & 0x3f))};
-        else
-            out += {static_cast<char>(0xf0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3f)),
-                    static_cast<char>(0x80 | ((cp >> 6) & 0x3f)), static_cast<char>(0x80 | (cp & 0x3f))};
+        append_utf8(out, cp);
     }
     while (!out.empty() && out.back() == '\0') out.pop_back();
     return out;
@@ -189,5 +171,13 @@ struct NamedValue {
     template <ElementTensor T>
     NamedValue(std::string name, const T& tensor) : record(TensorRecord::from_tensor(std::move(name), tensor)) {}
 };
+
+// Records copied out of views (a file's records into owned tensors).
+inline std::vector<TensorRecord> copy_records(std::span<const RecordView> views) {
+    std::vector<TensorRecord> out;
+    out.reserve(views.size());
+    for (const auto& r : views) out.push_back(TensorRecord::from_view(r));
+    return out;
+}
 
 }  // namespace mindsave

@@ -78,10 +78,7 @@ struct any {
     };
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        const Mapped file(path, options);
-        std::vector<TensorRecord> out;
-        for (const auto& r : file.records()) out.push_back(TensorRecord::from_view(r));
-        return out;
+        return copy_records(Mapped(path, options).records());
     }
 };
 

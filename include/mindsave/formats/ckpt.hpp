@@ -14,6 +14,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/mapped.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
@@ -127,28 +128,12 @@ struct ckpt {
     }
 
     // A checkpoint opened through a memory map: records are views into the mapping (zero copy).
-    class Mapped {
-    public:
-        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {})
-            : file_(path), contents_(parse(file_.bytes(), path, options)) {}
-        const std::vector<RecordView>& records() const noexcept { return contents_.records(); }
-        const Contents& contents() const noexcept { return contents_; }
-        std::span<const std::byte> bytes() const noexcept { return file_.bytes(); }
-
-    private:
-        io::MappedFile file_;
-        Contents contents_;
-    };
+    using Mapped = detail::MappedContents<ckpt>;
 
     // Every record, copied out of the file, in file order (split tensors joined). The file is mapped,
     // so each tensor's bytes are copied once, from the page cache straight into its record.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        const io::MappedFile file(path, /*populate=*/true);
-        const auto contents = parse(file.bytes(), path, options);
-        std::vector<TensorRecord> out;
-        out.reserve(contents.records().size());
-        for (const auto& r : contents.records()) out.push_back(TensorRecord::from_view(r));
-        return out;
+        return detail::read_records<ckpt>(path, options);
     }
 
     // Writes records atomically to path, streaming each tensor's bytes from where they are.

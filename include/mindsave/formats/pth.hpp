@@ -17,6 +17,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/mapped.hpp"
 #include "mindsave/formats/pth_pickle.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/zip.hpp"
@@ -124,26 +125,10 @@ struct pth {
     }
 
     // A file opened through a memory map: contiguous tensors are views into the mapping (zero copy).
-    class Mapped {
-    public:
-        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {})
-            : file_(path), contents_(parse(file_.bytes(), path, options)) {}
-        const std::vector<RecordView>& records() const noexcept { return contents_.records(); }
-        const Contents& contents() const noexcept { return contents_; }
-        std::span<const std::byte> bytes() const noexcept { return file_.bytes(); }
-
-    private:
-        io::MappedFile file_;
-        Contents contents_;
-    };
+    using Mapped = detail::MappedContents<pth>;
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        const io::MappedFile file(path, /*populate=*/true);
-        const auto contents = parse(file.bytes(), path, options);
-        std::vector<TensorRecord> out;
-        out.reserve(contents.records().size());
-        for (const auto& r : contents.records()) out.push_back(TensorRecord::from_view(r));
-        return out;
+        return detail::read_records<pth>(path, options);
     }
 
     // Writes records atomically as torch.save(state_dict) does: an OrderedDict of tensors (str values

@@ -18,6 +18,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/mapped.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/json.hpp"
@@ -157,27 +158,11 @@ struct safetensors {
     }
 
     // A file opened through a memory map: records are views into the mapping (zero copy).
-    class Mapped {
-    public:
-        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {})
-            : file_(path), contents_(parse(file_.bytes(), path, options)) {}
-        const std::vector<RecordView>& records() const noexcept { return contents_.records(); }
-        const Contents& contents() const noexcept { return contents_; }
-        std::span<const std::byte> bytes() const noexcept { return file_.bytes(); }
-
-    private:
-        io::MappedFile file_;
-        Contents contents_;
-    };
+    using Mapped = detail::MappedContents<safetensors>;
 
     // Every tensor, copied out of the file, sorted by name.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        const io::MappedFile file(path, /*populate=*/true);
-        const auto contents = parse(file.bytes(), path, options);
-        std::vector<TensorRecord> out;
-        out.reserve(contents.records().size());
-        for (const auto& r : contents.records()) out.push_back(TensorRecord::from_view(r));
-        return out;
+        return detail::read_records<safetensors>(path, options);
     }
 
     // Writes records atomically as MindSpore's save_checkpoint(format="safetensors") does (the

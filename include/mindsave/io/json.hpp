@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mindsave/core/utf8.hpp"
+
 namespace mindsave::io::detail {
 
 // A JSON problem and where it is (byte offset in the text).
@@ -16,26 +18,7 @@ struct JsonError {
     std::size_t offset = 0;
 };
 
-// Length of the valid UTF-8 sequence at s[i] (overlongs, surrogates, > U+10FFFF refused), or 0.
-inline std::size_t utf8_length_at(std::string_view s, std::size_t i) noexcept {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) return 1;
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1fu;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0fu;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07u;
-    else return 0;
-    if (len > s.size() - i) return 0;
-    for (std::size_t k = 1; k < len; ++k) {
-        const auto cc = static_cast<unsigned char>(s[i + k]);
-        if ((cc & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (cc & 0x3fu);
-    }
-    if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;
-    if (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
-    return len;
-}
+using mindsave::detail::utf8_length_at;
 
 // The offset of the first byte that is not UTF-8, or npos.
 inline std::size_t find_invalid_utf8(std::string_view s) noexcept {
@@ -296,21 +279,7 @@ private:
             if (low < 0xdc00 || low > 0xdfff) fail("a leading surrogate without its trailing half");
             cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
         }
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xc0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xe0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        } else {
-            out += static_cast<char>(0xf0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        }
+        mindsave::detail::append_utf8(out, cp);
     }
 
     std::string_view text_;

@@ -1,0 +1,38 @@
+// What the whole-file formats (ckpt, safetensors, pth) share: a file opened through a memory map
+// with Format::parse's records as views into it, and the copying read built on the same parse.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <vector>
+
+#include "mindsave/core/record.hpp"
+#include "mindsave/io/file.hpp"
+
+namespace mindsave::format::detail {
+
+// Format::Mapped: records are views into the mapping (zero copy), valid while this object lives.
+template <class Format>
+class MappedContents {
+public:
+    explicit MappedContents(const std::filesystem::path& path, const typename Format::ReadOptions& options = {})
+        : file_(path), contents_(Format::parse(file_.bytes(), path, options)) {}
+    const std::vector<RecordView>& records() const noexcept { return contents_.records(); }
+    const typename Format::Contents& contents() const noexcept { return contents_; }
+    std::span<const std::byte> bytes() const noexcept { return file_.bytes(); }
+
+private:
+    io::MappedFile file_;
+    typename Format::Contents contents_;
+};
+
+// Format::read: every record copied out, in the order parse gives. The file is mapped and
+// populated up front, so each tensor's bytes are copied once, from the page cache into its record.
+template <class Format>
+std::vector<TensorRecord> read_records(const std::filesystem::path& path, const typename Format::ReadOptions& options) {
+    const io::MappedFile file(path, /*populate=*/true);
+    return copy_records(Format::parse(file.bytes(), path, options).records());
+}
+
+}  // namespace mindsave::format::detail

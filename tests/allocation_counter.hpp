@@ -1,0 +1,11 @@
+// Counts heap allocations (global operator new, replaced in allocation_counter.cpp), so a test can
+// prove a code path makes none. Link allocation_counter.cpp into the test program that uses it.
+#pragma once
+
+#include <cstddef>
+
+namespace mindsave::testing {
+
+std::size_t allocation_count() noexcept;
+
+}  // namespace mindsave::testing
