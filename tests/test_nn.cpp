@@ -169,6 +169,16 @@ TEST_CASE("Conv2d's ResNet geometries: 7x7 stride 2 pad 3 and 1x1 stride 2 equal
     check_conv_against_naive<Conv2d<3, 4, 3, PadMode::pad, 2, 1>>(8, 9, 1, 1);
 }
 
+TEST_CASE("Conv2d's two paths (per sample, or whole batch when outputs are small) equal direct convolution",
+          "[conv]") {
+    using C = Conv2d<2, 4, 3, PadMode::pad, 2, 1, true>;
+    STATIC_REQUIRE(C::batched_below == 64);
+    check_conv_against_naive<C>(18, 17, 1, 1);  // 9 x 9 = 81 outputs a sample: per sample
+    check_conv_against_naive<C>(15, 16, 1, 1);  // 8 x 8 = 64: per sample
+    check_conv_against_naive<C>(14, 16, 1, 1);  // 7 x 8 = 56: batched
+    check_conv_against_naive<C>(1, 1, 1, 1);    // 1 x 1: batched
+}
+
 namespace {
 // Window reference for the padded pools: rows and columns [o*S - pad, o*S - pad + K) inside the input.
 template <class Reduce>
@@ -199,7 +209,7 @@ double window_mean(const std::vector<double>& w) {
 }
 }  // namespace
 
-TEST_CASE("MaxPool2d pad_mode same puts the odd padding pixel after, as MindSpore; pad mode pads both sides",
+TEST_CASE("MaxPool2d pad_mode same puts the odd padding pixel after, as MindSpore, and pad mode pads both sides",
           "[pool]") {
     STATIC_REQUIRE(MaxPool2d<3, 2, PadMode::same>::output_size(112) == 56);
     STATIC_REQUIRE(MaxPool2d<3, 2, PadMode::same>::output_size(7) == 4);
@@ -328,7 +338,7 @@ TEST_CASE("BatchNorm2d inference normalizes with the moving statistics and leave
     CHECK_THROWS_WITH(bn.forward(Tensor::from_shape({2, 3, 3, 3}), y), Catch::Contains("expected input [N, 2, H, W]"));
 }
 
-TEST_CASE("BatchNorm2d visits MindSpore's four tensors in order; Momentum trains only gamma and beta",
+TEST_CASE("BatchNorm2d visits MindSpore's four tensors in order, and Momentum trains only gamma and beta",
           "[batchnorm][optim]") {
     Sequential<Named<"bn", BatchNorm2d<4>>> net;
     std::vector<std::string> names, trainable;
@@ -535,6 +545,7 @@ TEMPLATE_TEST_CASE("every layer's backward matches finite differences", "[gradch
                    (Conv2d<2, 3, 3, PadMode::valid>), (Conv2d<2, 3, 3, PadMode::same, 2>),
                    (Conv2d<3, 4, 3, PadMode::pad, 1, 1, true>), (Conv2d<2, 2, 4, PadMode::same, 1, 0, true>),
                    (Conv2d<3, 4, 7, PadMode::pad, 2, 3>), (Conv2d<3, 4, 1, PadMode::pad, 2>),
+                   (Conv2d<2, 3, 3, PadMode::same, 1, 0, true>),
                    (Dense<12, 5>), (Dense<12, 5, init::HeUniform<>, false>), ReLU, (MaxPool2d<2, 2>),
                    (MaxPool2d<3, 2>), (MaxPool2d<3, 2, PadMode::same>), (MaxPool2d<3, 2, PadMode::pad, 1>),
                    (AvgPool2d<2, 2>), (AvgPool2d<3, 2, PadMode::same>), (AvgPool2d<3, 2, PadMode::pad, 1>),
@@ -549,6 +560,8 @@ TEMPLATE_TEST_CASE("every layer's backward matches finite differences", "[gradch
         gradient_check<TestType>({2, 1, 32, 32}, 25, 1e-3, 5e-3);
     else if constexpr (is_one_of<TestType, Conv2d<3, 4, 3, PadMode::pad, 1, 1, true>, Conv2d<3, 4, 1, PadMode::pad, 2>>)
         gradient_check<TestType>({2, 3, 6, 5});
+    else if constexpr (std::is_same_v<TestType, Conv2d<2, 3, 3, PadMode::same, 1, 0, true>>)
+        gradient_check<TestType>({2, 2, 9, 8});  // 72 outputs a sample: the per-sample path
     else if constexpr (std::is_same_v<TestType, Conv2d<3, 4, 7, PadMode::pad, 2, 3>>)
         gradient_check<TestType>({2, 3, 9, 8});
     else if constexpr (is_one_of<TestType, IdentityBlock, ProjectionBlock>)

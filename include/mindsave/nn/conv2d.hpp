@@ -1,5 +1,5 @@
 // Conv2d as MindSpore's nn.Conv2d: NCHW, weight [out, in, k, k], pad_mode same / valid / pad.
-// Forward and backward are im2col + gemm per sample, into buffers kept across steps.
+// im2col + gemm per sample, or over the whole batch for small outputs; buffers kept across steps.
 #pragma once
 
 #include <array>
@@ -55,12 +55,21 @@ public:
         else return n + 2 * Padding >= K ? (n + 2 * Padding - K) / Stride + 1 : 0;
     }
 
+    // Below this many output positions per sample (ResNet's last stages on small images), a per-sample
+    // product [Out, R] x [R, P] is too narrow to vectorize; the batch then runs as one product along the
+    // channel axes instead (forward_batched).
+    static constexpr std::size_t batched_below = 64;
+
     void forward(const Tensor& x, Tensor& y) {
         const std::size_t N = check_input(x);
         const auto& g = geometry_;
         ensure_shape(y, {N, Out, g.out_height, g.out_width});
         ensure_shape(col_, {g.col_rows(), g.col_cols()});
         const std::size_t P = g.col_cols(), in_size = In * g.height * g.width;
+        if (P < batched_below) {
+            forward_batched(x, y, N);
+            return;
+        }
         for (std::size_t n = 0; n < N; ++n) {
             float* yn = y.data() + n * Out * P;
             kernels::im2col(x.data() + n * in_size, g, col_.data());
@@ -72,12 +81,25 @@ public:
     }
 
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
-        const auto& g = geometry_;
-        const std::size_t N = x.shape()[0], P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
+        const std::size_t N = x.shape()[0], P = geometry_.col_cols();
         if (dx) {
             ensure_shape(*dx, x.shape());
             dx->fill(0.0f);
         }
+        if (P < batched_below) backward_batched(x, dy, dx, N);
+        else backward_per_sample(x, dy, dx, N);
+        if (N == 0) weight_.zero_grad();
+        if constexpr (HasBias) {
+            bias_.zero_grad();
+            for (std::size_t n = 0; n < N; ++n)
+                for (std::size_t o = 0; o < Out; ++o) bias_.grad(o) += kernels::sum(dy.data() + (n * Out + o) * P, P);
+        }
+    }
+
+private:
+    void backward_per_sample(const Tensor& x, const Tensor& dy, Tensor* dx, std::size_t N) {
+        const auto& g = geometry_;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
         float* dw = weight_.grad.data();
         for (std::size_t n = 0; n < N; ++n) {
             const float* dyn = dy.data() + n * Out * P;
@@ -90,15 +112,50 @@ public:
                 kernels::col2im_add(col_.data(), g, dx->data() + n * in_size);
             }
         }
-        if (N == 0) weight_.zero_grad();
-        if constexpr (HasBias) {
-            bias_.zero_grad();
-            for (std::size_t n = 0; n < N; ++n)
-                for (std::size_t o = 0; o < Out; ++o) bias_.grad(o) += kernels::sum(dy.data() + (n * Out + o) * P, P);
+    }
+
+    // The batch as one product: colT[N*P, R] (each sample's columns, transposed) against the weight
+    // rows gives Y^T[N*P, Out], dot products along R; each sample's block is transposed into y.
+    // colT stays for backward.
+    void forward_batched(const Tensor& x, Tensor& y, std::size_t N) {
+        const auto& g = geometry_;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
+        ensure_shape(colT_, {N * P, R});
+        ensure_shape(rowsT_, {N * P, Out});
+        for (std::size_t n = 0; n < N; ++n) {
+            kernels::im2col(x.data() + n * in_size, g, col_.data());
+            kernels::transpose(col_.data(), R, P, colT_.data() + n * P * R);
+        }
+        kernels::gemm_nt(N * P, Out, R, colT_.data(), R, weight_.value.data(), R, rowsT_.data(), Out, false);
+        for (std::size_t n = 0; n < N; ++n) {
+            float* yn = y.data() + n * Out * P;
+            kernels::transpose(rowsT_.data() + n * P * Out, P, Out, yn);
+            if constexpr (HasBias)
+                for (std::size_t o = 0; o < Out; ++o)
+                    for (std::size_t p = 0; p < P; ++p) yn[o * P + p] += bias_.value(o);
         }
     }
 
-private:
+    // dW[Out, R] = dY[Out, N*P] * colT[N*P, R] and dcol^T[N*P, R] = dY^T[N*P, Out] * W[Out, R], both
+    // vectorized along R; dcol^T overwrites colT once dW is done.
+    void backward_batched(const Tensor& x, const Tensor& dy, Tensor* dx, std::size_t N) {
+        const auto& g = geometry_;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
+        if (colT_.dimension() != 2 || colT_.shape()[0] != N * P || x.shape()[0] != N)
+            throw ShapeError("Conv2d::backward: call forward on the same input first");
+        for (std::size_t n = 0; n < N; ++n)
+            kernels::transpose(dy.data() + n * Out * P, Out, P, rowsT_.data() + n * P * Out);
+        kernels::gemm(Out, R, N * P, kernels::transposed(rowsT_.data(), Out), colT_.data(), R, weight_.grad.data(), R,
+                      false);
+        if (!dx) return;
+        kernels::gemm(N * P, R, Out, kernels::row_major(rowsT_.data(), Out), weight_.value.data(), R, colT_.data(), R,
+                      false);
+        for (std::size_t n = 0; n < N; ++n) {
+            kernels::transpose(colT_.data() + n * P * R, P, R, col_.data());
+            kernels::col2im_add(col_.data(), g, dx->data() + n * in_size);
+        }
+    }
+
     std::size_t check_input(const Tensor& x) {
         if (x.dimension() != 4 || x.shape()[1] != In)
             throw ShapeError("Conv2d<" + std::to_string(In) + ", " + std::to_string(Out) + ", " + std::to_string(K) +
@@ -122,6 +179,7 @@ private:
     Parameter<1> bias_;
     kernels::ConvGeometry geometry_{};
     Tensor col_;
+    Tensor colT_, rowsT_;  // the batched path's transposed columns and outputs (or output gradients)
 };
 
 }  // namespace mindsave

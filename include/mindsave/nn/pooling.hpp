@@ -48,15 +48,15 @@ struct PoolShape {
 // wins a window. Remembers the argmax of each window for backward.
 template <std::size_t K, std::size_t S = K, PadMode Mode = PadMode::valid, std::size_t Padding = 0>
 class MaxPool2d {
-    using Shape_ = detail::PoolShape<K, S, Mode, Padding>;
+    using Window = detail::PoolShape<K, S, Mode, Padding>;
 
 public:
     static constexpr std::size_t kernel_size = K, stride = S, padding = Padding;
     static constexpr PadMode pad_mode = Mode;
-    static constexpr std::size_t output_size(std::size_t n) noexcept { return Shape_::output_size(n); }
+    static constexpr std::size_t output_size(std::size_t n) noexcept { return Window::output_size(n); }
 
     void forward(const Tensor& x, Tensor& y) {
-        const auto g = Shape_::geometry(x, "MaxPool2d");
+        const auto g = Window::geometry(x, "MaxPool2d");
         ensure_shape(y, {x.shape()[0], x.shape()[1], g.out_height, g.out_width});
         argmax_.resize(y.size());  // no reallocation once the batch shape is steady
         kernels::max_pool(x.data(), g, y.data(), argmax_.data());
@@ -79,17 +79,17 @@ private:
 template <std::size_t K, std::size_t S = K, PadMode Mode = PadMode::valid, std::size_t Padding = 0,
           bool CountIncludePad = true>
 class AvgPool2d {
-    using Shape_ = detail::PoolShape<K, S, Mode, Padding>;
+    using Window = detail::PoolShape<K, S, Mode, Padding>;
     static constexpr bool include_pad = Mode == PadMode::pad && CountIncludePad;
 
 public:
     static constexpr std::size_t kernel_size = K, stride = S, padding = Padding;
     static constexpr PadMode pad_mode = Mode;
     static constexpr bool count_include_pad = CountIncludePad;
-    static constexpr std::size_t output_size(std::size_t n) noexcept { return Shape_::output_size(n); }
+    static constexpr std::size_t output_size(std::size_t n) noexcept { return Window::output_size(n); }
 
     void forward(const Tensor& x, Tensor& y) {
-        const auto g = Shape_::geometry(x, "AvgPool2d");
+        const auto g = Window::geometry(x, "AvgPool2d");
         ensure_shape(y, {x.shape()[0], x.shape()[1], g.out_height, g.out_width});
         kernels::avg_pool(x.data(), g, include_pad, y.data());
     }
@@ -97,7 +97,7 @@ public:
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
         if (!dx) return;
         ensure_shape(*dx, x.shape());
-        kernels::avg_pool_backward(dy.data(), Shape_::geometry(x, "AvgPool2d"), include_pad, dx->data());
+        kernels::avg_pool_backward(dy.data(), Window::geometry(x, "AvgPool2d"), include_pad, dx->data());
     }
 };
 

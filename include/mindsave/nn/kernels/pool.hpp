@@ -1,6 +1,5 @@
-// Pooling kernels: max and average over K x K windows with stride S and zero-size-safe padding
-// (windows are clipped to the input), and the global mean over each H x W plane.
-// Windows are tiny (2x2, 3x3), so the window loops are memory-bound and stay scalar.
+// Pooling kernels: max and average over K x K windows, stride S, padding clipped off each window, and
+// the global mean of each H x W plane. Windows are tiny (2x2, 3x3): those loops stay scalar.
 #pragma once
 
 #include <algorithm>
