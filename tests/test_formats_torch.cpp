@@ -22,6 +22,9 @@
 #include "mindsave/formats/safetensors.hpp"
 #include "mindsave/io/json.hpp"
 #include "mindsave/io/zip.hpp"
+#include "mindsave/nn/conv2d.hpp"
+#include "mindsave/nn/dense.hpp"
+#include "mindsave/nn/sequential.hpp"
 #include "shared_data.hpp"
 
 using namespace mindsave;
@@ -747,10 +750,54 @@ TEST_CASE("formats_torch: a NameMap renames exactly or by prefix or drops and it
     auto error = [](std::string_view text) { return error_of([&] { NameMap::parse(text, "map.txt"); }); };
     CHECK_THAT(error("a b c\n"), Catch::Contains("map.txt:1: expected 'FROM TO'"));
     CHECK_THAT(error("\n\na\n"), Catch::Contains("map.txt:3: expected 'FROM TO'"));
-    CHECK_THAT(error("a*b c\n"), Catch::Contains("map.txt:1: '*' may only end"));
-    CHECK_THAT(error("a.* b\n"), Catch::Contains("a prefix rule needs TO to end in '*'"));
-    CHECK_THAT(error("a b*\n"), Catch::Contains("TO ends in '*' but FROM does not"));
-    CHECK_THAT(error("* b*\n"), Catch::Contains("'*' may only end a non-empty FROM"));
+    CHECK_THAT(error("a*b c\n"), Catch::Contains("map.txt:1: FROM and TO need the same number of '*'"));
+    CHECK_THAT(error("a.* b\n"), Catch::Contains("FROM and TO need the same number of '*'"));
+    CHECK_THAT(error("a b*\n"), Catch::Contains("FROM and TO need the same number of '*'"));
+    CHECK_THAT(error("a** b**\n"), Catch::Contains("'**': two '*' in a row"));
+    CHECK_THAT(error("*.*.*.*.* *.*.*.*.*\n"), Catch::Contains("more than 4 '*'"));
     CHECK_THAT(error("a b\nx y\na c\n"), Catch::Contains("map.txt:3: 'a' already has a rule on line 1"));
     CHECK(NameMap::parse("# nothing\n\n").empty());
+}
+
+TEST_CASE("formats_torch: NameMap patterns carry what each '*' matched, and the most literal pattern wins", "[rename]") {
+    const auto map = NameMap::parse("layer*.bn*.weight   backbone.layer*.conv*.features.1.gamma\n"
+                                    "layer*.conv*.weight backbone.layer*.conv*.features.0.weight\n"
+                                    "*.num_batches_tracked  -\n"
+                                    "layer4.*.bn*.weight  last.*.*\n"
+                                    "* net.*\n",
+                                    "map.txt");
+    CHECK(map.apply("layer1.0.bn1.weight") == "backbone.layer1.0.conv1.features.1.gamma");
+    CHECK(map.apply("layer3.5.conv2.weight") == "backbone.layer3.5.conv2.features.0.weight");
+    CHECK(map.apply("layer4.2.bn3.weight") == "last.2.3");  // more literal characters than line 1
+    CHECK(map.apply("layer2.0.bn1.num_batches_tracked") == std::nullopt);
+    CHECK(map.apply("fc.bias") == "net.fc.bias");  // '*' alone: every other name gains a prefix
+    CHECK(map.apply("") == "net.");                 // '*' may match nothing
+    // shortest match first: the first '*' takes "1.0", not "1.0.bn1.x.bn2" ...
+    CHECK(NameMap::parse("a*.b* [*][*]\n").apply("a1.b2.b3") == "[1][2.b3]");
+    // ... and an exact rule beats every pattern
+    CHECK(NameMap::parse("* x.*\nfc.bias y\n").apply("fc.bias") == "y");
+}
+
+TEST_CASE("formats_torch: name_map_problems finds every gap between two schemas, at compile time too", "[rename]") {
+    using Small = Sequential<Named<"conv", Conv2d<1, 2, 3>>, Named<"fc", Dense<8, 4>>>;
+    // a torch-like schema: the same tensors under other names, plus a counter to drop
+    const std::vector<ParameterSpec> source = {{"features.0.weight", {2, 1, 3, 3}},
+                                               {"classifier.weight", {4, 8}},
+                                               {"classifier.bias", {4}},
+                                               {"steps", {}, DType::Int64, false}};
+    constexpr NameRule good[] = {{"features.0.*", "conv.*"}, {"classifier.*", "fc.*"}, {"steps", "-"}};
+    CHECK(name_map_problems(source, good, parameter_schema<Small>()).empty());
+    static_assert(name_map_problems({{"features.0.weight", {2, 1, 3, 3}}, {"classifier.weight", {4, 8}}, {"classifier.bias", {4}}},
+                                    good, parameter_schema<Small>())
+                      .empty());
+
+    constexpr NameRule bad[] = {{"features.0.*", "conv.*"}, {"classifier.weight", "fc.weight"},
+                                {"classifier.bias", "fc.weight"}, {"x**", "y**"}};
+    const auto problems = name_map_problems(source, bad, parameter_schema<Small>());
+    CHECK(problems == std::vector<std::string>{
+                          "rule 'x** y**': '**': two '*' in a row would match ambiguously",
+                          "'classifier.weight' and 'classifier.bias' both become 'fc.weight'",
+                          "'classifier.bias' becomes 'fc.weight', which has shape [4, 8] there, not [4]",
+                          "'steps' is not in the target (drop it with 'steps -', or rename it)",
+                          "'fc.bias' gets no value: no source name becomes it"});
 }

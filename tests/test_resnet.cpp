@@ -1,6 +1,6 @@
-// models/resnet50.hpp: mindvision's parameter schema, PyTorch parity (ResNet50 and LeNet5) through
-// MindSpore checkpoints, transfer learning (a 1000-class checkpoint into a 2-class net, then
-// fine-tuning on Fashion-MNIST), and a ResNet50 training step that allocates nothing after the first.
+// models/resnet50.hpp: mindvision's parameter schema (visited and compile-time), PyTorch parity (ResNet50,
+// LeNet5) through torch.save files converted by `mindsave convert`, transfer learning (a 1000-class
+// checkpoint into a 2-class net, then fine-tuning on Fashion-MNIST), and an allocation-free training step.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +23,7 @@
 #include "mindsave/data/mnist.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/models/resnet50.hpp"
+#include "mindsave/models/torchvision.hpp"
 #include "allocation_counter.hpp"
 #include "shared_data.hpp"
 
@@ -136,12 +137,35 @@ double relative_max_error(const Tensor& ours, const Tensor& theirs) {
     return diff / scale;
 }
 
-// Loads <model>.ckpt strictly (every parameter, every entry, exact dtypes), predicts on the
-// reference input in inference mode through Model::predict, and compares with the reference logits.
+// Converts <model>.pth (torch.save of a state dict, PyTorch's names) to <model>.ckpt with the mindsave
+// program, as a user would: `mindsave convert <model>.pth <model>.ckpt [map_option]`.
+void convert_with_cli(const fs::path& dir, const std::string& model, const std::string& map_option) {
+    if (std::string_view(MINDSAVE_CLI).empty()) {
+        if (testing::running_in_ci()) FAIL("the mindsave program is not built (MINDSAVE_BUILD_TOOLS=OFF)");
+        WARN("SKIPPED: the mindsave program is not built (configure with -DMINDSAVE_BUILD_TOOLS=ON)");
+        std::error_code ec;
+        fs::remove_all(dir, ec);  // exit skips the TempDir's destructor
+        std::exit(4);
+    }
+    const std::string cmd = std::string("'") + MINDSAVE_CLI + "' convert '" + (dir / (model + ".pth")).string() + "' '" +
+                            (dir / (model + ".ckpt")).string() + "' " + map_option;
+    INFO(cmd);
+    const int status = std::system(cmd.c_str());
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+// Loads <model>.ckpt strictly (every parameter, every entry, exact dtypes), in the network's own
+// order, predicts on the reference input in inference mode through Model::predict, and compares
+// with the reference logits.
 template <class Net>
 double parity_error(Net& net, const fs::path& dir, const std::string& model, std::size_t expected_records) {
     const ParameterDict dict = load_checkpoint(dir / (model + ".ckpt"));
     REQUIRE(dict.size() == expected_records);
+    std::vector<std::string> order, schema_order;
+    for (const auto& r : dict) order.push_back(r.name);
+    for (const auto& p : parameter_schema<Net>()) schema_order.push_back(p.name);
+    CHECK(order == schema_order);  // what MindSpore's save_checkpoint of this network writes
     const LoadResult loaded = load_param_into_net<match::strict>(net, dict, {.require_all = true});
     CHECK(loaded.param_not_load.empty());
     CHECK(loaded.ckpt_not_load.empty());
@@ -264,19 +288,64 @@ TEST_CASE("ResNet50 has mindvision's 267 parameter tensors (names, shapes, order
     CHECK(logits.shape() == Tensor::shape_type{1, 1000});
 }
 
-TEST_CASE("ResNet50<1000> loads a torchvision-style ResNet50 saved as a MindSpore checkpoint and matches its logits",
-          "[resnet][parity]") {
+TEST_CASE("a torchvision-style ResNet50 state dict, torch.save'd and converted by `mindsave convert`, gives "
+          "ResNet50<1000> PyTorch's logits", "[resnet][parity]") {
     TempDir dir("resnet");
     make_torch_reference("resnet50", dir.path);
+    const auto pth = load_checkpoint(dir.path / "resnet50.pth");
+    CHECK(pth.size() == 320);  // 267 + 53 num_batches_tracked
+    CHECK(pth.find("layer1.0.bn1.running_var") != nullptr);
+    convert_with_cli(dir.path, "resnet50", "--map builtin:torchvision-resnet50");
     auto net = std::make_unique<ResNet50<1000>>(uninitialized);
     CHECK(parity_error(*net, dir.path, "resnet50", 267) <= 1e-3);
 }
 
-TEST_CASE("LeNet5 loads a PyTorch LeNet5 saved as a MindSpore checkpoint and matches its logits", "[lenet][parity]") {
+TEST_CASE("a PyTorch LeNet5 state dict, torch.save'd and converted by `mindsave convert`, gives LeNet5 PyTorch's logits",
+          "[lenet][parity]") {
     TempDir dir("resnet");
     make_torch_reference("lenet5", dir.path);
+    convert_with_cli(dir.path, "lenet5", "");
     LeNet5<> net;
     CHECK(parity_error(net, dir.path, "lenet5", 8) <= 1e-3);
+}
+
+TEST_CASE("parameter_schema, computed from the types, is what visit_parameters walks (LeNet5, ResNet50)", "[resnet][schema]") {
+    auto check = [](auto& net) {
+        using Net = std::remove_cvref_t<decltype(net)>;
+        std::vector<ParameterSpec> visited;
+        visit_parameters(net, [&](std::string_view name, auto& p) {
+            const auto v = view_of(p);
+            visited.push_back({std::string(name), v.shape, v.dtype, is_parameter<std::remove_cvref_t<decltype(p)>>::value});
+        });
+        CHECK(parameter_schema<Net>() == visited);
+    };
+    LeNet5<> lenet;
+    check(lenet);
+    auto resnet = std::make_unique<ResNet50<1000>>(uninitialized);
+    check(*resnet);
+    static_assert(parameter_schema<LeNet5<>>().size() == 8);
+    static_assert(parameter_schema<LeNet5<>>()[0] == ParameterSpec{"conv1.weight", {6, 1, 5, 5}});
+}
+
+TEST_CASE("the torchvision ResNet50 map is complete at run time too, and a map with a gap says where", "[resnet][schema]") {
+    using torchvision::resnet50_schema;
+    using torchvision::resnet50_to_mindvision;
+    CHECK(name_map_problems(resnet50_schema(1000), resnet50_to_mindvision, parameter_schema<ResNet50<1000>>()).empty());
+    CHECK(resnet50_schema(1000).size() == 320);
+    // the same map into a 2-class network: only the head's shapes are wrong
+    const auto head = name_map_problems(resnet50_schema(1000), resnet50_to_mindvision, parameter_schema<ResNet50<2>>());
+    CHECK(head == std::vector<std::string>{
+                      "'fc.weight' becomes 'head.dense.weight', which has shape [2, 2048] there, not [1000, 2048]",
+                      "'fc.bias' becomes 'head.dense.bias', which has shape [2] there, not [1000]"});
+    // without the rule for the downsample BatchNorms' beta: four of them stay unconverted, four get nothing
+    std::vector<NameRule> gap;
+    for (const auto& r : resnet50_to_mindvision)
+        if (std::string_view(r.from) != "layer*.downsample.1.bias") gap.push_back(r);
+    const auto problems = name_map_problems(resnet50_schema(1000), gap, parameter_schema<ResNet50<1000>>());
+    REQUIRE(problems.size() == 8);
+    CHECK(problems[0] == "'layer1.0.downsample.1.bias' is not in the target (drop it with 'layer1.0.downsample.1.bias -', "
+                         "or rename it)");
+    CHECK(problems[7] == "'backbone.layer4.0.down_sample.features.1.beta' gets no value: no source name becomes it");
 }
 
 TEST_CASE("a ResNet50<1000> checkpoint loads into ResNet50<2> without its head three ways, and unfiltered is refused",
@@ -305,6 +374,7 @@ TEST_CASE("a ResNet50<1000> checkpoint loads into ResNet50<2> without its head t
         CHECK_THAT(msg, Catch::Contains("head.dense.weight: shape [2, 2048] in the network, [1000, 2048] in the checkpoint"));
         CHECK_THAT(msg, Catch::Contains("head.dense.bias: shape [2] in the network, [1000] in the checkpoint"));
         CHECK_THAT(msg, !Catch::Contains("backbone."));
+        CHECK_THAT(msg, Catch::Contains("leave them out of the dict: load_checkpoint(file, {.filter_prefix = {\"head.dense.\"}})"));
     }
     CHECK(values_of(*net, "backbone.conv1.features.0.weight") == stem_before);
 

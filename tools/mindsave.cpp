@@ -39,6 +39,7 @@
 #include "mindsave/formats/safetensors.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
+#include "mindsave/models/torchvision.hpp"
 
 namespace {
 
@@ -159,9 +160,15 @@ options:
   --map FILE      rename with FILE first (names as they are in IN), one rule per line:
                     OLD NEW          rename the name OLD to NEW
                     OLD* NEW*        rename every name starting with OLD: that prefix becomes NEW
+                    a*.b*.w x*.y*.w  each '*' matches any text (the shortest that fits); NEW's
+                                     k-th '*' takes what OLD's k-th matched (at most 4 per rule)
                     OLD -            drop OLD ('OLD* -' drops a prefix)
-                  '#' starts a comment; an exact rule beats a prefix rule, the longest prefix wins;
-                  rules that match nothing are reported on stderr
+                  '#' starts a comment; an exact rule beats a pattern, the pattern with the most
+                  literal characters beats the others; rules that match nothing are reported on stderr
+  --map builtin:torchvision-resnet50
+                  a compiled-in map, checked complete at compile time: a torchvision resnet50
+                  state dict to mindvision's ResNet50 names (BatchNorm fields included), written
+                  in the order MindSpore saves that network
   --keep-names    no BatchNorm renaming (the map still applies)
   --crc           write MindSpore's CRC-32 (a .ckpt footer, safetensors "crc_num"); a .pth
                   always carries a CRC-32 per zip entry
@@ -882,7 +889,20 @@ int run_convert(const ParsedArgs& args) {
     if (crc && *out_format == FileFormat::pth)
         throw UsageError(args.command, "--crc is for .ckpt and .safetensors output: a .pth always carries a CRC-32 per zip entry");
     mindsave::NameMap map;
-    if (const auto file = args.value("--map")) map = mindsave::NameMap::load(*file);
+    const mindsave::torchvision::BuiltinMap* builtin = nullptr;
+    if (const auto file = args.value("--map"); file && file->starts_with("builtin:")) {
+        const std::string_view name = std::string_view(*file).substr(8);
+        for (const auto& m : mindsave::torchvision::builtin_maps)
+            if (m.name == name) builtin = &m;
+        if (!builtin) {
+            std::string known;
+            for (const auto& m : mindsave::torchvision::builtin_maps) known += " builtin:" + std::string(m.name);
+            throw UsageError(args.command, "no built-in map '" + std::string(name) + "'; there is:" + known);
+        }
+        map = mindsave::NameMap::from_rules(builtin->rules, *file);
+    } else if (file) {
+        map = mindsave::NameMap::load(*file);
+    }
 
     std::optional<FileFormat> in_format;
     {
@@ -954,6 +974,16 @@ int run_convert(const ParsedArgs& args) {
     }
     if (views.empty())
         throw mindsave::ParameterError(in.string() + ": every record is dropped: nothing would be saved (check --map)");
+    if (builtin) {  // the target network's order (MindSpore saves a network in it); names it lacks go last
+        const auto schema = builtin->target_schema();
+        std::unordered_map<std::string_view, std::size_t> rank;
+        for (std::size_t i = 0; i < schema.size(); ++i) rank.emplace(schema[i].name, i);
+        auto rank_of = [&](const RecordView& v) {
+            const auto it = rank.find(v.name);
+            return it == rank.end() ? schema.size() : it->second;
+        };
+        std::stable_sort(views.begin(), views.end(), [&](const RecordView& a, const RecordView& b) { return rank_of(a) < rank_of(b); });
+    }
 
     switch (*out_format) {
         case FileFormat::ckpt: ckpt::write(out, views, {.crc = crc}); break;

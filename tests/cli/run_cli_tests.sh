@@ -566,6 +566,16 @@ EOF
     run convert bn.ckpt x.ckpt --map bad.txt
     expect_status 2
     expect_err "bad.txt:1: expected 'FROM TO'"
+    # A pattern rule: each '*' carries what it matched.
+    printf '*.gamma norm_*.scale\n' >glob.txt
+    run convert bn.ckpt glob.ckpt --map glob.txt
+    expect_status 0
+    run inspect glob.ckpt
+    expect_out '^norm_bn\.scale +Float32'
+    # Built-in maps: an unknown one is named with the known ones.
+    run convert bn.ckpt x.ckpt --map builtin:nonesuch
+    expect_status 2
+    expect_err "no built-in map 'nonesuch'; there is: builtin:torchvision-resnet50"
     # str values: a Python str in a .pth; impossible in safetensors.
     run convert text.ckpt text.pth
     expect_status 0

@@ -5,9 +5,10 @@ Debian's python3-torch and python3-protobuf).
 
 For each model: random weights (ResNet50 also random BatchNorm running statistics), eval mode, and
 the logits of a fixed random input, computed in float64. Writes
-  DIR/<model>.ckpt     the weights under MindSpore's names, as a MindSpore .ckpt
+  DIR/<model>.pth      torch.save(model.state_dict()): PyTorch's (torchvision's) names, as a user has them;
+                       the test converts it with `mindsave convert`, which owns the renaming
   DIR/<model>_io.ckpt  the records "input" and "logits" (Float32)
-The .ckpt files are written with protoc's checkpoint_pb2 (from --pb-dir, where the build generates it,
+The _io.ckpt is written with protoc's checkpoint_pb2 (from --pb-dir, where the build generates it,
 else generated here with protoc from tests/interop/checkpoint.proto).
 
 Exits 4 (skipped) when torch or google.protobuf cannot be imported, unless CI=true (then 1).
@@ -36,55 +37,6 @@ try:
     import torch.nn.functional as F
 except ImportError as e:
     skip_or_fail(f"{sys.executable} cannot import torch ({e}); apt-get install python3-torch")
-
-
-# ---- name mapping: torch state_dict names -> MindSpore (mindvision) checkpoint names --------------
-# Kept in one place: the parity test will switch to `mindsave convert` (.pth -> .ckpt), which must
-# apply exactly this mapping. None drops an entry (PyTorch's num_batches_tracked has no counterpart).
-
-BN_FIELDS = {"running_mean": "moving_mean", "running_var": "moving_variance", "weight": "gamma", "bias": "beta"}
-# MindSpore saves a BatchNorm's tensors in this order; torch's is weight, bias, running_mean, running_var.
-BN_ORDER = ["moving_mean", "moving_variance", "gamma", "beta"]
-
-
-def torch_to_mindspore_name(model, name):
-    parts = name.split(".")
-    if parts[-1] == "num_batches_tracked":
-        return None
-    if model == "lenet5":  # MindSpore's LeNet5 and this torch one share their names
-        return name
-    assert model == "resnet50", model
-    if parts[0] == "fc":  # fc.weight -> head.dense.weight
-        return "head.dense." + parts[1]
-    if parts[0] in ("conv1", "bn1"):  # the stem
-        return "backbone.conv1.features." + ("0.weight" if parts[0] == "conv1" else "1." + BN_FIELDS[parts[1]])
-    layer, block, child = parts[0], parts[1], parts[2]  # layerK.i.<child>...
-    prefix = f"backbone.{layer}.{block}."
-    if child == "downsample":  # downsample.0 conv, downsample.1 bn
-        rest = "0.weight" if parts[3] == "0" else "1." + BN_FIELDS[parts[4]]
-        return prefix + "down_sample.features." + rest
-    if child.startswith("conv"):  # convJ.weight -> convJ.features.0.weight
-        return prefix + child + ".features.0.weight"
-    if child.startswith("bn"):  # bnJ.x -> convJ.features.1.<MindSpore name>
-        return prefix + "conv" + child[2:] + ".features.1." + BN_FIELDS[parts[3]]
-    raise ValueError(f"no MindSpore name for {name}")
-
-
-def mindspore_records(model, state_dict):
-    """(name, tensor) in MindSpore's order: the network's order, each BatchNorm as BN_ORDER."""
-    records = []
-    for name, value in state_dict.items():
-        ms = torch_to_mindspore_name(model, name)
-        if ms is not None:
-            records.append((ms, value))
-    def key(i_rec):
-        i, (ms, _) = i_rec
-        last = ms.rsplit(".", 1)[-1]
-        if last in BN_ORDER:  # keep the BN's position (its first tensor's), order within it
-            first = next(j for j, (n, _) in enumerate(records) if n.rsplit(".", 1)[0] == ms.rsplit(".", 1)[0])
-            return (first, BN_ORDER.index(last))
-        return (i, 0)
-    return [rec for _, rec in sorted(enumerate(records), key=key)]
 
 
 # ---- networks ----------------------------------------------------------------------------------
@@ -269,12 +221,12 @@ def main():
         if name not in ("resnet50", "lenet5"):
             sys.exit(f"unknown model {name!r}")
         model, x, logits = make(name)
-        records = mindspore_records(name, model.state_dict())
-        write_ckpt(pb2, os.path.join(args.out, f"{name}.ckpt"), records)
+        state = model.state_dict()
+        torch.save(state, os.path.join(args.out, f"{name}.pth"))
         write_ckpt(pb2, os.path.join(args.out, f"{name}_io.ckpt"), [("input", x), ("logits", logits)])
         with torch.no_grad():
             f32 = model(x)
-        print(f"{name}: {len(records)} tensors, logits {tuple(logits.shape)}, max |logit| "
+        print(f"{name}: {len(state)} tensors in the state dict, logits {tuple(logits.shape)}, max |logit| "
               f"{logits.abs().max().item():.4g}; torch float32 vs float64: max |diff| / max |logit| "
               f"{((f32 - logits).abs().max() / logits.abs().max()).item():.3g}")
 

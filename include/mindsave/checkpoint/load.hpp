@@ -78,6 +78,23 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
+
+// How to keep a network's own values where the checkpoint's shapes differ (a new classification
+// head): leave those entries out, by their common dotted prefix ("head.dense.") or one by one.
+inline std::string filter_hint(const std::vector<std::string_view>& names) {
+    std::string_view prefix = names.front();
+    for (const auto n : names) {
+        std::size_t k = 0;
+        while (k < prefix.size() && k < n.size() && prefix[k] == n[k]) ++k;
+        prefix = prefix.substr(0, k);
+    }
+    if (names.size() > 1) prefix = prefix.substr(0, prefix.rfind('.') + 1);  // whole path components ("" if none)
+    std::string hint = "\n  to keep the network's own values for " + std::string(names.size() == 1 ? "it" : "these") +
+                       " (a re-sized head, say), leave " + (names.size() == 1 ? "it" : "them") + " out of the dict: ";
+    if (!prefix.empty())
+        hint += "load_checkpoint(file, {.filter_prefix = {\"" + std::string(prefix) + "\"}}), or ";
+    return hint + "load_checkpoint(file, {.choice_func = ...}) keeping the other names, or dict.erase(name) for each";
+}
 // The closest of candidates to name, if close enough to be a plausible typo or rename.
 inline std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates) {
     std::string best;
@@ -169,6 +186,7 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
     }
 
     std::vector<std::string> problems;
+    std::vector<std::string_view> resized;  // checkpoint names whose shape differs: a re-sized head, typically
     std::vector<bool> cast(plan.size(), false);
     for (std::size_t i = 0; i < plan.size(); ++i) {
         const auto& [slot, r] = plan[i];
@@ -182,6 +200,7 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
         if (!same_shape && !trailing_ones) {
             problems.push_back(slot->name + ": shape " + shape_string(want) + " in the network, " +
                                shape_string(r->shape) + " in the checkpoint ('" + r->name + "')");
+            resized.push_back(r->name);
             continue;
         }
         if (r->dtype != slot->view.dtype) {
@@ -205,6 +224,7 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
         std::string msg = "load_param_into_net: " + std::to_string(problems.size()) +
                           (problems.size() == 1 ? " problem" : " problems") + "; nothing was loaded:";
         for (const auto& p : problems) msg += "\n  - " + p;
+        if (!resized.empty()) msg += detail::filter_hint(resized);
         throw ParameterError(msg);
     }
     for (std::size_t i = 0; i < plan.size(); ++i) {

@@ -13,6 +13,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/schema.hpp"
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/kernels/norm.hpp"
@@ -65,6 +66,12 @@ public:
         f(std::string_view("moving_variance"), moving_variance_);
         f(std::string_view("gamma"), gamma_);
         f(std::string_view("beta"), beta_);
+    }
+    static constexpr void describe_parameters(SchemaBuilder& b) {
+        b.add("moving_mean", {C}, false);
+        b.add("moving_variance", {C}, false);
+        b.add("gamma", {C});
+        b.add("beta", {C});
     }
 
     xt::xtensor<float, 1>& moving_mean() noexcept { return moving_mean_; }

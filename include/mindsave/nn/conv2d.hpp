@@ -8,6 +8,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/schema.hpp"
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/kernels/conv.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
@@ -43,6 +44,10 @@ public:
     void visit_parameters(F&& f) {
         f(std::string_view("weight"), weight_);
         if constexpr (HasBias) f(std::string_view("bias"), bias_);
+    }
+    static constexpr void describe_parameters(SchemaBuilder& b) {
+        b.add("weight", {Out, In, K, K});
+        if constexpr (HasBias) b.add("bias", {Out});
     }
 
     Parameter<4>& weight() noexcept { return weight_; }

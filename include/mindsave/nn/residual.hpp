@@ -9,6 +9,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/schema.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/sequential.hpp"
 
@@ -63,6 +64,10 @@ public:
     void visit_parameters(F&& f) {
         mindsave::visit_parameters(body_, f);
         mindsave::visit_parameters(shortcut_, f);
+    }
+    static constexpr void describe_parameters(SchemaBuilder& b) {
+        b.describe<Body>();
+        b.describe<Shortcut>();
     }
 
     Body& body() noexcept { return body_; }

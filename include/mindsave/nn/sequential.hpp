@@ -13,6 +13,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/rng.hpp"
+#include "mindsave/core/schema.hpp"
 
 namespace mindsave {
 
@@ -63,6 +64,7 @@ public:
 
     template <class F>
     void visit_parameters(F&& f) { mindsave::visit_parameters(layer_, name, f); }
+    static constexpr void describe_parameters(SchemaBuilder& b) { b.child<L>(name); }
 
 private:
     L layer_;
@@ -134,6 +136,13 @@ public:
             auto& child = std::get<i.value>(layers_);
             if constexpr (detail::is_named<std::remove_cvref_t<decltype(child)>>::value) child.visit_parameters(f);
             else mindsave::visit_parameters(child, std::to_string(i.value), f);
+        });
+    }
+    static constexpr void describe_parameters(SchemaBuilder& b) {
+        detail::for_each_index<count>([&](auto i) {
+            using Child = std::tuple_element_t<i.value, std::tuple<Ls...>>;
+            if constexpr (detail::is_named<Child>::value) Child::describe_parameters(b);
+            else b.child<Child>(detail::decimal(i.value));
         });
     }
 
