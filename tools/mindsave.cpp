@@ -70,11 +70,12 @@ private:
 constexpr std::string_view main_help = R"(usage: mindsave <command> [arguments]
 
 Inspect, check, compare and edit MindSpore checkpoint (.ckpt) files; convert among
-.ckpt, safetensors and PyTorch .pth files.
+.ckpt, safetensors and PyTorch .pth files. inspect, verify and diff read all three
+(told apart by content, else by extension).
 
 commands:
   inspect FILE [--json]     list the records: name, dtype, shape, bytes, min/max/mean
-  verify FILE               check the framing and, when present, the CRC-32 footer
+  verify FILE               check the framing and, when present, the CRC-32s
   diff A B                  compare the records of two checkpoints value by value
   edit IN OUT [options]     drop or rename records and save the result as a new checkpoint
   convert IN OUT [options]  convert between .ckpt, .safetensors and .pth/.pt, renaming for the target
@@ -90,9 +91,10 @@ constexpr std::string_view inspect_help = R"(usage: mindsave inspect FILE [--jso
 Prints one line per record: name, dtype (or 'str' for a string value), shape, bytes, and
 min/max/mean of the values (NaNs are left out and counted), the value itself for a
 one-element tensor, the text for a string; then a summary line (records, bytes, CRC footer).
+A safetensors or .pth file is read with its CRCs checked (crc_num, zip entries): damage is an error.
 
 options:
-  --json    print one JSON document instead: {"file", "file_bytes", "tensor_bytes", "crc",
+  --json    print one JSON document instead: {"file", "format", "file_bytes", "tensor_bytes", "crc",
             "crc_ok", "records": [{"name", "dtype", "shape", "elements", "bytes", "min", "max",
             "mean", "nan_count", "value" (one element), "text" (str)}]}; non-finite numbers are null
 )";
@@ -103,7 +105,9 @@ Parses every record of FILE (lengths, field layout, dtypes, shape against byte c
 when the file ends in MindSpore's 'crc_num' footer (crc_check=True, MindSpore >= 2.3), checks
 the CRC-32 of the records against it. Prints 'ok: N records, crc verified' or
 'ok: N records, no crc footer'. Without a footer, damage inside tensor values cannot be seen:
-save with 'mindsave edit IN OUT --crc' to add one.
+save with 'mindsave edit IN OUT --crc' to add one. A safetensors file is checked against
+its "crc_num" metadata when it has one, a .pth against every zip entry's CRC-32
+('ok: N records, pth, zip CRC-32s verified').
 
 exit status: 0 ok; 1 the file is damaged (the error names the file and the record);
 2 the file cannot be read.
@@ -403,6 +407,101 @@ std::string exact_value(const RecordView& r, bool json) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// formats: .ckpt, safetensors and torch.save files, told apart by content
+
+enum class FileFormat { ckpt, safetensors, pth };
+
+std::string_view format_name(FileFormat f) {
+    switch (f) {
+        case FileFormat::ckpt: return "ckpt";
+        case FileFormat::safetensors: return "safetensors";
+        case FileFormat::pth: return "pth";
+    }
+    return "?";
+}
+
+std::optional<FileFormat> format_of_extension(const fs::path& p) {
+    const auto ext = p.extension();
+    if (ext == ".ckpt") return FileFormat::ckpt;
+    if (ext == ".safetensors") return FileFormat::safetensors;
+    if (ext == ".pth" || ext == ".pt") return FileFormat::pth;
+    return std::nullopt;
+}
+
+// What the first bytes say for sure: a ZIP (or a legacy pickle) is torch.save's, an 8-byte length
+// followed by '{' within the file is safetensors. A .ckpt has no magic, so it is never sniffed.
+std::optional<FileFormat> format_of_content(std::span<const std::byte> b) {
+    auto at = [&](std::size_t i) { return i < b.size() ? static_cast<unsigned>(b[i]) : 256u; };
+    if (at(0) == 'P' && at(1) == 'K' && (at(2) == 3 || at(2) == 5)) return FileFormat::pth;
+    if (at(0) == 0x80 && at(1) <= 5) return FileFormat::pth;  // legacy torch.save: the reader explains
+    if (b.size() >= 10 && at(8) == '{') {
+        std::uint64_t n = 0;
+        for (int i = 7; i >= 0; --i) n = (n << 8) | at(static_cast<std::size_t>(i));
+        if (n <= b.size() - 8) return FileFormat::safetensors;
+    }
+    return std::nullopt;
+}
+
+// The input, opened through a memory map in whichever format it is.
+class AnyInput {
+public:
+    AnyInput(const fs::path& path, FileFormat f, bool crc_check = true) {
+        switch (f) {
+            case FileFormat::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{.crc_check = crc_check}); break;
+            case FileFormat::safetensors:
+                file_.emplace<mindsave::format::safetensors::Mapped>(path, mindsave::format::safetensors::ReadOptions{.crc_check = crc_check});
+                break;
+            case FileFormat::pth:
+                file_.emplace<mindsave::format::pth::Mapped>(path, mindsave::format::pth::ReadOptions{.crc_check = crc_check});
+                break;
+        }
+    }
+    const std::vector<RecordView>& records() const {
+        return std::visit([](const auto& f) -> const std::vector<RecordView>& {
+            if constexpr (requires { f.records(); }) return f.records();
+            else throw mindsave::Error("convert: no input");  // unreachable: the constructor opens one
+        }, file_);
+    }
+    // What the format's checksums say, for a file opened (as here) with its CRC checks on.
+    std::string crc_text() const {
+        if (const auto* s = std::get_if<mindsave::format::safetensors::Mapped>(&file_))
+            return s->contents().has_crc() ? "crc_num verified" : "no crc_num";
+        if (std::holds_alternative<mindsave::format::pth::Mapped>(file_)) return "zip CRC-32s verified";
+        const auto& c = std::get<ckpt::Mapped>(file_).contents();
+        return c.has_crc() ? "crc verified" : "no crc footer";
+    }
+    // A .ckpt with MindSpore's crc_num footer.
+    bool has_crc_footer() const {
+        const auto* c = std::get_if<ckpt::Mapped>(&file_);
+        return c && c->contents().has_crc();
+    }
+    // MindSpore's names: a .ckpt, or safetensors with {"format": "ms"}; PyTorch's otherwise.
+    bool mindspore_names() const {
+        if (std::holds_alternative<ckpt::Mapped>(file_)) return true;
+        if (const auto* s = std::get_if<mindsave::format::safetensors::Mapped>(&file_)) {
+            const auto& meta = s->contents().metadata();
+            return std::any_of(meta.begin(), meta.end(), [](const auto& kv) { return kv.first == "format" && kv.second == "ms"; });
+        }
+        return false;
+    }
+
+private:
+    std::variant<std::monostate, ckpt::Mapped, mindsave::format::safetensors::Mapped, mindsave::format::pth::Mapped> file_;
+};
+
+// The format of path: by content where it is certain (see format_of_content), else by extension,
+// else .ckpt (the one format without magic).
+FileFormat detect_format(const fs::path& path) {
+    const mindsave::io::MappedFile probe(path);
+    const auto by_content = format_of_content(probe.bytes());
+    const auto by_extension = format_of_extension(path);
+    if (by_content && by_extension && *by_content != *by_extension)
+        std::cerr << "mindsave: note: " << path.string() << " holds a " << format_name(*by_content)
+                  << " file despite its extension; reading it as one\n";
+    return by_content ? *by_content : by_extension.value_or(FileFormat::ckpt);
+}
+
+// ---------------------------------------------------------------------------------------------
 // inspect
 
 std::string crc_summary(bool has_crc, std::optional<bool> crc_ok) {
@@ -410,13 +509,28 @@ std::string crc_summary(bool has_crc, std::optional<bool> crc_ok) {
     return *crc_ok ? "CRC footer matches" : "CRC footer MISMATCH (the file is damaged; see mindsave verify)";
 }
 
+// How inspect describes a file's checksums.
+struct CrcState {
+    bool present = false;
+    std::optional<bool> ok;  // nullopt: not checked
+    std::string summary;
+};
+
+int print_inspection(const ParsedArgs& args, const fs::path& path, FileFormat format, std::size_t file_bytes,
+                     const std::vector<RecordView>& records, const CrcState& crc);
+
 int run_inspect(const ParsedArgs& args) {
     constexpr std::string_view names[] = {"FILE"};
     args.expect_positional(names);
     const fs::path path = args.positional[0];
+    if (const FileFormat format = detect_format(path); format != FileFormat::ckpt) {
+        const AnyInput input(path, format);  // checks the format's CRCs: a damaged file is an error
+        const bool present = format == FileFormat::pth || input.crc_text() == "crc_num verified";
+        return print_inspection(args, path, format, fs::file_size(path), input.records(),
+                                {present, present ? std::optional<bool>(true) : std::nullopt, input.crc_text()});
+    }
     const mindsave::io::MappedFile file(path);
     const auto contents = ckpt::parse(file.bytes(), path);
-    const auto& records = contents.records();
     std::optional<bool> crc_ok;
     if (contents.has_crc()) {  // as verify: the 10-byte big-endian footer value must fit 32 bits and match
         const auto bytes = file.bytes();
@@ -424,15 +538,22 @@ int run_inspect(const ParsedArgs& args) {
         crc_ok = std::all_of(high.begin(), high.end(), [](std::byte b) { return b == std::byte{0}; }) &&
                  mindsave::io::crc32(bytes.first(bytes.size() - 17)) == contents.stored_crc();
     }
+    return print_inspection(args, path, FileFormat::ckpt, file.bytes().size(), contents.records(),
+                            {contents.has_crc(), crc_ok, crc_summary(contents.has_crc(), crc_ok)});
+}
+
+int print_inspection(const ParsedArgs& args, const fs::path& path, FileFormat format, std::size_t file_bytes,
+                     const std::vector<RecordView>& records, const CrcState& crc) {
     std::size_t tensor_bytes = 0;
     for (const auto& r : records) tensor_bytes += r.data.size();
 
     if (args.has("--json")) {
         std::string out = "{\n  \"file\": " + json_string(path.string()) +
-                          ",\n  \"file_bytes\": " + std::to_string(file.bytes().size()) +
+                          ",\n  \"format\": " + json_string(std::string(format_name(format))) +
+                          ",\n  \"file_bytes\": " + std::to_string(file_bytes) +
                           ",\n  \"tensor_bytes\": " + std::to_string(tensor_bytes) +
-                          ",\n  \"crc\": " + (contents.has_crc() ? "true" : "false") +
-                          ",\n  \"crc_ok\": " + (crc_ok ? (*crc_ok ? "true" : "false") : "null") +
+                          ",\n  \"crc\": " + (crc.present ? "true" : "false") +
+                          ",\n  \"crc_ok\": " + (crc.ok ? (*crc.ok ? "true" : "false") : "null") +
                           ",\n  \"records\": [";
         for (std::size_t i = 0; i < records.size(); ++i) {
             const auto& r = records[i];
@@ -486,8 +607,8 @@ int run_inspect(const ParsedArgs& args) {
         out += pad(row.name, name_w) + "  " + pad(row.type, type_w) + "  " + pad(row.shape, shape_w) + "  " +
                std::string(bytes_w - row.bytes.size(), ' ') + row.bytes + "  " + row.detail + "\n";
     out += std::to_string(records.size()) + (records.size() == 1 ? " record, " : " records, ") +
-           std::to_string(tensor_bytes) + " bytes of values, file " + std::to_string(file.bytes().size()) +
-           " bytes, " + crc_summary(contents.has_crc(), crc_ok) + "\n";
+           std::to_string(tensor_bytes) + " bytes of values, file " + std::to_string(file_bytes) + " bytes, " +
+           (format == FileFormat::ckpt ? "" : std::string(format_name(format)) + ", ") + crc.summary + "\n";
     std::cout << out;
     return exit_ok;
 }
@@ -499,10 +620,10 @@ int run_verify(const ParsedArgs& args) {
     constexpr std::string_view names[] = {"FILE"};
     args.expect_positional(names);
     const fs::path path = args.positional[0];
-    const mindsave::io::MappedFile file(path);  // unreadable: exit 2 from main
+    const FileFormat format = detect_format(path);  // unreadable: exit 2 from main
     try {
-        const auto contents = ckpt::parse(file.bytes(), path, {.crc_check = true});
-        const auto& records = contents.records();
+        const AnyInput input(path, format);
+        const auto& records = input.records();
         if (records.empty()) {
             std::cerr << "mindsave: " << path.string()
                       << ": holds no records (MindSpore's load_checkpoint rejects an empty checkpoint)\n";
@@ -515,7 +636,7 @@ int run_verify(const ParsedArgs& args) {
                 std::cerr << "mindsave: warning: " << path.string() << ": record '" << escaped(r.name, Escape::terminal)
                           << "' appears more than once; loaders keep the last\n";
         std::cout << "ok: " << records.size() << (records.size() == 1 ? " record, " : " records, ")
-                  << (contents.has_crc() ? "crc verified" : "no crc footer") << "\n";
+                  << (format == FileFormat::ckpt ? "" : std::string(format_name(format)) + ", ") << input.crc_text() << "\n";
         return exit_ok;
     } catch (const mindsave::Error& e) {
         std::cerr << "mindsave: " << e.what() << "\n";
@@ -624,7 +745,7 @@ int run_diff(const ParsedArgs& args) {
     constexpr std::string_view names[] = {"A", "B"};
     args.expect_positional(names);
     const fs::path path_a = args.positional[0], path_b = args.positional[1];
-    const ckpt::Mapped file_a(path_a), file_b(path_b);
+    const AnyInput file_a(path_a, detect_format(path_a), false), file_b(path_b, detect_format(path_b), false);
     const auto& ra = file_a.records();
     const auto& rb = file_b.records();
 
@@ -672,8 +793,8 @@ int run_diff(const ParsedArgs& args) {
     for (const auto i : only_b) out += "only in B: " + escaped(rb[i].name, Escape::terminal) + twin(rb[i], ra, only_a, "A") + "\n";
     const bool reordered = shared_in_a != shared_in_b;
     if (reordered) out += "order: the shared records are in a different order\n";
-    if (file_a.contents().has_crc() != file_b.contents().has_crc())
-        out += std::string("note: ") + (file_a.contents().has_crc() ? "A" : "B") +
+    if (file_a.has_crc_footer() != file_b.has_crc_footer())
+        out += std::string("note: ") + (file_a.has_crc_footer() ? "A" : "B") +
                " has a CRC footer and the other has none (framing is not compared)\n";
     const bool differ = different || mismatched || !only_a.empty() || !only_b.empty() || reordered;
     out += "summary: " + std::to_string(identical) + " identical, " + std::to_string(different) + " different, " +
@@ -812,71 +933,6 @@ int run_edit(const ParsedArgs& args) {
 // ---------------------------------------------------------------------------------------------
 // convert
 
-enum class FileFormat { ckpt, safetensors, pth };
-
-std::string_view format_name(FileFormat f) {
-    switch (f) {
-        case FileFormat::ckpt: return "ckpt";
-        case FileFormat::safetensors: return "safetensors";
-        case FileFormat::pth: return "pth";
-    }
-    return "?";
-}
-
-std::optional<FileFormat> format_of_extension(const fs::path& p) {
-    const auto ext = p.extension();
-    if (ext == ".ckpt") return FileFormat::ckpt;
-    if (ext == ".safetensors") return FileFormat::safetensors;
-    if (ext == ".pth" || ext == ".pt") return FileFormat::pth;
-    return std::nullopt;
-}
-
-// What the first bytes say for sure: a ZIP (or a legacy pickle) is torch.save's, an 8-byte length
-// followed by '{' within the file is safetensors. A .ckpt has no magic, so it is never sniffed.
-std::optional<FileFormat> format_of_content(std::span<const std::byte> b) {
-    auto at = [&](std::size_t i) { return i < b.size() ? static_cast<unsigned>(b[i]) : 256u; };
-    if (at(0) == 'P' && at(1) == 'K' && (at(2) == 3 || at(2) == 5)) return FileFormat::pth;
-    if (at(0) == 0x80 && at(1) <= 5) return FileFormat::pth;  // legacy torch.save: the reader explains
-    if (b.size() >= 10 && at(8) == '{') {
-        std::uint64_t n = 0;
-        for (int i = 7; i >= 0; --i) n = (n << 8) | at(static_cast<std::size_t>(i));
-        if (n <= b.size() - 8) return FileFormat::safetensors;
-    }
-    return std::nullopt;
-}
-
-// The input, opened through a memory map in whichever format it is.
-class AnyInput {
-public:
-    AnyInput(const fs::path& path, FileFormat f) {
-        switch (f) {
-            case FileFormat::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{.crc_check = true}); break;
-            case FileFormat::safetensors:
-                file_.emplace<mindsave::format::safetensors::Mapped>(path, mindsave::format::safetensors::ReadOptions{.crc_check = true});
-                break;
-            case FileFormat::pth: file_.emplace<mindsave::format::pth::Mapped>(path, mindsave::format::pth::ReadOptions{.crc_check = true}); break;
-        }
-    }
-    const std::vector<RecordView>& records() const {
-        return std::visit([](const auto& f) -> const std::vector<RecordView>& {
-            if constexpr (requires { f.records(); }) return f.records();
-            else throw mindsave::Error("convert: no input");  // unreachable: the constructor opens one
-        }, file_);
-    }
-    // MindSpore's names: a .ckpt, or safetensors with {"format": "ms"}; PyTorch's otherwise.
-    bool mindspore_names() const {
-        if (std::holds_alternative<ckpt::Mapped>(file_)) return true;
-        if (const auto* s = std::get_if<mindsave::format::safetensors::Mapped>(&file_)) {
-            const auto& meta = s->contents().metadata();
-            return std::any_of(meta.begin(), meta.end(), [](const auto& kv) { return kv.first == "format" && kv.second == "ms"; });
-        }
-        return false;
-    }
-
-private:
-    std::variant<std::monostate, ckpt::Mapped, mindsave::format::safetensors::Mapped, mindsave::format::pth::Mapped> file_;
-};
-
 int run_convert(const ParsedArgs& args) {
     constexpr std::string_view names[] = {"IN", "OUT"};
     args.expect_positional(names);
@@ -904,16 +960,7 @@ int run_convert(const ParsedArgs& args) {
         map = mindsave::NameMap::load(*file);
     }
 
-    std::optional<FileFormat> in_format;
-    {
-        const mindsave::io::MappedFile probe(in);
-        const auto by_content = format_of_content(probe.bytes());
-        in_format = by_content ? by_content : format_of_extension(in);
-        if (!in_format) in_format = FileFormat::ckpt;  // no magic, no known extension: the one format without magic
-        if (by_content && format_of_extension(in) && *by_content != *format_of_extension(in))
-            std::cerr << "mindsave: note: " << in.string() << " holds a " << format_name(*by_content)
-                      << " file despite its extension; reading it as one\n";
-    }
+    const std::optional<FileFormat> in_format = detect_format(in);
     const AnyInput input(in, *in_format);
     const auto& records = input.records();
     std::vector<std::string> current;

@@ -566,6 +566,24 @@ EOF
     run convert bn.ckpt x.ckpt --map bad.txt
     expect_status 2
     expect_err "bad.txt:1: expected 'FROM TO'"
+    # inspect, verify and diff read safetensors and .pth files too.
+    run convert bn.ckpt crc.safetensors --crc
+    expect_status 0
+    run verify crc.safetensors
+    expect_status 0
+    expect_out "^ok: 6 records, safetensors, crc_num verified$"
+    run inspect kept.pth
+    expect_status 0
+    expect_out "pth, zip CRC-32s verified$"
+    run inspect --json crc.safetensors
+    expect_out '"format": "safetensors"'
+    run diff bn.ckpt crc.safetensors  # safetensors keeps its records sorted by name
+    expect_status 1
+    expect_out "^summary: 6 identical, 0 different, 0 mismatched, 0 only in A, 0 only in B"
+    expect_out "^order: the shared records are in a different order$"
+    run diff kept.pth bn.ckpt  # converted with --keep-names: the same records
+    expect_status 0
+    expect_out "the checkpoints are identical$"
     # A pattern rule: each '*' carries what it matched.
     printf '*.gamma norm_*.scale\n' >glob.txt
     run convert bn.ckpt glob.ckpt --map glob.txt
