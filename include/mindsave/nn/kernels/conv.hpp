@@ -6,7 +6,35 @@
 #include <cstddef>
 #include <cstring>
 
+#include "mindsave/nn/kernels/gemm.hpp"
+
 namespace mindsave::kernels {
+
+namespace detail {
+// out[0, n) = in[0, n) for the short rows of small images: vectors where they fit, then scalars.
+// (A plain loop becomes a memcpy call, whose overhead dominates rows of 5 or 10 values.)
+inline void copy_row(float* out, const float* in, std::size_t n) noexcept {
+    using half = xsimd::batch<float, xsimd::avx2>;
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) fbatch::load_unaligned(in + i).store_unaligned(out + i);
+    if (i + half::size <= n) {
+        half::load_unaligned(in + i).store_unaligned(out + i);
+        i += half::size;
+    }
+    for (; i < n; ++i) out[i] = in[i];
+}
+inline void add_row(float* out, const float* in, std::size_t n) noexcept {
+    using half = xsimd::batch<float, xsimd::avx2>;
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width)
+        (fbatch::load_unaligned(out + i) + fbatch::load_unaligned(in + i)).store_unaligned(out + i);
+    if (i + half::size <= n) {
+        (half::load_unaligned(out + i) + half::load_unaligned(in + i)).store_unaligned(out + i);
+        i += half::size;
+    }
+    for (; i < n; ++i) out[i] += in[i];
+}
+}  // namespace detail
 
 struct ConvGeometry {
     std::size_t channels, height, width;  // input, one sample
@@ -19,14 +47,20 @@ struct ConvGeometry {
 };
 
 // col[(c*K + ki)*K + kj, oh*OW + ow] = x[c, oh*S + ki - pad_top, ow*S + kj - pad_left], 0 outside.
-inline void im2col(const float* x, const ConvGeometry& g, float* col) noexcept {
+// Rows are ld >= width apart (0: col_cols()); columns [col_cols(), width) are zeroed, so a gemm may
+// run over whole vectors.
+inline void im2col(const float* x, const ConvGeometry& g, float* col, std::size_t ld = 0,
+                   std::size_t width = 0) noexcept {
+    if (ld == 0) ld = g.col_cols();
+    if (width == 0) width = ld;
     const auto H = static_cast<std::ptrdiff_t>(g.height), W = static_cast<std::ptrdiff_t>(g.width);
     const auto S = static_cast<std::ptrdiff_t>(g.stride);
     for (std::size_t c = 0; c < g.channels; ++c) {
         const float* xc = x + c * g.height * g.width;
         for (std::size_t ki = 0; ki < g.kernel; ++ki) {
             for (std::size_t kj = 0; kj < g.kernel; ++kj) {
-                float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * g.col_cols();
+                float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * ld;
+                std::fill(row + g.col_cols(), row + width, 0.0f);
                 const auto dj = static_cast<std::ptrdiff_t>(kj) - static_cast<std::ptrdiff_t>(g.pad_left);
                 // output columns whose input column ow*S + dj lies inside [0, W)
                 std::ptrdiff_t ow_lo = dj >= 0 ? 0 : (-dj + S - 1) / S;
@@ -44,7 +78,7 @@ inline void im2col(const float* x, const ConvGeometry& g, float* col) noexcept {
                     const float* in = xc + ih * W + dj;
                     std::fill(out, out + ow_lo, 0.0f);
                     if (S == 1) {
-                        std::memcpy(out + ow_lo, in + ow_lo, static_cast<std::size_t>(ow_hi - ow_lo) * sizeof(float));
+                        detail::copy_row(out + ow_lo, in + ow_lo, static_cast<std::size_t>(ow_hi - ow_lo));
                     } else {
                         for (std::ptrdiff_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in[ow * S];
                     }
@@ -56,14 +90,16 @@ inline void im2col(const float* x, const ConvGeometry& g, float* col) noexcept {
 }
 
 // The adjoint of im2col: dx[c, ih, iw] += every col entry that im2col copied from it.
-inline void col2im_add(const float* col, const ConvGeometry& g, float* dx) noexcept {
+// Rows of col are ld apart (0: col_cols()).
+inline void col2im_add(const float* col, const ConvGeometry& g, float* dx, std::size_t ld = 0) noexcept {
+    if (ld == 0) ld = g.col_cols();
     const auto H = static_cast<std::ptrdiff_t>(g.height), W = static_cast<std::ptrdiff_t>(g.width);
     const auto S = static_cast<std::ptrdiff_t>(g.stride);
     for (std::size_t c = 0; c < g.channels; ++c) {
         float* dxc = dx + c * g.height * g.width;
         for (std::size_t ki = 0; ki < g.kernel; ++ki) {
             for (std::size_t kj = 0; kj < g.kernel; ++kj) {
-                const float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * g.col_cols();
+                const float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * ld;
                 const auto dj = static_cast<std::ptrdiff_t>(kj) - static_cast<std::ptrdiff_t>(g.pad_left);
                 std::ptrdiff_t ow_lo = dj >= 0 ? 0 : (-dj + S - 1) / S;
                 std::ptrdiff_t ow_hi = W - dj <= 0 ? 0 : (W - dj - 1) / S + 1;
@@ -74,7 +110,11 @@ inline void col2im_add(const float* col, const ConvGeometry& g, float* dx) noexc
                     if (ih < 0 || ih >= H) continue;
                     const float* in = row + oh * g.out_width;
                     float* out = dxc + ih * W + dj;
-                    for (std::ptrdiff_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * S] += in[ow];
+                    if (S == 1) {  // contiguous: lets the compiler vectorize
+                        if (ow_hi > ow_lo) detail::add_row(out + ow_lo, in + ow_lo, static_cast<std::size_t>(ow_hi - ow_lo));
+                    } else {
+                        for (std::ptrdiff_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * S] += in[ow];
+                    }
                 }
             }
         }

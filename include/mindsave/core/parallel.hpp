@@ -1,0 +1,205 @@
+// The library's thread pool: kernels split a range over a fixed number of threads (statically, so a
+// fixed seed and thread count give bit-identical results) and the calling thread takes the first part.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace mindsave {
+
+namespace detail {
+
+inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+
+// The threads a fresh process uses: MINDSAVE_NUM_THREADS if set to a positive number, else the cores.
+inline std::size_t default_num_threads() noexcept {
+    if (const char* env = std::getenv("MINDSAVE_NUM_THREADS")) {
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(env, &end, 10);
+        if (end != env && v > 0) return static_cast<std::size_t>(v);
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// threads - 1 workers, woken by a generation counter. A worker spins briefly after each job (the
+// next layer's job usually follows within microseconds), then sleeps on a condition variable.
+class ThreadPool {
+public:
+    using Task = void (*)(void* context, std::size_t thread);
+
+    explicit ThreadPool(std::size_t threads) : threads_(std::max<std::size_t>(threads, 1)) {
+        workers_.reserve(threads_ - 1);
+        for (std::size_t i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { work(i); });
+    }
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+    ~ThreadPool() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_.store(true);
+            generation_.fetch_add(1);
+        }
+        wake_.notify_all();
+        for (auto& w : workers_) w.join();
+    }
+
+    std::size_t size() const noexcept { return threads_; }
+
+    // Runs task(context, t) for t in [0, active) and returns when all are done; t = 0 on this thread.
+    // Another job already running (a second user thread, or a nested call) runs everything here instead.
+    void run(std::size_t active, Task task, void* context) {
+        active = std::min(active, threads_);
+        std::unique_lock busy(busy_, std::try_to_lock);
+        if (active <= 1 || !busy.owns_lock() || inside_job()) {
+            for (std::size_t t = 0; t < active; ++t) task(context, t);
+            return;
+        }
+        task_ = task;
+        context_ = context;
+        active_ = active;
+        pending_.store(threads_ - 1);  // every worker acknowledges every job, idle ones at once
+        generation_.fetch_add(1);      // seq_cst: pairs with the sleeper count below
+        if (sleepers_.load() > 0) {
+            { std::lock_guard lock(mutex_); }  // a worker between its check and its wait holds the mutex
+            wake_.notify_all();
+        }
+        inside_job() = true;
+        task(context, 0);
+        inside_job() = false;
+        for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+            if (spins < 4096) cpu_relax();
+            else std::this_thread::yield();  // a worker that had gone to sleep is still waking up
+        }
+    }
+
+private:
+    static bool& inside_job() noexcept {
+        thread_local bool inside = false;
+        return inside;
+    }
+
+    void work(std::size_t index) {
+        inside_job() = true;
+        std::uint64_t seen = 0;
+        for (;;) {
+            std::uint64_t g = generation_.load(std::memory_order_acquire);
+            if (g == seen) {
+                // ~100 us of spinning, then sleep
+                const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+                for (unsigned i = 1; (g = generation_.load(std::memory_order_acquire)) == seen; ++i) {
+                    cpu_relax();
+                    if (i % 64 == 0 && std::chrono::steady_clock::now() > until) break;
+                }
+            }
+            if (g == seen) {
+                std::unique_lock lock(mutex_);
+                sleepers_.fetch_add(1);
+                while ((g = generation_.load()) == seen) wake_.wait(lock);
+                sleepers_.fetch_sub(1);
+            }
+            seen = g;
+            if (stop_.load()) return;
+            if (index < active_) task_(context_, index);
+            pending_.fetch_sub(1, std::memory_order_acq_rel);
+        }
+    }
+
+    std::size_t threads_;
+    std::vector<std::thread> workers_;
+    std::mutex busy_;   // held by the thread whose job runs
+    std::mutex mutex_;  // guards sleeping
+    std::condition_variable wake_;
+    std::atomic<std::uint64_t> generation_{0};
+    std::atomic<std::size_t> pending_{0};
+    std::atomic<std::size_t> sleepers_{0};
+    std::atomic<bool> stop_{false};
+    Task task_ = nullptr;
+    void* context_ = nullptr;
+    std::size_t active_ = 0;
+};
+
+struct PoolHolder {
+    std::mutex mutex;
+    std::size_t threads = default_num_threads();
+    std::unique_ptr<ThreadPool> pool;  // started on first use
+};
+inline PoolHolder& pool_holder() {
+    static PoolHolder holder;
+    return holder;
+}
+inline ThreadPool& pool() {
+    auto& h = pool_holder();
+    std::lock_guard lock(h.mutex);
+    if (!h.pool || h.pool->size() != h.threads) {
+        h.pool.reset();
+        h.pool = std::make_unique<ThreadPool>(h.threads);
+    }
+    return *h.pool;
+}
+
+}  // namespace detail
+
+// Threads the kernels use (the calling thread included). Call it between steps, not during one.
+inline void set_num_threads(std::size_t n) {
+    auto& h = detail::pool_holder();
+    std::lock_guard lock(h.mutex);
+    h.threads = std::max<std::size_t>(n, 1);
+}
+inline std::size_t num_threads() {
+    auto& h = detail::pool_holder();
+    std::lock_guard lock(h.mutex);
+    return h.threads;
+}
+
+// The part of [0, n) that thread t of T takes: contiguous, sizes differing by at most one.
+struct Range {
+    std::size_t begin = 0, end = 0;
+};
+inline Range partition(std::size_t n, std::size_t t, std::size_t T) noexcept {
+    return {n * t / T, n * (t + 1) / T};
+}
+
+// Splits [0, n) into min(num_threads(), max_parts) contiguous parts (at least `grain` items each
+// when n allows) and calls f(begin, end, thread) for each, thread 0 on the caller. The split
+// depends only on n, grain, max_parts and the thread count. Allocates nothing.
+template <class F>
+void parallel_for(std::size_t n, F&& f, std::size_t grain = 1, std::size_t max_parts = static_cast<std::size_t>(-1)) {
+    if (n == 0) return;
+    auto& pool = detail::pool();
+    const std::size_t by_grain = std::max<std::size_t>(1, n / std::max<std::size_t>(grain, 1));
+    const std::size_t parts = std::min({pool.size(), by_grain, max_parts, n});
+    if (parts == 1) {
+        f(std::size_t{0}, n, std::size_t{0});
+        return;
+    }
+    struct Job {
+        std::remove_reference_t<F>* f;
+        std::size_t n, parts;
+    } job{&f, n, parts};
+    pool.run(parts, [](void* context, std::size_t t) {
+        auto& j = *static_cast<Job*>(context);
+        const Range r = partition(j.n, t, j.parts);
+        (*j.f)(r.begin, r.end, t);
+    }, &job);
+}
+
+// How many parts parallel_for(n, f, grain, max_parts) will use: size per-thread buffers with it.
+inline std::size_t parallel_parts(std::size_t n, std::size_t grain = 1,
+                                  std::size_t max_parts = static_cast<std::size_t>(-1)) {
+    if (n == 0) return 1;
+    const std::size_t by_grain = std::max<std::size_t>(1, n / std::max<std::size_t>(grain, 1));
+    return std::min({num_threads(), by_grain, max_parts, n});
+}
+
+}  // namespace mindsave
