@@ -128,7 +128,7 @@ void check_conv_threads(std::size_t N, std::size_t H, std::size_t W, std::size_t
 
 }  // namespace
 
-TEST_CASE("parallel_for splits [0, n) statically into contiguous parts, each run once, thread 0 first part",
+TEST_CASE("parallel_for splits 0..n statically into contiguous parts, each run once, thread 0 first part",
           "[parallel]") {
     const ThreadCount tc(2);
     CHECK(num_threads() == 2);
