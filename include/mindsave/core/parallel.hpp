@@ -34,13 +34,16 @@ inline std::size_t default_num_threads() noexcept {
 
 // threads - 1 workers, woken by a generation counter. A worker spins briefly after each job (the
 // next layer's job usually follows within microseconds), then sleeps on a condition variable.
+// Parts are fixed by the caller; whichever thread is free claims the next one, so a worker the OS
+// has descheduled (a busy machine) never holds the caller up: it takes the parts itself. Results
+// depend on the parts, never on which thread ran them.
 class ThreadPool {
 public:
-    using Task = void (*)(void* context, std::size_t thread);
+    using Task = void (*)(void* context, std::size_t part);
 
     explicit ThreadPool(std::size_t threads) : threads_(std::max<std::size_t>(threads, 1)) {
         workers_.reserve(threads_ - 1);
-        for (std::size_t i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { work(i); });
+        for (std::size_t i = 1; i < threads_; ++i) workers_.emplace_back([this] { work(); });
     }
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
@@ -56,30 +59,30 @@ public:
 
     std::size_t size() const noexcept { return threads_; }
 
-    // Runs task(context, t) for t in [0, active) and returns when all are done; t = 0 on this thread.
+    // Runs task(context, p) for every part p in [0, parts) and returns when all are done.
     // Another job already running (a second user thread, or a nested call) runs everything here instead.
-    void run(std::size_t active, Task task, void* context) {
-        active = std::min(active, threads_);
+    void run(std::size_t parts, Task task, void* context) {
         std::unique_lock busy(busy_, std::try_to_lock);
-        if (active <= 1 || !busy.owns_lock() || inside_job()) {
-            for (std::size_t t = 0; t < active; ++t) task(context, t);
+        if (parts <= 1 || threads_ <= 1 || !busy.owns_lock() || inside_job()) {
+            for (std::size_t p = 0; p < parts; ++p) task(context, p);
             return;
         }
         task_ = task;
         context_ = context;
-        active_ = active;
-        pending_.store(threads_ - 1);  // every worker acknowledges every job, idle ones at once
-        generation_.fetch_add(1);      // seq_cst: pairs with the sleeper count below
+        done_.store(0, std::memory_order_relaxed);
+        const std::uint64_t g = generation_.load(std::memory_order_relaxed) + 1;
+        claim_.store((g & 0xffffffff) << 32 | static_cast<std::uint64_t>(parts) << 16);  // publishes task_ and context_
+        generation_.store(g);  // seq_cst: pairs with the sleeper count below
         if (sleepers_.load() > 0) {
             { std::lock_guard lock(mutex_); }  // a worker between its check and its wait holds the mutex
             wake_.notify_all();
         }
         inside_job() = true;
-        task(context, 0);
+        take_parts(g & 0xffffffff);
         inside_job() = false;
-        for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+        for (unsigned spins = 0; done_.load(std::memory_order_acquire) != parts; ++spins) {
             if (spins < 4096) cpu_relax();
-            else std::this_thread::yield();  // a worker that had gone to sleep is still waking up
+            else std::this_thread::yield();  // a part is running on a thread the OS has paused
         }
     }
 
@@ -89,7 +92,20 @@ private:
         return inside;
     }
 
-    void work(std::size_t index) {
+    // Claims and runs parts of job g until none are left. claim_ packs generation, part count and next part.
+    void take_parts(std::uint64_t g) {
+        std::uint64_t word = claim_.load(std::memory_order_acquire);
+        for (;;) {
+            const std::uint64_t parts = (word >> 16) & 0xffff, next = word & 0xffff;
+            if ((word >> 32) != g || next >= parts) return;
+            if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel)) continue;
+            task_(context_, static_cast<std::size_t>(next));
+            done_.fetch_add(1, std::memory_order_acq_rel);
+            word = claim_.load(std::memory_order_acquire);
+        }
+    }
+
+    void work() {
         inside_job() = true;
         std::uint64_t seen = 0;
         for (;;) {
@@ -110,8 +126,7 @@ private:
             }
             seen = g;
             if (stop_.load()) return;
-            if (index < active_) task_(context_, index);
-            pending_.fetch_sub(1, std::memory_order_acq_rel);
+            take_parts(g & 0xffffffff);
         }
     }
 
@@ -121,12 +136,12 @@ private:
     std::mutex mutex_;  // guards sleeping
     std::condition_variable wake_;
     std::atomic<std::uint64_t> generation_{0};
-    std::atomic<std::size_t> pending_{0};
+    std::atomic<std::uint64_t> claim_{0};
+    std::atomic<std::size_t> done_{0};
     std::atomic<std::size_t> sleepers_{0};
     std::atomic<bool> stop_{false};
     Task task_ = nullptr;
     void* context_ = nullptr;
-    std::size_t active_ = 0;
 };
 
 struct PoolHolder {
@@ -171,14 +186,14 @@ inline Range partition(std::size_t n, std::size_t t, std::size_t T) noexcept {
 }
 
 // Splits [0, n) into min(num_threads(), max_parts) contiguous parts (at least `grain` items each
-// when n allows) and calls f(begin, end, thread) for each, thread 0 on the caller. The split
-// depends only on n, grain, max_parts and the thread count. Allocates nothing.
+// when n allows) and calls f(begin, end, part) for each, in parallel. The split depends only on n,
+// grain, max_parts and the thread count; index per-part buffers by `part`. Allocates nothing.
 template <class F>
 void parallel_for(std::size_t n, F&& f, std::size_t grain = 1, std::size_t max_parts = static_cast<std::size_t>(-1)) {
     if (n == 0) return;
     auto& pool = detail::pool();
     const std::size_t by_grain = std::max<std::size_t>(1, n / std::max<std::size_t>(grain, 1));
-    const std::size_t parts = std::min({pool.size(), by_grain, max_parts, n});
+    const std::size_t parts = std::min({pool.size(), by_grain, max_parts, n, std::size_t{0xffff}});
     if (parts == 1) {
         f(std::size_t{0}, n, std::size_t{0});
         return;
@@ -199,7 +214,7 @@ inline std::size_t parallel_parts(std::size_t n, std::size_t grain = 1,
                                   std::size_t max_parts = static_cast<std::size_t>(-1)) {
     if (n == 0) return 1;
     const std::size_t by_grain = std::max<std::size_t>(1, n / std::max<std::size_t>(grain, 1));
-    return std::min({num_threads(), by_grain, max_parts, n});
+    return std::min({num_threads(), by_grain, max_parts, n, std::size_t{0xffff}});
 }
 
 }  // namespace mindsave
