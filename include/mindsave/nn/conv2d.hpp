@@ -149,7 +149,7 @@ private:
                 for (std::size_t s = 0; s < count; ++s) {
                     float* dxn = dx->data() + (c0 + s) * in_size;
                     std::fill(dxn, dxn + in_size, 0.0f);
-                    kernels::col2im_add(col + s * Pp, g, dxn, ld);
+                    kernels::col2im_add(col + s * Pp, g, dxn, ld, Pp);
                 }
             }
             if (begin == end) std::fill(dw, dw + Out * R, 0.0f);

@@ -46,6 +46,35 @@ struct ConvGeometry {
     std::size_t col_cols() const noexcept { return out_height * out_width; }
 };
 
+namespace detail {
+// Stride 1 and every window inside the input (LeNet's valid convolutions): each output row is a
+// straight copy. Rows are copied whole vectors at a time, the overhang overwritten by the next row,
+// as long as the reads stay inside this sample's input. False when it does not apply.
+inline bool im2col_valid_s1(const float* x, const ConvGeometry& g, float* col, std::size_t ld,
+                            std::size_t width) noexcept {
+    const std::size_t H = g.height, W = g.width, K = g.kernel, OH = g.out_height, OW = g.out_width;
+    const std::size_t span = (OW + simd_width - 1) / simd_width * simd_width;  // floats copied per row
+    if (g.stride != 1 || g.pad_top != 0 || g.pad_left != 0 || OH + K - 1 > H || OW + K - 1 > W || OH < 2 ||
+        span > 2 * OW || (H - 2) * W + K - 1 + span > H * W)  // the last overhanging read ends in the plane
+        return false;
+    const std::size_t P = OH * OW;
+    for (std::size_t c = 0; c < g.channels; ++c) {
+        for (std::size_t ki = 0; ki < K; ++ki) {
+            for (std::size_t kj = 0; kj < K; ++kj) {
+                float* row = col + ((c * K + ki) * K + kj) * ld;
+                const float* in = x + (c * H + ki) * W + kj;
+                for (std::size_t oh = 0; oh + 1 < OH; ++oh)
+                    for (std::size_t v = 0; v < span; v += simd_width)
+                        fbatch::load_unaligned(in + oh * W + v).store_unaligned(row + oh * OW + v);
+                copy_row(row + (OH - 1) * OW, in + (OH - 1) * W, OW);
+                std::fill(row + P, row + width, 0.0f);
+            }
+        }
+    }
+    return true;
+}
+}  // namespace detail
+
 // col[(c*K + ki)*K + kj, oh*OW + ow] = x[c, oh*S + ki - pad_top, ow*S + kj - pad_left], 0 outside.
 // Rows are ld >= width apart (0: col_cols()); columns [col_cols(), width) are zeroed, so a gemm may
 // run over whole vectors.
@@ -53,6 +82,7 @@ inline void im2col(const float* x, const ConvGeometry& g, float* col, std::size_
                    std::size_t width = 0) noexcept {
     if (ld == 0) ld = g.col_cols();
     if (width == 0) width = ld;
+    if (detail::im2col_valid_s1(x, g, col, ld, width)) return;
     const auto H = static_cast<std::ptrdiff_t>(g.height), W = static_cast<std::ptrdiff_t>(g.width);
     const auto S = static_cast<std::ptrdiff_t>(g.stride);
     for (std::size_t c = 0; c < g.channels; ++c) {
@@ -90,9 +120,51 @@ inline void im2col(const float* x, const ConvGeometry& g, float* col, std::size_
 }
 
 // The adjoint of im2col: dx[c, ih, iw] += every col entry that im2col copied from it.
-// Rows of col are ld apart (0: col_cols()).
-inline void col2im_add(const float* col, const ConvGeometry& g, float* dx, std::size_t ld = 0) noexcept {
+namespace detail {
+// col2im_add for stride 1, every window inside: whole vectors, the lanes past a row's end adding
+// zero, where the vector stays inside this sample's dx and inside the readable `width` of the row.
+inline bool col2im_valid_s1(const float* col, const ConvGeometry& g, float* dx, std::size_t ld,
+                            std::size_t width) noexcept {
+    const std::size_t H = g.height, W = g.width, K = g.kernel, OH = g.out_height, OW = g.out_width;
+    const std::size_t span = (OW + simd_width - 1) / simd_width * simd_width;
+    if (g.stride != 1 || g.pad_top != 0 || g.pad_left != 0 || OH + K - 1 > H || OW + K - 1 > W ||
+        (OH - 1) * OW + span > width || span > 4 * simd_width)
+        return false;
+    alignas(64) float lane_index[simd_width];
+    for (std::size_t l = 0; l < simd_width; ++l) lane_index[l] = static_cast<float>(l);
+    const fbatch lanes = fbatch::load_aligned(lane_index), zero(0.0f);
+    const float* end = dx + g.channels * H * W;
+    for (std::size_t c = 0; c < g.channels; ++c) {
+        for (std::size_t ki = 0; ki < K; ++ki) {
+            for (std::size_t kj = 0; kj < K; ++kj) {
+                const float* row = col + ((c * K + ki) * K + kj) * ld;
+                float* out = dx + (c * H + ki) * W + kj;
+                for (std::size_t oh = 0; oh < OH; ++oh) {
+                    float* o = out + oh * W;
+                    const float* in = row + oh * OW;
+                    if (o + span > end) {
+                        add_row(o, in, OW);
+                        continue;
+                    }
+                    for (std::size_t v = 0; v < span; v += simd_width) {
+                        const auto keep = lanes < fbatch(static_cast<float>(OW - v));
+                        const fbatch add = xsimd::select(keep, fbatch::load_unaligned(in + v), zero);
+                        (fbatch::load_unaligned(o + v) + add).store_unaligned(o + v);
+                    }
+                }
+            }
+        }
+    }
+    return true;
+}
+}  // namespace detail
+
+// Rows of col are ld apart (0: col_cols()), each readable up to `width` (0: ld).
+inline void col2im_add(const float* col, const ConvGeometry& g, float* dx, std::size_t ld = 0,
+                       std::size_t width = 0) noexcept {
     if (ld == 0) ld = g.col_cols();
+    if (width == 0) width = ld;
+    if (detail::col2im_valid_s1(col, g, dx, ld, width)) return;
     const auto H = static_cast<std::ptrdiff_t>(g.height), W = static_cast<std::ptrdiff_t>(g.width);
     const auto S = static_cast<std::ptrdiff_t>(g.stride);
     for (std::size_t c = 0; c < g.channels; ++c) {
