@@ -12,26 +12,16 @@ namespace mindsave::kernels {
 
 namespace detail {
 // out[0, n) = in[0, n) for the short rows of small images: vectors where they fit, then scalars.
-// (A plain loop becomes a memcpy call, whose overhead dominates rows of 5 or 10 values.)
+// (Only the default architecture's batch: the library imposes no -march on its users.)
 inline void copy_row(float* out, const float* in, std::size_t n) noexcept {
-    using half = xsimd::batch<float, xsimd::avx2>;
     std::size_t i = 0;
     for (; i + simd_width <= n; i += simd_width) fbatch::load_unaligned(in + i).store_unaligned(out + i);
-    if (i + half::size <= n) {
-        half::load_unaligned(in + i).store_unaligned(out + i);
-        i += half::size;
-    }
     for (; i < n; ++i) out[i] = in[i];
 }
 inline void add_row(float* out, const float* in, std::size_t n) noexcept {
-    using half = xsimd::batch<float, xsimd::avx2>;
     std::size_t i = 0;
     for (; i + simd_width <= n; i += simd_width)
         (fbatch::load_unaligned(out + i) + fbatch::load_unaligned(in + i)).store_unaligned(out + i);
-    if (i + half::size <= n) {
-        (half::load_unaligned(out + i) + half::load_unaligned(in + i)).store_unaligned(out + i);
-        i += half::size;
-    }
     for (; i < n; ++i) out[i] += in[i];
 }
 }  // namespace detail
