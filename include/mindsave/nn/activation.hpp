@@ -3,19 +3,26 @@
 #pragma once
 
 #include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parallel.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 
 namespace mindsave {
 
 struct ReLU {
+    static constexpr std::size_t grain = 16384;  // elements below which one thread does it all
+
     void forward(const Tensor& x, Tensor& y) {
         ensure_shape(y, x.shape());
-        kernels::relu(x.data(), y.data(), x.size());
+        parallel_for(x.size(), [&](std::size_t b, std::size_t e, std::size_t) {
+            kernels::relu(x.data() + b, y.data() + b, e - b);
+        }, grain);
     }
     void backward(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) {
         if (!dx) return;
         ensure_shape(*dx, y.shape());
-        kernels::relu_backward(y.data(), dy.data(), dx->data(), y.size());
+        parallel_for(y.size(), [&](std::size_t b, std::size_t e, std::size_t) {
+            kernels::relu_backward(y.data() + b, dy.data() + b, dx->data() + b, e - b);
+        }, grain);
     }
 };
 

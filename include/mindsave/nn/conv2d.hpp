@@ -1,5 +1,6 @@
 // Conv2d as MindSpore's nn.Conv2d: NCHW, weight [out, in, k, k], pad_mode same / valid / pad.
-// im2col + gemm per sample, or over the whole batch for small outputs; buffers kept across steps.
+// im2col + gemm per sample (samples split across threads), or over the whole batch for small outputs
+// (rows split across threads); buffers kept across steps.
 #pragma once
 
 #include <array>
@@ -8,11 +9,13 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/parallel.hpp"
 #include "mindsave/core/schema.hpp"
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/kernels/conv.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/kernels/gemm.hpp"
+#include "mindsave/nn/kernels/parallel_gemm.hpp"
 #include "mindsave/nn/padding.hpp"
 
 namespace mindsave {
@@ -64,33 +67,41 @@ public:
     // product [Out, R] x [R, P] is too narrow to vectorize; the batch then runs as one product along the
     // channel axes instead (forward_batched).
     static constexpr std::size_t batched_below = 64;
+    // Backward's column chunk per thread, in floats (1 MiB: about what one core's L2 holds).
+    static constexpr std::size_t chunk_floats = std::size_t{1} << 18;
 
     void forward(const Tensor& x, Tensor& y) {
         const std::size_t N = check_input(x);
         const auto& g = geometry_;
         ensure_shape(y, {N, Out, g.out_height, g.out_width});
-        ensure_shape(col_, {g.col_rows(), g.col_cols()});
-        const std::size_t P = g.col_cols(), in_size = In * g.height * g.width;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
         if (P < batched_below) {
             forward_batched(x, y, N);
             return;
         }
-        for (std::size_t n = 0; n < N; ++n) {
-            float* yn = y.data() + n * Out * P;
-            kernels::im2col(x.data() + n * in_size, g, col_.data());
-            if constexpr (HasBias)
-                for (std::size_t o = 0; o < Out; ++o) std::fill(yn + o * P, yn + (o + 1) * P, bias_.value(o));
-            kernels::gemm(Out, P, g.col_rows(), kernels::row_major(weight_.value.data(), g.col_rows()), col_.data(), P,
-                          yn, P, HasBias);
-        }
+        // Columns padded to whole vectors (zeros): the gemm runs no scalar tail; a padded output
+        // goes through a per-thread buffer. Each sample is computed alone, so the split is invisible.
+        const std::size_t Pp = padded(P), parts = parallel_parts(N);
+        ensure_shape(col_, {parts, R, Pp});
+        if (Pp != P) ensure_shape(out_, {parts, Out, Pp});
+        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t t) {
+            float* col = col_.data() + t * R * Pp;
+            for (std::size_t n = begin; n < end; ++n) {
+                float* yn = y.data() + n * Out * P;
+                float* out = Pp == P ? yn : out_.data() + t * Out * Pp;
+                kernels::im2col(x.data() + n * in_size, g, col, Pp);
+                if constexpr (HasBias)
+                    for (std::size_t o = 0; o < Out; ++o) std::fill(out + o * Pp, out + o * Pp + P, bias_.value(o));
+                kernels::gemm(Out, Pp, R, kernels::row_major(weight_.value.data(), R), col, Pp, out, Pp, HasBias);
+                if (Pp != P)
+                    for (std::size_t o = 0; o < Out; ++o) std::copy(out + o * Pp, out + o * Pp + P, yn + o * P);
+            }
+        });
     }
 
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
         const std::size_t N = x.shape()[0], P = geometry_.col_cols();
-        if (dx) {
-            ensure_shape(*dx, x.shape());
-            dx->fill(0.0f);
-        }
+        if (dx) ensure_shape(*dx, x.shape());
         if (P < batched_below) backward_batched(x, dy, dx, N);
         else backward_per_sample(x, dy, dx, N);
         if (N == 0) weight_.zero_grad();
@@ -102,21 +113,54 @@ public:
     }
 
 private:
+    static constexpr std::size_t padded(std::size_t n) noexcept {
+        return (n + kernels::simd_width - 1) / kernels::simd_width * kernels::simd_width;
+    }
+
+    // Each thread takes a contiguous run of samples, in chunks of up to `chunk` samples whose columns
+    // sit side by side, so the weight gradient is one product along chunk * P (long dot products).
+    // Its weight gradient goes to its own buffer (thread 0's straight into weight_.grad) and the
+    // buffers are added in thread order: a given thread count always sums in the same order.
     void backward_per_sample(const Tensor& x, const Tensor& dy, Tensor* dx, std::size_t N) {
         const auto& g = geometry_;
         const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
-        float* dw = weight_.grad.data();
-        for (std::size_t n = 0; n < N; ++n) {
-            const float* dyn = dy.data() + n * Out * P;
-            kernels::im2col(x.data() + n * in_size, g, col_.data());
-            // dW[Out, R] (+)= dY_n[Out, P] * col^T: dot products along the long P axis
-            kernels::gemm_nt(Out, R, P, dyn, P, col_.data(), P, dw, R, n > 0);
-            if (dx) {
-                // dcol[R, P] = W^T[R, Out] * dY_n[Out, P], then scattered back onto the input
-                kernels::gemm(R, P, Out, kernels::transposed(weight_.value.data(), R), dyn, P, col_.data(), P, false);
-                kernels::col2im_add(col_.data(), g, dx->data() + n * in_size);
+        const std::size_t Pp = padded(P), parts = parallel_parts(N);
+        const std::size_t per_part = (N + parts - 1) / parts;
+        const std::size_t most = std::max<std::size_t>(1, chunk_floats / (R * Pp));
+        const std::size_t chunk = (per_part + (per_part + most - 1) / most - 1) / ((per_part + most - 1) / most);
+        const std::size_t ld = chunk * Pp;
+        ensure_shape(bcol_, {parts, R, ld});
+        ensure_shape(bdy_, {parts, Out, ld});
+        if (parts > 1) ensure_shape(dw_parts_, {parts - 1, Out, R});
+        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t t) {
+            float* col = bcol_.data() + t * R * ld;
+            float* dyc = bdy_.data() + t * Out * ld;
+            float* dw = t == 0 ? weight_.grad.data() : dw_parts_.data() + (t - 1) * Out * R;
+            for (std::size_t c0 = begin; c0 < end; c0 += chunk) {
+                const std::size_t count = std::min(chunk, end - c0), width = count * Pp;
+                for (std::size_t s = 0; s < count; ++s) {
+                    const float* dyn = dy.data() + (c0 + s) * Out * P;
+                    for (std::size_t o = 0; o < Out; ++o) {  // dY_n, zero-padded like the columns
+                        std::copy(dyn + o * P, dyn + (o + 1) * P, dyc + o * ld + s * Pp);
+                        std::fill(dyc + o * ld + s * Pp + P, dyc + o * ld + (s + 1) * Pp, 0.0f);
+                    }
+                    kernels::im2col(x.data() + (c0 + s) * in_size, g, col + s * Pp, ld, Pp);
+                }
+                // dW[Out, R] (+)= dY_chunk[Out, count*P] * col_chunk^T
+                kernels::gemm_nt(Out, R, width, dyc, ld, col, ld, dw, R, c0 > begin);
+                if (!dx) continue;
+                // dcol[R, count*P] = W^T[R, Out] * dY_chunk, then each sample's block scattered onto its input
+                kernels::gemm(R, width, Out, kernels::transposed(weight_.value.data(), R), dyc, ld, col, ld, false);
+                for (std::size_t s = 0; s < count; ++s) {
+                    float* dxn = dx->data() + (c0 + s) * in_size;
+                    std::fill(dxn, dxn + in_size, 0.0f);
+                    kernels::col2im_add(col + s * Pp, g, dxn, ld, Pp);
+                }
             }
-        }
+            if (begin == end) std::fill(dw, dw + Out * R, 0.0f);
+        });
+        float* dw = weight_.grad.data();
+        for (std::size_t t = 1; t < parts; ++t) kernels::add(dw, dw_parts_.data() + (t - 1) * Out * R, dw, Out * R);
     }
 
     // The batch as one product: colT[N*P, R] (each sample's columns, transposed) against the weight
@@ -125,20 +169,27 @@ private:
     void forward_batched(const Tensor& x, Tensor& y, std::size_t N) {
         const auto& g = geometry_;
         const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
+        const std::size_t parts = parallel_parts(N);
+        ensure_shape(col_, {parts, R, P});
         ensure_shape(colT_, {N * P, R});
         ensure_shape(rowsT_, {N * P, Out});
-        for (std::size_t n = 0; n < N; ++n) {
-            kernels::im2col(x.data() + n * in_size, g, col_.data());
-            kernels::transpose(col_.data(), R, P, colT_.data() + n * P * R);
-        }
-        kernels::gemm_nt(N * P, Out, R, colT_.data(), R, weight_.value.data(), R, rowsT_.data(), Out, false);
-        for (std::size_t n = 0; n < N; ++n) {
-            float* yn = y.data() + n * Out * P;
-            kernels::transpose(rowsT_.data() + n * P * Out, P, Out, yn);
-            if constexpr (HasBias)
-                for (std::size_t o = 0; o < Out; ++o)
-                    for (std::size_t p = 0; p < P; ++p) yn[o * P + p] += bias_.value(o);
-        }
+        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t t) {
+            float* col = col_.data() + t * R * P;
+            for (std::size_t n = begin; n < end; ++n) {
+                kernels::im2col(x.data() + n * in_size, g, col);
+                kernels::transpose(col, R, P, colT_.data() + n * P * R);
+            }
+        });
+        kernels::gemm_nt_parallel(N * P, Out, R, colT_.data(), R, weight_.value.data(), R, rowsT_.data(), Out, false);
+        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t) {
+            for (std::size_t n = begin; n < end; ++n) {
+                float* yn = y.data() + n * Out * P;
+                kernels::transpose(rowsT_.data() + n * P * Out, P, Out, yn);
+                if constexpr (HasBias)
+                    for (std::size_t o = 0; o < Out; ++o)
+                        for (std::size_t p = 0; p < P; ++p) yn[o * P + p] += bias_.value(o);
+            }
+        });
     }
 
     // dW[Out, R] = dY[Out, N*P] * colT[N*P, R] and dcol^T[N*P, R] = dY^T[N*P, Out] * W[Out, R], both
@@ -148,17 +199,26 @@ private:
         const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
         if (colT_.dimension() != 2 || colT_.shape()[0] != N * P || x.shape()[0] != N)
             throw ShapeError("Conv2d::backward: call forward on the same input first");
-        for (std::size_t n = 0; n < N; ++n)
-            kernels::transpose(dy.data() + n * Out * P, Out, P, rowsT_.data() + n * P * Out);
-        kernels::gemm(Out, R, N * P, kernels::transposed(rowsT_.data(), Out), colT_.data(), R, weight_.grad.data(), R,
-                      false);
+        const std::size_t parts = parallel_parts(N);
+        ensure_shape(col_, {parts, R, P});
+        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t) {
+            for (std::size_t n = begin; n < end; ++n)
+                kernels::transpose(dy.data() + n * Out * P, Out, P, rowsT_.data() + n * P * Out);
+        });
+        kernels::gemm_parallel(Out, R, N * P, kernels::transposed(rowsT_.data(), Out), colT_.data(), R,
+                               weight_.grad.data(), R, false);
         if (!dx) return;
-        kernels::gemm(N * P, R, Out, kernels::row_major(rowsT_.data(), Out), weight_.value.data(), R, colT_.data(), R,
-                      false);
-        for (std::size_t n = 0; n < N; ++n) {
-            kernels::transpose(colT_.data() + n * P * R, P, R, col_.data());
-            kernels::col2im_add(col_.data(), g, dx->data() + n * in_size);
-        }
+        kernels::gemm_parallel(N * P, R, Out, kernels::row_major(rowsT_.data(), Out), weight_.value.data(), R,
+                               colT_.data(), R, false);
+        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t t) {
+            float* col = col_.data() + t * R * P;
+            for (std::size_t n = begin; n < end; ++n) {
+                float* dxn = dx->data() + n * in_size;
+                std::fill(dxn, dxn + in_size, 0.0f);
+                kernels::transpose(colT_.data() + n * P * R, P, R, col);
+                kernels::col2im_add(col, g, dxn);
+            }
+        });
     }
 
     std::size_t check_input(const Tensor& x) {
@@ -183,7 +243,10 @@ private:
     Parameter<4> weight_;
     Parameter<1> bias_;
     kernels::ConvGeometry geometry_{};
-    Tensor col_;
+    Tensor col_;                  // per thread: [R, padded P] columns
+    Tensor out_;                  // per thread: a padded output (or output gradient) block
+    Tensor dw_parts_;             // threads 1.. : partial weight gradients
+    Tensor bcol_, bdy_;           // per thread: backward's chunk of columns and of padded output gradients
     Tensor colT_, rowsT_;  // the batched path's transposed columns and outputs (or output gradients)
 };
 

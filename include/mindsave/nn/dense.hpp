@@ -11,6 +11,7 @@
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/kernels/gemm.hpp"
+#include "mindsave/nn/kernels/parallel_gemm.hpp"
 
 namespace mindsave {
 
@@ -56,19 +57,20 @@ public:
         ensure_shape(y, {N, Out});
         if constexpr (HasBias) kernels::broadcast_rows(bias_.value.data(), y.data(), N, Out);
         // y[N, Out] (+)= x[N, In] * W^T: rows of x against rows of W, along In
-        kernels::gemm_nt(N, Out, In, x.data(), In, weight_.value.data(), In, y.data(), Out, HasBias);
+        kernels::gemm_nt_parallel(N, Out, In, x.data(), In, weight_.value.data(), In, y.data(), Out, HasBias);
     }
 
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
         const std::size_t N = x.shape()[0];
         // dW[Out, In] = dY^T[Out, N] * X[N, In]
-        kernels::gemm(Out, In, N, kernels::transposed(dy.data(), Out), x.data(), In, weight_.grad.data(), In, false);
+        kernels::gemm_parallel(Out, In, N, kernels::transposed(dy.data(), Out), x.data(), In, weight_.grad.data(), In,
+                               false);
         if constexpr (HasBias) kernels::sum_rows(dy.data(), N, Out, bias_.grad.data());
         if (dx) {
             ensure_shape(*dx, x.shape());
             // dX[N, In] = dY[N, Out] * W[Out, In]
-            kernels::gemm(N, In, Out, kernels::row_major(dy.data(), Out), weight_.value.data(), In, dx->data(), In,
-                          false);
+            kernels::gemm_parallel(N, In, Out, kernels::row_major(dy.data(), Out), weight_.value.data(), In,
+                                   dx->data(), In, false);
         }
     }
 

@@ -9,6 +9,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/parallel.hpp"
 #include "mindsave/nn/kernels/pool.hpp"
 #include "mindsave/nn/padding.hpp"
 
@@ -59,18 +60,29 @@ public:
         const auto g = Window::geometry(x, "MaxPool2d");
         ensure_shape(y, {x.shape()[0], x.shape()[1], g.out_height, g.out_width});
         argmax_.resize(y.size());  // no reallocation once the batch shape is steady
-        kernels::max_pool(x.data(), g, y.data(), argmax_.data());
+        const std::size_t in_plane = g.height * g.width, out_plane = g.out_height * g.out_width;
+        parallel_for(g.planes, [&](std::size_t b, std::size_t e, std::size_t) {
+            auto part = g;
+            part.planes = e - b;
+            kernels::max_pool(x.data() + b * in_plane, part, y.data() + b * out_plane, argmax_.data() + b * out_plane);
+        }, grain(in_plane));
     }
 
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
         if (!dx) return;
         ensure_shape(*dx, x.shape());
         const std::size_t planes = x.shape()[0] * x.shape()[1];
-        kernels::max_pool_backward(dy.data(), argmax_.data(), planes, x.shape()[2] * x.shape()[3],
-                                   y.shape()[2] * y.shape()[3], dx->data());
+        const std::size_t in_plane = x.shape()[2] * x.shape()[3], out_plane = y.shape()[2] * y.shape()[3];
+        parallel_for(planes, [&](std::size_t b, std::size_t e, std::size_t) {
+            kernels::max_pool_backward(dy.data() + b * out_plane, argmax_.data() + b * out_plane, e - b, in_plane,
+                                       out_plane, dx->data() + b * in_plane);
+        }, grain(in_plane));
     }
 
 private:
+    // planes per thread at least: some 16k input values, or the wake-up costs more than it saves
+    static std::size_t grain(std::size_t in_plane) noexcept { return 16384 / (in_plane ? in_plane : 1) + 1; }
+
     std::vector<std::uint32_t> argmax_;
 };
 

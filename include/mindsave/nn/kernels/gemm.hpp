@@ -32,35 +32,31 @@ inline StridedMatrix transposed(const float* a, std::size_t cols_of_stored) noex
 
 namespace detail {
 
-// R rows of C, all N columns: R x (2 vectors) accumulators live in registers over the whole k loop.
-template <std::size_t R>
+// R rows of C, all N columns: R x NV vector accumulators live in registers over the whole k loop;
+// then single vectors, then a scalar tail. Each entry of C is one fma chain over k in order, whatever
+// R and NV are, so splitting the rows of C (across threads) never changes a result.
+template <std::size_t R, std::size_t NV>
 inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatrix A, const float* B,
                       std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
-    constexpr std::size_t W = simd_width;
-    const std::size_t end_pairs = N - N % (2 * W), end_singles = N - N % W;
+    constexpr std::size_t W = simd_width, step = NV * W;
+    const std::size_t end_blocks = N - N % step, end_singles = N - N % W;
     std::size_t j = 0;
-    for (; j < end_pairs; j += 2 * W) {
-        fbatch acc0[R], acc1[R];
-        for (std::size_t r = 0; r < R; ++r) {
-            float* c = C + (i0 + r) * ldc + j;
-            acc0[r] = accumulate ? fbatch::load_unaligned(c) : fbatch(0.0f);
-            acc1[r] = accumulate ? fbatch::load_unaligned(c + W) : fbatch(0.0f);
-        }
+    for (; j < end_blocks; j += step) {
+        fbatch acc[R][NV];
+        for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t v = 0; v < NV; ++v)
+                acc[r][v] = accumulate ? fbatch::load_unaligned(C + (i0 + r) * ldc + j + v * W) : fbatch(0.0f);
         for (std::size_t k = 0; k < K; ++k) {
             const float* b = B + k * ldb + j;
-            const fbatch b0 = fbatch::load_unaligned(b);
-            const fbatch b1 = fbatch::load_unaligned(b + W);
+            fbatch bv[NV];
+            for (std::size_t v = 0; v < NV; ++v) bv[v] = fbatch::load_unaligned(b + v * W);
             for (std::size_t r = 0; r < R; ++r) {
                 const fbatch a(A(i0 + r, k));
-                acc0[r] = xsimd::fma(a, b0, acc0[r]);
-                acc1[r] = xsimd::fma(a, b1, acc1[r]);
+                for (std::size_t v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(a, bv[v], acc[r][v]);
             }
         }
-        for (std::size_t r = 0; r < R; ++r) {
-            float* c = C + (i0 + r) * ldc + j;
-            acc0[r].store_unaligned(c);
-            acc1[r].store_unaligned(c + W);
-        }
+        for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_unaligned(C + (i0 + r) * ldc + j + v * W);
     }
     for (; j < end_singles; j += W) {
         fbatch acc[R];
@@ -82,18 +78,29 @@ inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatri
     }
 }
 
+// The last M % 8 rows (or all of a short M) in one pass over B: fewer rows leave room for wider blocks.
+template <std::size_t R>
+inline void gemm_rest(std::size_t i0, std::size_t N, std::size_t K, StridedMatrix A, const float* B,
+                      std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
+    gemm_rows<R, (R <= 6 ? 4 : 3)>(i0, N, K, A, B, ldb, C, ldc, accumulate);
+}
+
 }  // namespace detail
 
 // C (M x N, row stride ldc) = [C +] A (M x K) * B (K x N, row stride ldb).
 inline void gemm(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B, std::size_t ldb,
                  float* C, std::size_t ldc, bool accumulate) noexcept {
-    const std::size_t end_quads = M - M % 4;
-    for (std::size_t i = 0; i < end_quads; i += 4) detail::gemm_rows<4>(i, N, K, A, B, ldb, C, ldc, accumulate);
-    const std::size_t i = end_quads;
+    const std::size_t end_blocks = M - M % 8;
+    for (std::size_t i = 0; i < end_blocks; i += 8) detail::gemm_rows<8, 3>(i, N, K, A, B, ldb, C, ldc, accumulate);
+    const std::size_t i = end_blocks;
     switch (M - i) {
-        case 3: detail::gemm_rows<3>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 2: detail::gemm_rows<2>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 1: detail::gemm_rows<1>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 7: detail::gemm_rest<7>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 6: detail::gemm_rest<6>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 5: detail::gemm_rest<5>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 4: detail::gemm_rest<4>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 3: detail::gemm_rest<3>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 2: detail::gemm_rest<2>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 1: detail::gemm_rest<1>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
         default: break;
     }
 }
@@ -143,9 +150,14 @@ inline void gemm_nt_rows(std::size_t i0, std::size_t N, std::size_t K, const flo
 // dot product of two contiguous rows, the fast form when K is long (weight gradients, x W^T).
 inline void gemm_nt(std::size_t M, std::size_t N, std::size_t K, const float* A, std::size_t lda, const float* B,
                     std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
-    const std::size_t end_pairs = M - M % 2;
-    for (std::size_t i = 0; i < end_pairs; i += 2) detail::gemm_nt_rows<2>(i, N, K, A, lda, B, ldb, C, ldc, accumulate);
-    if (end_pairs < M) detail::gemm_nt_rows<1>(end_pairs, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    const std::size_t end_quads = M - M % 4;
+    for (std::size_t i = 0; i < end_quads; i += 4) detail::gemm_nt_rows<4>(i, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    switch (M - end_quads) {
+        case 3: detail::gemm_nt_rows<3>(end_quads, N, K, A, lda, B, ldb, C, ldc, accumulate); break;
+        case 2: detail::gemm_nt_rows<2>(end_quads, N, K, A, lda, B, ldb, C, ldc, accumulate); break;
+        case 1: detail::gemm_nt_rows<1>(end_quads, N, K, A, lda, B, ldb, C, ldc, accumulate); break;
+        default: break;
+    }
 }
 
 // dst (cols x rows) = transpose of src (rows x cols), in cache-sized tiles.
