@@ -26,9 +26,10 @@ fc3 84->10; SGD lr 0.01 momentum 0.9; CrossEntropyLoss):
           weights, biases, BatchNorm running stats; no num_batches_tracked), 97.7 MiB, beside a raw write and
           read() of the same file bytes, interleaved. Saves are durable as mindsave's are: write to a
           temporary file, fsync, rename, fsync the folder. Loads read a file already in the page cache;
-          raw read = read() into a fresh buffer.
-Threads: torch.set_num_threads(N) (OpenMP and oneDNN) and OpenBLAS's own pool set to N as well, so
-neither oversubscribes the cores.
+          raw read = read() into a fresh buffer (os.read).
+Threads: torch.set_num_threads(N) (OpenMP and oneDNN) and OpenBLAS's own pool set to N as well
+(--blas-threads), so neither oversubscribes the cores. --omp-wait passive makes idle OpenMP threads sleep
+instead of spinning: slower on an idle machine, far faster when other processes share the cores.
 """
 import argparse
 import ctypes
@@ -48,13 +49,20 @@ def parse_args():
     ap.add_argument('--only', default='train,infer,epoch,ckpt', help='comma-separated sections')
     ap.add_argument('--seconds', type=float, default=2.0, help='minimum timed seconds per micro-benchmark')
     ap.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
+    ap.add_argument('--blas-threads', type=int, help="OpenBLAS's own thread pool (default: --threads)")
+    ap.add_argument('--omp-wait', choices=('default', 'active', 'passive'), default='default',
+                    help='OMP_WAIT_POLICY for the OpenMP threads (default: as the environment has it)')
     return ap.parse_args()
 
 
 ARGS = parse_args()
+if ARGS.blas_threads is None:
+    ARGS.blas_threads = ARGS.threads
 # Before torch loads: OpenMP and OpenBLAS read these at start-up.
-for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
-    os.environ[var] = str(ARGS.threads)
+os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(ARGS.threads)
+os.environ['OPENBLAS_NUM_THREADS'] = str(ARGS.blas_threads)
+if ARGS.omp_wait != 'default':
+    os.environ['OMP_WAIT_POLICY'] = ARGS.omp_wait.upper()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -74,7 +82,7 @@ def blas_info():
             b.openblas_get_config.restype = ctypes.c_char_p
         except (OSError, AttributeError):
             continue
-        b.openblas_set_num_threads(ARGS.threads)
+        b.openblas_set_num_threads(ARGS.blas_threads)
         info['torch_blas'] = 'openblas'
         info['openblas_config'] = b.openblas_get_config().decode()
         info['openblas_core'] = b.openblas_get_corename().decode()
@@ -267,16 +275,19 @@ def durable_raw_write(data, path):
 
 
 def raw_read(path):
-    size = os.path.getsize(path)
-    buf = bytearray(size)
-    with open(path, 'rb', buffering=0) as f:
-        view = memoryview(buf)
-        while view:
-            n = f.readinto(view)
-            if not n:
+    """The file's bytes in a fresh buffer, nothing parsed: os.read() fills a new bytes object (no zeroing)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks, left = [], os.fstat(fd).st_size
+        while left:
+            b = os.read(fd, left)
+            if not b:
                 raise RuntimeError(f'{path}: short read')
-            view = view[n:]
-    return buf
+            chunks.append(b)
+            left -= len(b)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b''.join(chunks)
 
 
 def interleave(ours, raw, reps):
@@ -311,7 +322,8 @@ def bench_ckpt():
 def main():
     torch.set_num_threads(ARGS.threads)
     out = {'torch': torch.__version__, 'numpy': np.__version__, 'threads': ARGS.threads,
-           'torch_threads': torch.get_num_threads(), 'blas': blas_info()}
+           'torch_threads': torch.get_num_threads(), 'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY', 'default'),
+           'blas': blas_info()}
     sections = {'train': bench_train, 'infer': bench_infer, 'epoch': bench_epoch, 'ckpt': bench_ckpt}
     for name in ARGS.only.split(','):
         if name not in sections:
