@@ -437,7 +437,7 @@ def main():
     if 'epoch' in only:   # one epoch each, alternating
         ep = {'ours': {}, 'peer': {}}
         for t in (1, 2):
-            ep['ours'].update(run_gbench(bench / 'bench_lenet', [f'--benchmark_filter=BM_LeNet5Epoch/{t}$'],
+            ep['ours'].update(run_gbench(bench / 'bench_lenet', [f'--benchmark_filter=BM_LeNet5Epoch/{t}(/|$)'],
                                          f'bench_lenet epoch, {t} thr'))
             ep['peer'][t] = [run_peer(t, 'epoch', args.peer_seconds, w) for w in WAITS[t]]
         results['epoch'] = ep
