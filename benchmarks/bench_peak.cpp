@@ -66,9 +66,16 @@ BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMilliseco
 void BM_Memcpy(benchmark::State& state) {
     const auto bytes = static_cast<std::size_t>(state.range(0)) << 20;
     const int threads = static_cast<int>(state.range(1));
-    std::unique_ptr<char[]> src(new char[bytes]), dst(new char[bytes]);
-    std::memset(src.get(), 1, bytes);
-    std::memset(dst.get(), 2, bytes);
+    // one pair of buffers for every run and repetition: faulting them in costs more than the copies
+    static std::size_t size = 0;
+    static std::unique_ptr<char[]> src, dst;
+    if (size != bytes) {
+        src.reset(new char[bytes]);
+        dst.reset(new char[bytes]);
+        std::memset(src.get(), 1, bytes);
+        std::memset(dst.get(), 2, bytes);
+        size = bytes;
+    }
     const std::size_t share = bytes / static_cast<std::size_t>(threads);
     for (auto _ : state) {
         on_threads(threads, [&](int t) {
