@@ -302,7 +302,8 @@ def build_rows(results):
                 ok = None
         else:
             ok, target = '–', '–'
-        add(f'LeNet5 training step, batch 32, {t} thr, ms (PyTorch SGD+momentum)', fmt(o_ms, '.3f'),
+        p1 = f'; PyTorch at 1 thr: {fmt(peer_lenet(results, 1, ("train", "median_ms"), min), ".3f")}' if t == 2 else ''
+        add(f'LeNet5 training step, batch 32, {t} thr, ms (PyTorch SGD+momentum{p1})', fmt(o_ms, '.3f'),
             fmt(p_ms, '.3f'), fmt(ratio, '.2f', 'x'), target, ok if ok == '–' else verdict(ok))
         gf = o_ips * TRAIN_FLOPS / 1e9 if o_ips else None
         add(f'… training step achieved GFLOP/s vs FMA peak, {t} thr', fmt(gf, '.1f'), fmt(fma[t], '.0f'),
@@ -336,7 +337,9 @@ def build_rows(results):
         p = best_of(ep.get('peer', {}).get(t) or [], ('epoch', 'seconds'), min)
         ratio = p / o if o and p else None
         target, ok = (f'≤ {EPOCH_S_2T} s', verdict(None if o is None else o <= EPOCH_S_2T)) if t == 2 else ('–', '–')
-        add(f'Fashion-MNIST epoch (1875 steps, batch 32, with pipeline), {t} thr, s', fmt(o, '.2f'), fmt(p, '.2f'),
+        p1 = (f' (PyTorch at 1 thr: {fmt(best_of(ep.get("peer", {}).get(1) or [], ("epoch", "seconds"), min), ".2f")})'
+              if t == 2 else '')
+        add(f'Fashion-MNIST epoch (1875 steps, batch 32, with pipeline), {t} thr, s{p1}', fmt(o, '.2f'), fmt(p, '.2f'),
             fmt(ratio, '.2f', 'x'), target, ok)
 
     # memcpy: the raw copy limit
