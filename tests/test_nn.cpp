@@ -1,6 +1,7 @@
 // nn/: kernels against naive implementations, layer outputs against direct formulas, and one
 // shared finite-difference check of every layer's backward (input and parameter gradients).
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -72,6 +73,45 @@ TEST_CASE("gemm matches a naive product for every shape class, transposed A and 
                     }
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("col2im (overwriting) equals a naive adjoint of im2col, in chunked column layouts and every fast path",
+          "[kernels]") {
+    Generator g(11);
+    struct Case { std::size_t C, H, W, K, S, pad; };
+    // valid stride 1 with rows up to a vector wide (the gather path), wider rows, padding, stride 2
+    for (const Case cs : {Case{6, 14, 14, 5, 1, 0}, Case{2, 8, 8, 3, 1, 0}, Case{3, 9, 7, 2, 1, 0},
+                          Case{2, 20, 20, 5, 1, 0}, Case{2, 7, 7, 3, 1, 1}, Case{2, 9, 9, 3, 2, 1}}) {
+        const std::size_t OH = (cs.H + 2 * cs.pad - cs.K) / cs.S + 1, OW = (cs.W + 2 * cs.pad - cs.K) / cs.S + 1;
+        const kernels::ConvGeometry geo{cs.C, cs.H, cs.W, cs.K, cs.S, cs.pad, cs.pad, OH, OW};
+        const std::size_t R = geo.col_rows(), P = geo.col_cols(), in_size = cs.C * cs.H * cs.W;
+        const std::size_t Pp = (P + kernels::simd_width - 1) / kernels::simd_width * kernels::simd_width;
+        const std::size_t samples = 3, ld = samples * Pp;  // samples side by side, as Conv2d's backward keeps them
+        Tensor col = random_tensor({R, ld}, g);
+        for (std::size_t s = 0; s < samples; ++s) {
+            std::vector<double> expect(in_size, 0.0);
+            for (std::size_t c = 0; c < cs.C; ++c)
+                for (std::size_t i = 0; i < cs.K; ++i)
+                    for (std::size_t j = 0; j < cs.K; ++j)
+                        for (std::size_t oh = 0; oh < OH; ++oh)
+                            for (std::size_t ow = 0; ow < OW; ++ow) {
+                                const auto ih = std::ptrdiff_t(oh * cs.S + i) - std::ptrdiff_t(cs.pad);
+                                const auto iw = std::ptrdiff_t(ow * cs.S + j) - std::ptrdiff_t(cs.pad);
+                                if (ih < 0 || iw < 0 || ih >= std::ptrdiff_t(cs.H) || iw >= std::ptrdiff_t(cs.W))
+                                    continue;
+                                expect[(c * cs.H + std::size_t(ih)) * cs.W + std::size_t(iw)] +=
+                                    col(((c * cs.K + i) * cs.K + j), s * Pp + oh * OW + ow);
+                            }
+            // guard values after the sample catch a store past its end
+            std::vector<float> dx(in_size + 2 * kernels::simd_width, 7.0f);
+            kernels::col2im(col.data() + s * Pp, geo, dx.data(), ld, Pp);
+            for (std::size_t i = 0; i < in_size; ++i) REQUIRE(dx[i] == Approx(expect[i]).margin(1e-5));
+            for (std::size_t i = in_size; i < dx.size(); ++i) REQUIRE(dx[i] == 7.0f);
+            std::vector<float> added(in_size, 0.0f);  // the scatter path gives the same bits
+            kernels::col2im_add(col.data() + s * Pp, geo, added.data(), ld, Pp);
+            for (std::size_t i = 0; i < in_size; ++i) REQUIRE(std::memcmp(&added[i], &dx[i], sizeof(float)) == 0);
         }
     }
 }

@@ -152,9 +152,7 @@ private:
                 // dcol[R, count*P] = W^T[R, Out] * dY_chunk, then each sample's block scattered onto its input
                 kernels::gemm(R, width, Out, kernels::transposed(weight_.value.data(), R), dyc, ld, col, ld, false);
                 for (std::size_t s = 0; s < count; ++s) {
-                    float* dxn = dx->data() + (c0 + s) * in_size;
-                    std::fill(dxn, dxn + in_size, 0.0f);
-                    kernels::col2im_add(col + s * Pp, g, dxn, ld, Pp);
+                    kernels::col2im(col + s * Pp, g, dx->data() + (c0 + s) * in_size, ld, Pp);
                 }
             }
             if (begin == end) std::fill(dw, dw + Out * R, 0.0f);
