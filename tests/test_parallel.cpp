@@ -2,6 +2,7 @@
 // count gives bit-identical results run after run, 2 threads agree with 1 (bit for bit where only
 // independent rows or samples are split, within float tolerance where partial gradients are summed),
 // both agree with naive double-precision references, and a 2-thread training step allocates nothing.
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <vector>
@@ -258,4 +259,31 @@ TEST_CASE("after the first step, a LeNet5 training step on 2 threads allocates n
     for (int s = 0; s < 3; ++s) model.train_step(b);
     net.forward(b.images, logits);
     CHECK(testing::allocation_count() - before == 0);
+}
+
+TEST_CASE("Sequential runs LeNet5's conv..flatten chain in one region, bit-identical to layer-by-layer forward",
+          "[parallel][sequential]") {
+    using Net = LeNet5<>;
+    STATIC_REQUIRE(SampleWise<Conv2d<1, 6, 5, PadMode::valid>>);
+    STATIC_REQUIRE(SampleWise<Named<"conv1", Conv2d<1, 6, 5, PadMode::valid>>>);
+    STATIC_REQUIRE(SampleWise<ReLU>);
+    STATIC_REQUIRE(SampleWise<MaxPool2d<2, 2>>);
+    STATIC_REQUIRE(SampleWise<Flatten>);
+    STATIC_REQUIRE(!SampleWise<Dense<400, 120>>);
+    for (std::size_t threads : {1, 2}) {
+        const ThreadCount tc(threads);
+        Net net(5);
+        Generator g(6);
+        for (std::size_t batch : {1, 3, 32}) {
+            const Tensor x = random_tensor({batch, 1, 32, 32}, g);
+            Tensor fused;
+            net.forward(x, fused);
+            // each layer alone, through its own forward
+            std::array<Tensor, 12> acts;
+            detail::for_each_index<12>([&](auto i) {
+                net.get<i.value>().forward(i.value == 0 ? x : acts[i.value == 0 ? 0 : i.value - 1], acts[i.value]);
+            });
+            CHECK(bit_equal(fused, acts[11]));
+        }
+    }
 }

@@ -98,6 +98,16 @@ concept Layer = requires(L& l, const Tensor& x, Tensor& y, const Tensor& dy, Ten
     l.backward(x, y, dy, dx);
 };
 
+// A layer whose forward treats each sample alone can run inside a region that Sequential shares with
+// its neighbours (one thread hand-off for the chain, each sample passing through while it is in
+// cache). prepare_samples(x, y) shapes y and sizes buffers for parallel_parts(N) parts, false when
+// this input takes another path; forward_samples(x, y, b, e, part) then computes samples [b, e).
+template <class L>
+concept SampleWise = requires(L& l, const Tensor& x, Tensor& y, std::size_t n) {
+    { l.prepare_samples(x, y) } -> std::same_as<bool>;
+    l.forward_samples(x, y, n, n, n);
+};
+
 // Layers that behave differently in training (BatchNorm, Dropout) expose set_train.
 template <class L>
 void set_train(L& layer, bool training) {

@@ -17,6 +17,15 @@ struct ReLU {
             kernels::relu(x.data() + b, y.data() + b, e - b);
         }, grain);
     }
+    bool prepare_samples(const Tensor& x, Tensor& y) {
+        ensure_shape(y, x.shape());
+        return x.dimension() > 0;
+    }
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t b, std::size_t e, std::size_t) {
+        const std::size_t per = x.shape()[0] ? x.size() / x.shape()[0] : 0;
+        kernels::relu(x.data() + b * per, y.data() + b * per, (e - b) * per);
+    }
+
     void backward(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) {
         if (!dx) return;
         ensure_shape(*dx, y.shape());

@@ -71,32 +71,45 @@ public:
     static constexpr std::size_t chunk_floats = std::size_t{1} << 18;
 
     void forward(const Tensor& x, Tensor& y) {
+        if (!prepare_samples(x, y)) {
+            forward_batched(x, y, x.shape()[0]);
+            return;
+        }
+        parallel_for(x.shape()[0], [&](std::size_t begin, std::size_t end, std::size_t t) {
+            forward_samples(x, y, begin, end, t);
+        });
+    }
+
+    // The per-sample path's setup (false: outputs too small, the batch runs as one product instead).
+    bool prepare_samples(const Tensor& x, Tensor& y) {
         const std::size_t N = check_input(x);
         const auto& g = geometry_;
         ensure_shape(y, {N, Out, g.out_height, g.out_width});
-        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
-        if (P < batched_below) {
-            forward_batched(x, y, N);
-            return;
-        }
+        const std::size_t P = g.col_cols(), R = g.col_rows();
+        if (P < batched_below) return false;
         // Columns padded to whole vectors (zeros): the gemm runs no scalar tail; a padded output
         // goes through a per-thread buffer. Each sample is computed alone, so the split is invisible.
         const std::size_t Pp = padded(P), parts = parallel_parts(N);
         ensure_shape(col_, {parts, R, Pp});
         if (Pp != P) ensure_shape(out_, {parts, Out, Pp});
-        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t t) {
-            float* col = col_.data() + t * R * Pp;
-            for (std::size_t n = begin; n < end; ++n) {
-                float* yn = y.data() + n * Out * P;
-                float* out = Pp == P ? yn : out_.data() + t * Out * Pp;
-                kernels::im2col(x.data() + n * in_size, g, col, Pp);
-                if constexpr (HasBias)
-                    for (std::size_t o = 0; o < Out; ++o) std::fill(out + o * Pp, out + o * Pp + P, bias_.value(o));
-                kernels::gemm(Out, Pp, R, kernels::row_major(weight_.value.data(), R), col, Pp, out, Pp, HasBias);
-                if (Pp != P)
-                    for (std::size_t o = 0; o < Out; ++o) std::copy(out + o * Pp, out + o * Pp + P, yn + o * P);
-            }
-        });
+        return true;
+    }
+
+    // Samples [begin, end) with part t's buffers, after prepare_samples.
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t begin, std::size_t end, std::size_t t) {
+        const auto& g = geometry_;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width, Pp = padded(P);
+        float* col = col_.data() + t * R * Pp;
+        for (std::size_t n = begin; n < end; ++n) {
+            float* yn = y.data() + n * Out * P;
+            float* out = Pp == P ? yn : out_.data() + t * Out * Pp;
+            kernels::im2col(x.data() + n * in_size, g, col, Pp);
+            if constexpr (HasBias)
+                for (std::size_t o = 0; o < Out; ++o) std::fill(out + o * Pp, out + o * Pp + P, bias_.value(o));
+            kernels::gemm(Out, Pp, R, kernels::row_major(weight_.value.data(), R), col, Pp, out, Pp, HasBias);
+            if (Pp != P)
+                for (std::size_t o = 0; o < Out; ++o) std::copy(out + o * Pp, out + o * Pp + P, yn + o * P);
+        }
     }
 
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {

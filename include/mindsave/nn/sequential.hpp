@@ -58,6 +58,9 @@ public:
 
     void forward(const Tensor& x, Tensor& y) { layer_.forward(x, y); }
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) { layer_.backward(x, y, dy, dx); }
+    bool prepare_samples(const Tensor& x, Tensor& y) requires SampleWise<L> { return layer_.prepare_samples(x, y); }
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t b, std::size_t e, std::size_t t)
+        requires SampleWise<L> { layer_.forward_samples(x, y, b, e, t); }
     template <class G>
     void initialize(G& g) { mindsave::initialize(layer_, g); }
     void set_train(bool training) { mindsave::set_train(layer_, training); }
@@ -146,9 +149,17 @@ public:
         });
     }
 
+    // A run of two or more SampleWise layers goes through in one parallel region, sample by sample
+    // (LeNet's conv, relu, pool, conv, relu, pool, flatten): one hand-off instead of seven, and each
+    // sample's activations still in cache for the next layer. Same results: every layer computes
+    // each sample alone.
     void forward(const Tensor& x, Tensor& y) {
+        std::size_t fused_until = 0;
         detail::for_each_index<count>([&](auto i) {
-            std::get<i.value>(layers_).forward(input_of(i.value, x), output_of(i.value, y));
+            constexpr std::size_t k = i.value, end = run_end(k);
+            if constexpr (end - k >= 2 && (k == 0 || !sample_wise[k == 0 ? 0 : k - 1]))
+                if (forward_run<k, end>(x, y)) fused_until = end;
+            if (k >= fused_until) std::get<k>(layers_).forward(input_of(k, x), output_of(k, y));
         });
     }
 
@@ -164,6 +175,34 @@ public:
     }
 
 private:
+    static constexpr std::array<bool, count> sample_wise{SampleWise<Ls>...};
+    // One past the last layer of the SampleWise run starting at k (k itself when layer k is not).
+    static constexpr std::size_t run_end(std::size_t k) {
+        while (k < count && sample_wise[k]) ++k;
+        return k;
+    }
+
+    // Layers [Begin, End) in one region, false (nothing run) when one of them takes another path here.
+    template <std::size_t Begin, std::size_t End>
+    bool forward_run(const Tensor& x, Tensor& y) {
+        bool ok = true;
+        detail::for_each_index<End - Begin>([&](auto j) {
+            constexpr std::size_t m = Begin + j.value;
+            ok = ok && std::get<m>(layers_).prepare_samples(input_of(m, x), output_of(m, y));
+        });
+        if (!ok) return false;
+        const Tensor& in = input_of(Begin, x);
+        const std::size_t N = in.dimension() > 0 ? in.shape()[0] : 0;
+        parallel_for(N, [&](std::size_t b, std::size_t e, std::size_t t) {
+            for (std::size_t n = b; n < e; ++n)
+                detail::for_each_index<End - Begin>([&](auto j) {
+                    constexpr std::size_t m = Begin + j.value;
+                    std::get<m>(layers_).forward_samples(input_of(m, x), output_of(m, y), n, n + 1, t);
+                });
+        });
+        return true;
+    }
+
     template <fixed_string Name>
     static constexpr std::size_t index_of() {
         std::size_t index = count, i = 0;
