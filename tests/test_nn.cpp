@@ -2,6 +2,7 @@
 // shared finite-difference check of every layer's backward (input and parameter gradients).
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -112,6 +113,40 @@ TEST_CASE("col2im (overwriting) equals a naive adjoint of im2col, in chunked col
             std::vector<float> added(in_size, 0.0f);  // the scatter path gives the same bits
             kernels::col2im_add(col.data() + s * Pp, geo, added.data(), ld, Pp);
             for (std::size_t i = 0; i < in_size; ++i) REQUIRE(std::memcmp(&added[i], &dx[i], sizeof(float)) == 0);
+        }
+    }
+}
+
+TEST_CASE("max_pool 2x2 (vector and scalar windows) equals a naive scan: first maximum wins, ties and -inf",
+          "[kernels][pool]") {
+    Generator g(12);
+    for (std::size_t planes : {1, 3}) {
+        for (std::size_t H : {2, 5, 10, 28}) {
+            for (std::size_t W : {2, 7, 10, 28, 33, 40}) {
+                std::vector<float> x(planes * H * W);
+                for (auto& v : x) v = static_cast<float>(g.below(4));  // many ties
+                x[g.below(x.size())] = -std::numeric_limits<float>::infinity();
+                const kernels::PoolGeometry geo{planes, H, W, 2, 2, 0, 0, H / 2, W / 2};
+                const std::size_t OH = H / 2, OW = W / 2;
+                std::vector<float> y(planes * OH * OW);
+                std::vector<std::uint32_t> arg(y.size());
+                kernels::max_pool(x.data(), geo, y.data(), arg.data());
+                for (std::size_t p = 0; p < planes; ++p)
+                    for (std::size_t oh = 0; oh < OH; ++oh)
+                        for (std::size_t ow = 0; ow < OW; ++ow) {
+                            float best = -std::numeric_limits<float>::infinity();
+                            std::size_t where = 2 * oh * W + 2 * ow;
+                            for (std::size_t i = 2 * oh; i < 2 * oh + 2; ++i)
+                                for (std::size_t j = 2 * ow; j < 2 * ow + 2; ++j)
+                                    if (x[p * H * W + i * W + j] > best) {
+                                        best = x[p * H * W + i * W + j];
+                                        where = i * W + j;
+                                    }
+                            const std::size_t o = (p * OH + oh) * OW + ow;
+                            REQUIRE(y[o] == best);
+                            REQUIRE(arg[o] == where);
+                        }
+            }
         }
     }
 }
