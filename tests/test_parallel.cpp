@@ -287,3 +287,43 @@ TEST_CASE("Sequential runs LeNet5's conv..flatten chain in one region, bit-ident
         }
     }
 }
+
+TEST_CASE("Sequential's shared backward region for LeNet5's flatten..conv1 is bit-identical to layer-by-layer backward",
+          "[parallel][sequential]") {
+    using Net = LeNet5<>;
+    STATIC_REQUIRE(SampleWiseBackward<Named<"conv2", Conv2d<6, 16, 5, PadMode::valid>>>);
+    STATIC_REQUIRE(!SampleWiseBackward<Dense<400, 120>>);
+    for (std::size_t threads : {1, 2}) {
+        const ThreadCount tc(threads);
+        Net net(7);
+        Generator g(8);
+        for (std::size_t batch : {1, 5, 32}) {
+            const Tensor x = random_tensor({batch, 1, 32, 32}, g);
+            Tensor y, dx_fused;
+            net.forward(x, y);
+            const Tensor dy = random_tensor(Shape(y.shape().begin(), y.shape().end()), g);
+            net.backward(x, y, dy, &dx_fused);
+            std::vector<float> fused_grads;
+            visit_parameters(net, [&](std::string_view, auto& p) {
+                fused_grads.insert(fused_grads.end(), p.grad.begin(), p.grad.end());
+            });
+            // the same forward, then each layer's own backward
+            std::array<Tensor, 12> acts, grads;
+            detail::for_each_index<12>([&](auto i) {
+                net.get<i.value>().forward(i.value == 0 ? x : acts[i.value == 0 ? 0 : i.value - 1], acts[i.value]);
+            });
+            Tensor dx_alone;
+            detail::for_each_index_reversed<12>([&](auto i) {
+                constexpr std::size_t k = i.value;
+                net.get<k>().backward(k == 0 ? x : acts[k == 0 ? 0 : k - 1], acts[k], k == 11 ? dy : grads[k],
+                                      k == 0 ? &dx_alone : &grads[k == 0 ? 0 : k - 1]);
+            });
+            std::vector<float> alone_grads;
+            visit_parameters(net, [&](std::string_view, auto& p) {
+                alone_grads.insert(alone_grads.end(), p.grad.begin(), p.grad.end());
+            });
+            CHECK(fused_grads == alone_grads);
+            CHECK(bit_equal(dx_fused, dx_alone));
+        }
+    }
+}

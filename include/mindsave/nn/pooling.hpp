@@ -83,6 +83,20 @@ public:
         }, grain(in_plane));
     }
 
+    bool prepare_backward_samples(const Tensor& x, const Tensor&, const Tensor&, Tensor* dx) {
+        if (dx) ensure_shape(*dx, x.shape());
+        return x.dimension() == 4;
+    }
+    void backward_samples(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, std::size_t b,
+                          std::size_t e, std::size_t) {
+        if (!dx) return;
+        const std::size_t C = x.shape()[1], in_plane = x.shape()[2] * x.shape()[3];
+        const std::size_t out_plane = y.shape()[2] * y.shape()[3];
+        kernels::max_pool_backward(dy.data() + b * C * out_plane, argmax_.data() + b * C * out_plane, (e - b) * C,
+                                   in_plane, out_plane, dx->data() + b * C * in_plane);
+    }
+    void finish_backward_samples(const Tensor&, const Tensor&) {}
+
 private:
     void pool_planes(const Tensor& x, Tensor& y, std::size_t b, std::size_t e) {
         const std::size_t in_plane = geometry_.height * geometry_.width;
@@ -166,6 +180,17 @@ struct Flatten {
         const std::size_t per = y.shape()[1];
         std::copy(x.data() + b * per, x.data() + e * per, y.data() + b * per);
     }
+    bool prepare_backward_samples(const Tensor& x, const Tensor&, const Tensor&, Tensor* dx) {
+        if (dx) ensure_shape(*dx, x.shape());
+        return x.dimension() > 0;
+    }
+    void backward_samples(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, std::size_t b, std::size_t e,
+                          std::size_t) {
+        if (!dx) return;
+        const std::size_t per = x.shape()[0] ? x.size() / x.shape()[0] : 0;
+        std::copy(dy.data() + b * per, dy.data() + e * per, dx->data() + b * per);
+    }
+    void finish_backward_samples(const Tensor&, const Tensor&) {}
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
         if (!dx) return;
         ensure_shape(*dx, x.shape());
