@@ -1,6 +1,8 @@
 // nn/: kernels against naive implementations, layer outputs against direct formulas, and one
 // shared finite-difference check of every layer's backward (input and parameter gradients).
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -71,6 +73,79 @@ TEST_CASE("gemm matches a naive product for every shape class, transposed A and 
                             }
                     }
                 }
+            }
+        }
+    }
+}
+
+TEST_CASE("col2im (overwriting) equals a naive adjoint of im2col, in chunked column layouts and every fast path",
+          "[kernels]") {
+    Generator g(11);
+    struct Case { std::size_t C, H, W, K, S, pad; };
+    // valid stride 1 with rows up to a vector wide (the gather path), wider rows, padding, stride 2
+    for (const Case cs : {Case{6, 14, 14, 5, 1, 0}, Case{2, 8, 8, 3, 1, 0}, Case{3, 9, 7, 2, 1, 0},
+                          Case{2, 20, 20, 5, 1, 0}, Case{2, 7, 7, 3, 1, 1}, Case{2, 9, 9, 3, 2, 1}}) {
+        const std::size_t OH = (cs.H + 2 * cs.pad - cs.K) / cs.S + 1, OW = (cs.W + 2 * cs.pad - cs.K) / cs.S + 1;
+        const kernels::ConvGeometry geo{cs.C, cs.H, cs.W, cs.K, cs.S, cs.pad, cs.pad, OH, OW};
+        const std::size_t R = geo.col_rows(), P = geo.col_cols(), in_size = cs.C * cs.H * cs.W;
+        const std::size_t Pp = (P + kernels::simd_width - 1) / kernels::simd_width * kernels::simd_width;
+        const std::size_t samples = 3, ld = samples * Pp;  // samples side by side, as Conv2d's backward keeps them
+        Tensor col = random_tensor({R, ld}, g);
+        for (std::size_t s = 0; s < samples; ++s) {
+            std::vector<double> expect(in_size, 0.0);
+            for (std::size_t c = 0; c < cs.C; ++c)
+                for (std::size_t i = 0; i < cs.K; ++i)
+                    for (std::size_t j = 0; j < cs.K; ++j)
+                        for (std::size_t oh = 0; oh < OH; ++oh)
+                            for (std::size_t ow = 0; ow < OW; ++ow) {
+                                const auto ih = std::ptrdiff_t(oh * cs.S + i) - std::ptrdiff_t(cs.pad);
+                                const auto iw = std::ptrdiff_t(ow * cs.S + j) - std::ptrdiff_t(cs.pad);
+                                if (ih < 0 || iw < 0 || ih >= std::ptrdiff_t(cs.H) || iw >= std::ptrdiff_t(cs.W))
+                                    continue;
+                                expect[(c * cs.H + std::size_t(ih)) * cs.W + std::size_t(iw)] +=
+                                    col(((c * cs.K + i) * cs.K + j), s * Pp + oh * OW + ow);
+                            }
+            // guard values after the sample catch a store past its end
+            std::vector<float> dx(in_size + 2 * kernels::simd_width, 7.0f);
+            kernels::col2im(col.data() + s * Pp, geo, dx.data(), ld, Pp);
+            for (std::size_t i = 0; i < in_size; ++i) REQUIRE(dx[i] == Approx(expect[i]).margin(1e-5));
+            for (std::size_t i = in_size; i < dx.size(); ++i) REQUIRE(dx[i] == 7.0f);
+            std::vector<float> added(in_size, 0.0f);  // the scatter path gives the same bits
+            kernels::col2im_add(col.data() + s * Pp, geo, added.data(), ld, Pp);
+            for (std::size_t i = 0; i < in_size; ++i) REQUIRE(std::memcmp(&added[i], &dx[i], sizeof(float)) == 0);
+        }
+    }
+}
+
+TEST_CASE("max_pool 2x2 (vector and scalar windows) equals a naive scan: first maximum wins, ties and -inf",
+          "[kernels][pool]") {
+    Generator g(12);
+    for (std::size_t planes : {1, 3}) {
+        for (std::size_t H : {2, 5, 10, 28}) {
+            for (std::size_t W : {2, 7, 10, 28, 33, 40}) {
+                std::vector<float> x(planes * H * W);
+                for (auto& v : x) v = static_cast<float>(g.below(4));  // many ties
+                x[g.below(x.size())] = -std::numeric_limits<float>::infinity();
+                const kernels::PoolGeometry geo{planes, H, W, 2, 2, 0, 0, H / 2, W / 2};
+                const std::size_t OH = H / 2, OW = W / 2;
+                std::vector<float> y(planes * OH * OW);
+                std::vector<std::uint32_t> arg(y.size());
+                kernels::max_pool(x.data(), geo, y.data(), arg.data());
+                for (std::size_t p = 0; p < planes; ++p)
+                    for (std::size_t oh = 0; oh < OH; ++oh)
+                        for (std::size_t ow = 0; ow < OW; ++ow) {
+                            float best = -std::numeric_limits<float>::infinity();
+                            std::size_t where = 2 * oh * W + 2 * ow;
+                            for (std::size_t i = 2 * oh; i < 2 * oh + 2; ++i)
+                                for (std::size_t j = 2 * ow; j < 2 * ow + 2; ++j)
+                                    if (x[p * H * W + i * W + j] > best) {
+                                        best = x[p * H * W + i * W + j];
+                                        where = i * W + j;
+                                    }
+                            const std::size_t o = (p * OH + oh) * OW + ow;
+                            REQUIRE(y[o] == best);
+                            REQUIRE(arg[o] == where);
+                        }
             }
         }
     }

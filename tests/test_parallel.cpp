@@ -2,6 +2,7 @@
 // count gives bit-identical results run after run, 2 threads agree with 1 (bit for bit where only
 // independent rows or samples are split, within float tolerance where partial gradients are summed),
 // both agree with naive double-precision references, and a 2-thread training step allocates nothing.
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <vector>
@@ -258,4 +259,71 @@ TEST_CASE("after the first step, a LeNet5 training step on 2 threads allocates n
     for (int s = 0; s < 3; ++s) model.train_step(b);
     net.forward(b.images, logits);
     CHECK(testing::allocation_count() - before == 0);
+}
+
+TEST_CASE("Sequential runs LeNet5's conv..flatten chain in one region, bit-identical to layer-by-layer forward",
+          "[parallel][sequential]") {
+    using Net = LeNet5<>;
+    STATIC_REQUIRE(SampleWise<Conv2d<1, 6, 5, PadMode::valid>>);
+    STATIC_REQUIRE(SampleWise<Named<"conv1", Conv2d<1, 6, 5, PadMode::valid>>>);
+    STATIC_REQUIRE(SampleWise<ReLU>);
+    STATIC_REQUIRE(SampleWise<MaxPool2d<2, 2>>);
+    STATIC_REQUIRE(SampleWise<Flatten>);
+    STATIC_REQUIRE(!SampleWise<Dense<400, 120>>);
+    for (std::size_t threads : {1, 2}) {
+        const ThreadCount tc(threads);
+        Net net(5);
+        Generator g(6);
+        for (std::size_t batch : {1, 3, 32}) {
+            const Tensor x = random_tensor({batch, 1, 32, 32}, g);
+            Tensor fused;
+            net.forward(x, fused);
+            // each layer alone, through its own forward
+            std::array<Tensor, 12> acts;
+            detail::for_each_index<12>([&](auto i) {
+                net.get<i.value>().forward(i.value == 0 ? x : acts[i.value == 0 ? 0 : i.value - 1], acts[i.value]);
+            });
+            CHECK(bit_equal(fused, acts[11]));
+        }
+    }
+}
+
+TEST_CASE("Sequential's shared backward region for LeNet5's flatten..conv1 is bit-identical to layer-by-layer backward",
+          "[parallel][sequential]") {
+    using Net = LeNet5<>;
+    STATIC_REQUIRE(SampleWiseBackward<Named<"conv2", Conv2d<6, 16, 5, PadMode::valid>>>);
+    STATIC_REQUIRE(!SampleWiseBackward<Dense<400, 120>>);
+    for (std::size_t threads : {1, 2}) {
+        const ThreadCount tc(threads);
+        Net net(7);
+        Generator g(8);
+        for (std::size_t batch : {1, 5, 32}) {
+            const Tensor x = random_tensor({batch, 1, 32, 32}, g);
+            Tensor y, dx_fused;
+            net.forward(x, y);
+            const Tensor dy = random_tensor(Shape(y.shape().begin(), y.shape().end()), g);
+            net.backward(x, y, dy, &dx_fused);
+            std::vector<float> fused_grads;
+            visit_parameters(net, [&](std::string_view, auto& p) {
+                fused_grads.insert(fused_grads.end(), p.grad.begin(), p.grad.end());
+            });
+            // the same forward, then each layer's own backward
+            std::array<Tensor, 12> acts, grads;
+            detail::for_each_index<12>([&](auto i) {
+                net.get<i.value>().forward(i.value == 0 ? x : acts[i.value == 0 ? 0 : i.value - 1], acts[i.value]);
+            });
+            Tensor dx_alone;
+            detail::for_each_index_reversed<12>([&](auto i) {
+                constexpr std::size_t k = i.value;
+                net.get<k>().backward(k == 0 ? x : acts[k == 0 ? 0 : k - 1], acts[k], k == 11 ? dy : grads[k],
+                                      k == 0 ? &dx_alone : &grads[k == 0 ? 0 : k - 1]);
+            });
+            std::vector<float> alone_grads;
+            visit_parameters(net, [&](std::string_view, auto& p) {
+                alone_grads.insert(alone_grads.end(), p.grad.begin(), p.grad.end());
+            });
+            CHECK(fused_grads == alone_grads);
+            CHECK(bit_equal(dx_fused, dx_alone));
+        }
+    }
 }

@@ -98,6 +98,28 @@ concept Layer = requires(L& l, const Tensor& x, Tensor& y, const Tensor& dy, Ten
     l.backward(x, y, dy, dx);
 };
 
+// A layer whose forward treats each sample alone can run inside a region that Sequential shares with
+// its neighbours (one thread hand-off for the chain, each sample passing through while it is in
+// cache). prepare_samples(x, y) shapes y and sizes buffers for parallel_parts(N) parts, false when
+// this input takes another path; forward_samples(x, y, b, e, part) then computes samples [b, e).
+template <class L>
+concept SampleWise = requires(L& l, const Tensor& x, Tensor& y, std::size_t n) {
+    { l.prepare_samples(x, y) } -> std::same_as<bool>;
+    l.forward_samples(x, y, n, n, n);
+};
+
+// The same for backward: prepare_backward_samples(x, y, dy, dx) sizes buffers (false: another path),
+// backward_samples(x, y, dy, dx, b, e, part) handles samples [b, e) (a part's whole range at once, so
+// a layer may batch its samples), and finish_backward_samples(x, dy) combines per-part results (weight
+// gradients, summed in part order) after the region.
+template <class L>
+concept SampleWiseBackward = requires(L& l, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                                      std::size_t n) {
+    { l.prepare_backward_samples(x, y, dy, dx) } -> std::same_as<bool>;
+    l.backward_samples(x, y, dy, dx, n, n, n);
+    l.finish_backward_samples(x, dy);
+};
+
 // Layers that behave differently in training (BatchNorm, Dropout) expose set_train.
 template <class L>
 void set_train(L& layer, bool training) {

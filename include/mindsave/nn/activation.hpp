@@ -17,6 +17,27 @@ struct ReLU {
             kernels::relu(x.data() + b, y.data() + b, e - b);
         }, grain);
     }
+    bool prepare_samples(const Tensor& x, Tensor& y) {
+        ensure_shape(y, x.shape());
+        return x.dimension() > 0;
+    }
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t b, std::size_t e, std::size_t) {
+        const std::size_t per = x.shape()[0] ? x.size() / x.shape()[0] : 0;
+        kernels::relu(x.data() + b * per, y.data() + b * per, (e - b) * per);
+    }
+
+    bool prepare_backward_samples(const Tensor&, const Tensor& y, const Tensor&, Tensor* dx) {
+        if (dx) ensure_shape(*dx, y.shape());
+        return y.dimension() > 0;
+    }
+    void backward_samples(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx, std::size_t b, std::size_t e,
+                          std::size_t) {
+        if (!dx) return;
+        const std::size_t per = y.shape()[0] ? y.size() / y.shape()[0] : 0;
+        kernels::relu_backward(y.data() + b * per, dy.data() + b * per, dx->data() + b * per, (e - b) * per);
+    }
+    void finish_backward_samples(const Tensor&, const Tensor&) {}
+
     void backward(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx) {
         if (!dx) return;
         ensure_shape(*dx, y.shape());

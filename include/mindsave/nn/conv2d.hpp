@@ -71,40 +71,119 @@ public:
     static constexpr std::size_t chunk_floats = std::size_t{1} << 18;
 
     void forward(const Tensor& x, Tensor& y) {
+        if (!prepare_samples(x, y)) {
+            forward_batched(x, y, x.shape()[0]);
+            return;
+        }
+        parallel_for(x.shape()[0], [&](std::size_t begin, std::size_t end, std::size_t t) {
+            forward_samples(x, y, begin, end, t);
+        });
+    }
+
+    // The per-sample path's setup (false: outputs too small, the batch runs as one product instead).
+    bool prepare_samples(const Tensor& x, Tensor& y) {
         const std::size_t N = check_input(x);
         const auto& g = geometry_;
         ensure_shape(y, {N, Out, g.out_height, g.out_width});
-        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
-        if (P < batched_below) {
-            forward_batched(x, y, N);
-            return;
-        }
+        const std::size_t P = g.col_cols(), R = g.col_rows();
+        if (P < batched_below) return false;
         // Columns padded to whole vectors (zeros): the gemm runs no scalar tail; a padded output
         // goes through a per-thread buffer. Each sample is computed alone, so the split is invisible.
         const std::size_t Pp = padded(P), parts = parallel_parts(N);
         ensure_shape(col_, {parts, R, Pp});
         if (Pp != P) ensure_shape(out_, {parts, Out, Pp});
-        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t t) {
-            float* col = col_.data() + t * R * Pp;
-            for (std::size_t n = begin; n < end; ++n) {
-                float* yn = y.data() + n * Out * P;
-                float* out = Pp == P ? yn : out_.data() + t * Out * Pp;
-                kernels::im2col(x.data() + n * in_size, g, col, Pp);
-                if constexpr (HasBias)
-                    for (std::size_t o = 0; o < Out; ++o) std::fill(out + o * Pp, out + o * Pp + P, bias_.value(o));
-                kernels::gemm(Out, Pp, R, kernels::row_major(weight_.value.data(), R), col, Pp, out, Pp, HasBias);
-                if (Pp != P)
-                    for (std::size_t o = 0; o < Out; ++o) std::copy(out + o * Pp, out + o * Pp + P, yn + o * P);
-            }
-        });
+        return true;
     }
 
-    void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
-        const std::size_t N = x.shape()[0], P = geometry_.col_cols();
+    // Samples [begin, end) with part t's buffers, after prepare_samples.
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t begin, std::size_t end, std::size_t t) {
+        const auto& g = geometry_;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width, Pp = padded(P);
+        float* col = col_.data() + t * R * Pp;
+        for (std::size_t n = begin; n < end; ++n) {
+            float* yn = y.data() + n * Out * P;
+            float* out = Pp == P ? yn : out_.data() + t * Out * Pp;
+            kernels::im2col(x.data() + n * in_size, g, col, Pp);
+            if constexpr (HasBias)
+                for (std::size_t o = 0; o < Out; ++o) std::fill(out + o * Pp, out + o * Pp + P, bias_.value(o));
+            kernels::gemm(Out, Pp, R, kernels::row_major(weight_.value.data(), R), col, Pp, out, Pp, HasBias);
+            if (Pp != P)
+                for (std::size_t o = 0; o < Out; ++o) std::copy(out + o * Pp, out + o * Pp + P, yn + o * P);
+        }
+    }
+
+    void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+        if (prepare_backward_samples(x, y, dy, dx)) {
+            parallel_for(x.shape()[0], [&](std::size_t begin, std::size_t end, std::size_t t) {
+                backward_samples(x, y, dy, dx, begin, end, t);
+            });
+        } else {
+            backward_batched(x, dy, dx, x.shape()[0]);
+        }
+        finish_backward_samples(x, dy);
+    }
+
+    // The per-sample backward's setup (false: the batched path's outputs, see forward).
+    bool prepare_backward_samples(const Tensor& x, const Tensor&, const Tensor&, Tensor* dx) {
+        const auto& g = geometry_;
+        const std::size_t N = x.shape()[0], P = g.col_cols(), R = g.col_rows();
         if (dx) ensure_shape(*dx, x.shape());
-        if (P < batched_below) backward_batched(x, dy, dx, N);
-        else backward_per_sample(x, dy, dx, N);
+        if (P < batched_below) return false;
+        // Each thread takes a contiguous run of samples, in chunks of up to `chunk` samples whose columns
+        // sit side by side, so the weight gradient is one product along chunk * P (long dot products).
+        const std::size_t Pp = padded(P), parts = parallel_parts(N);
+        const std::size_t per_part = (N + parts - 1) / parts;
+        const std::size_t most = std::max<std::size_t>(1, chunk_floats / (R * Pp));
+        const std::size_t chunks = std::max<std::size_t>(1, (per_part + most - 1) / most);
+        chunk_ = std::max<std::size_t>(1, (per_part + chunks - 1) / chunks);
+        const std::size_t ld = chunk_ * Pp;
+        ensure_shape(bcol_, {parts, R, ld});
+        ensure_shape(bdy_, {parts, Out, ld});
+        if (parts > 1) ensure_shape(dw_parts_, {parts - 1, Out, R});
+        return true;
+    }
+
+    // Part t's samples [begin, end). Its weight gradient goes to its own buffer (part 0's straight
+    // into weight_.grad); finish_backward_samples adds them in part order, so a given thread count
+    // always sums in the same order.
+    void backward_samples(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, std::size_t begin,
+                          std::size_t end, std::size_t t) {
+        const auto& g = geometry_;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
+        const std::size_t Pp = padded(P), chunk = chunk_, ld = chunk * Pp;
+        float* col = bcol_.data() + t * R * ld;
+        float* dyc = bdy_.data() + t * Out * ld;
+        float* dw = t == 0 ? weight_.grad.data() : dw_parts_.data() + (t - 1) * Out * R;
+        for (std::size_t c0 = begin; c0 < end; c0 += chunk) {
+            const std::size_t count = std::min(chunk, end - c0), width = count * Pp;
+            for (std::size_t s = 0; s < count; ++s) {
+                const float* dyn = dy.data() + (c0 + s) * Out * P;
+                for (std::size_t o = 0; o < Out; ++o) {  // dY_n, zero-padded like the columns
+                    std::copy(dyn + o * P, dyn + (o + 1) * P, dyc + o * ld + s * Pp);
+                    std::fill(dyc + o * ld + s * Pp + P, dyc + o * ld + (s + 1) * Pp, 0.0f);
+                }
+                kernels::im2col(x.data() + (c0 + s) * in_size, g, col + s * Pp, ld, Pp);
+            }
+            // dW[Out, R] (+)= dY_chunk[Out, count*P] * col_chunk^T
+            kernels::gemm_nt(Out, R, width, dyc, ld, col, ld, dw, R, c0 > begin);
+            if (!dx) continue;
+            // dcol[R, count*P] = W^T[R, Out] * dY_chunk, then each sample's block folded onto its input
+            kernels::gemm(R, width, Out, kernels::transposed(weight_.value.data(), R), dyc, ld, col, ld, false);
+            for (std::size_t s = 0; s < count; ++s)
+                kernels::col2im(col + s * Pp, g, dx->data() + (c0 + s) * in_size, ld, Pp);
+        }
+        if (begin == end) std::fill(dw, dw + Out * R, 0.0f);
+    }
+
+    // After the parts: their weight gradients summed, and the bias gradient.
+    void finish_backward_samples(const Tensor& x, const Tensor& dy) {
+        const std::size_t N = x.shape()[0], P = geometry_.col_cols();
         if (N == 0) weight_.zero_grad();
+        if (P >= batched_below) {
+            float* dw = weight_.grad.data();
+            const std::size_t parts = parallel_parts(N), OR = Out * geometry_.col_rows();
+            for (std::size_t t = 1; t < parts; ++t) kernels::add(dw, dw_parts_.data() + (t - 1) * OR, dw, OR);
+        }
         if constexpr (HasBias) {
             bias_.zero_grad();
             for (std::size_t n = 0; n < N; ++n)
@@ -115,52 +194,6 @@ public:
 private:
     static constexpr std::size_t padded(std::size_t n) noexcept {
         return (n + kernels::simd_width - 1) / kernels::simd_width * kernels::simd_width;
-    }
-
-    // Each thread takes a contiguous run of samples, in chunks of up to `chunk` samples whose columns
-    // sit side by side, so the weight gradient is one product along chunk * P (long dot products).
-    // Its weight gradient goes to its own buffer (thread 0's straight into weight_.grad) and the
-    // buffers are added in thread order: a given thread count always sums in the same order.
-    void backward_per_sample(const Tensor& x, const Tensor& dy, Tensor* dx, std::size_t N) {
-        const auto& g = geometry_;
-        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
-        const std::size_t Pp = padded(P), parts = parallel_parts(N);
-        const std::size_t per_part = (N + parts - 1) / parts;
-        const std::size_t most = std::max<std::size_t>(1, chunk_floats / (R * Pp));
-        const std::size_t chunk = (per_part + (per_part + most - 1) / most - 1) / ((per_part + most - 1) / most);
-        const std::size_t ld = chunk * Pp;
-        ensure_shape(bcol_, {parts, R, ld});
-        ensure_shape(bdy_, {parts, Out, ld});
-        if (parts > 1) ensure_shape(dw_parts_, {parts - 1, Out, R});
-        parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t t) {
-            float* col = bcol_.data() + t * R * ld;
-            float* dyc = bdy_.data() + t * Out * ld;
-            float* dw = t == 0 ? weight_.grad.data() : dw_parts_.data() + (t - 1) * Out * R;
-            for (std::size_t c0 = begin; c0 < end; c0 += chunk) {
-                const std::size_t count = std::min(chunk, end - c0), width = count * Pp;
-                for (std::size_t s = 0; s < count; ++s) {
-                    const float* dyn = dy.data() + (c0 + s) * Out * P;
-                    for (std::size_t o = 0; o < Out; ++o) {  // dY_n, zero-padded like the columns
-                        std::copy(dyn + o * P, dyn + (o + 1) * P, dyc + o * ld + s * Pp);
-                        std::fill(dyc + o * ld + s * Pp + P, dyc + o * ld + (s + 1) * Pp, 0.0f);
-                    }
-                    kernels::im2col(x.data() + (c0 + s) * in_size, g, col + s * Pp, ld, Pp);
-                }
-                // dW[Out, R] (+)= dY_chunk[Out, count*P] * col_chunk^T
-                kernels::gemm_nt(Out, R, width, dyc, ld, col, ld, dw, R, c0 > begin);
-                if (!dx) continue;
-                // dcol[R, count*P] = W^T[R, Out] * dY_chunk, then each sample's block scattered onto its input
-                kernels::gemm(R, width, Out, kernels::transposed(weight_.value.data(), R), dyc, ld, col, ld, false);
-                for (std::size_t s = 0; s < count; ++s) {
-                    float* dxn = dx->data() + (c0 + s) * in_size;
-                    std::fill(dxn, dxn + in_size, 0.0f);
-                    kernels::col2im_add(col + s * Pp, g, dxn, ld, Pp);
-                }
-            }
-            if (begin == end) std::fill(dw, dw + Out * R, 0.0f);
-        });
-        float* dw = weight_.grad.data();
-        for (std::size_t t = 1; t < parts; ++t) kernels::add(dw, dw_parts_.data() + (t - 1) * Out * R, dw, Out * R);
     }
 
     // The batch as one product: colT[N*P, R] (each sample's columns, transposed) against the weight
@@ -248,6 +281,7 @@ private:
     Tensor dw_parts_;             // threads 1.. : partial weight gradients
     Tensor bcol_, bdy_;           // per thread: backward's chunk of columns and of padded output gradients
     Tensor colT_, rowsT_;  // the batched path's transposed columns and outputs (or output gradients)
+    std::size_t chunk_ = 1;  // backward's samples per column chunk
 };
 
 }  // namespace mindsave

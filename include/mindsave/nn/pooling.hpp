@@ -57,15 +57,19 @@ public:
     static constexpr std::size_t output_size(std::size_t n) noexcept { return Window::output_size(n); }
 
     void forward(const Tensor& x, Tensor& y) {
-        const auto g = Window::geometry(x, "MaxPool2d");
-        ensure_shape(y, {x.shape()[0], x.shape()[1], g.out_height, g.out_width});
+        prepare_samples(x, y);
+        parallel_for(geometry_.planes, [&](std::size_t b, std::size_t e, std::size_t) { pool_planes(x, y, b, e); },
+                     grain(geometry_.height * geometry_.width));
+    }
+
+    bool prepare_samples(const Tensor& x, Tensor& y) {
+        geometry_ = Window::geometry(x, "MaxPool2d");
+        ensure_shape(y, {x.shape()[0], x.shape()[1], geometry_.out_height, geometry_.out_width});
         argmax_.resize(y.size());  // no reallocation once the batch shape is steady
-        const std::size_t in_plane = g.height * g.width, out_plane = g.out_height * g.out_width;
-        parallel_for(g.planes, [&](std::size_t b, std::size_t e, std::size_t) {
-            auto part = g;
-            part.planes = e - b;
-            kernels::max_pool(x.data() + b * in_plane, part, y.data() + b * out_plane, argmax_.data() + b * out_plane);
-        }, grain(in_plane));
+        return true;
+    }
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t b, std::size_t e, std::size_t) {
+        pool_planes(x, y, b * x.shape()[1], e * x.shape()[1]);
     }
 
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
@@ -79,10 +83,33 @@ public:
         }, grain(in_plane));
     }
 
+    bool prepare_backward_samples(const Tensor& x, const Tensor&, const Tensor&, Tensor* dx) {
+        if (dx) ensure_shape(*dx, x.shape());
+        return x.dimension() == 4;
+    }
+    void backward_samples(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, std::size_t b,
+                          std::size_t e, std::size_t) {
+        if (!dx) return;
+        const std::size_t C = x.shape()[1], in_plane = x.shape()[2] * x.shape()[3];
+        const std::size_t out_plane = y.shape()[2] * y.shape()[3];
+        kernels::max_pool_backward(dy.data() + b * C * out_plane, argmax_.data() + b * C * out_plane, (e - b) * C,
+                                   in_plane, out_plane, dx->data() + b * C * in_plane);
+    }
+    void finish_backward_samples(const Tensor&, const Tensor&) {}
+
 private:
+    void pool_planes(const Tensor& x, Tensor& y, std::size_t b, std::size_t e) {
+        const std::size_t in_plane = geometry_.height * geometry_.width;
+        const std::size_t out_plane = geometry_.out_height * geometry_.out_width;
+        auto part = geometry_;
+        part.planes = e - b;
+        kernels::max_pool(x.data() + b * in_plane, part, y.data() + b * out_plane, argmax_.data() + b * out_plane);
+    }
+
     // planes per thread at least: some 16k input values, or the wake-up costs more than it saves
     static std::size_t grain(std::size_t in_plane) noexcept { return 16384 / (in_plane ? in_plane : 1) + 1; }
 
+    kernels::PoolGeometry geometry_{};
     std::vector<std::uint32_t> argmax_;
 };
 
@@ -144,6 +171,26 @@ struct Flatten {
         ensure_shape(y, {x.shape()[0], x.shape()[0] ? x.size() / x.shape()[0] : 0});
         std::copy(x.data(), x.data() + x.size(), y.data());
     }
+    bool prepare_samples(const Tensor& x, Tensor& y) {
+        if (x.dimension() < 1) throw ShapeError("Flatten: expected an input with a batch axis");
+        ensure_shape(y, {x.shape()[0], x.shape()[0] ? x.size() / x.shape()[0] : 0});
+        return true;
+    }
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t b, std::size_t e, std::size_t) {
+        const std::size_t per = y.shape()[1];
+        std::copy(x.data() + b * per, x.data() + e * per, y.data() + b * per);
+    }
+    bool prepare_backward_samples(const Tensor& x, const Tensor&, const Tensor&, Tensor* dx) {
+        if (dx) ensure_shape(*dx, x.shape());
+        return x.dimension() > 0;
+    }
+    void backward_samples(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, std::size_t b, std::size_t e,
+                          std::size_t) {
+        if (!dx) return;
+        const std::size_t per = x.shape()[0] ? x.size() / x.shape()[0] : 0;
+        std::copy(dy.data() + b * per, dy.data() + e * per, dx->data() + b * per);
+    }
+    void finish_backward_samples(const Tensor&, const Tensor&) {}
     void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
         if (!dx) return;
         ensure_shape(*dx, x.shape());

@@ -58,6 +58,16 @@ public:
 
     void forward(const Tensor& x, Tensor& y) { layer_.forward(x, y); }
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) { layer_.backward(x, y, dy, dx); }
+    bool prepare_samples(const Tensor& x, Tensor& y) requires SampleWise<L> { return layer_.prepare_samples(x, y); }
+    void forward_samples(const Tensor& x, Tensor& y, std::size_t b, std::size_t e, std::size_t t)
+        requires SampleWise<L> { layer_.forward_samples(x, y, b, e, t); }
+    bool prepare_backward_samples(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx)
+        requires SampleWiseBackward<L> { return layer_.prepare_backward_samples(x, y, dy, dx); }
+    void backward_samples(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, std::size_t b, std::size_t e,
+                          std::size_t t) requires SampleWiseBackward<L> { layer_.backward_samples(x, y, dy, dx, b, e, t); }
+    void finish_backward_samples(const Tensor& x, const Tensor& dy) requires SampleWiseBackward<L> {
+        layer_.finish_backward_samples(x, dy);
+    }
     template <class G>
     void initialize(G& g) { mindsave::initialize(layer_, g); }
     void set_train(bool training) { mindsave::set_train(layer_, training); }
@@ -146,24 +156,105 @@ public:
         });
     }
 
+    // A run of two or more SampleWise layers goes through in one parallel region, sample by sample
+    // (LeNet's conv, relu, pool, conv, relu, pool, flatten): one hand-off instead of seven, and each
+    // sample's activations still in cache for the next layer. Same results: every layer computes
+    // each sample alone.
     void forward(const Tensor& x, Tensor& y) {
+        std::size_t fused_until = 0;
         detail::for_each_index<count>([&](auto i) {
-            std::get<i.value>(layers_).forward(input_of(i.value, x), output_of(i.value, y));
+            constexpr std::size_t k = i.value, end = run_end(k);
+            if constexpr (end - k >= 2 && (k == 0 || !sample_wise[k == 0 ? 0 : k - 1]))
+                if (forward_run<k, end>(x, y)) fused_until = end;
+            if (k >= fused_until) std::get<k>(layers_).forward(input_of(k, x), output_of(k, y));
         });
     }
 
     // Intermediate activations from the last forward stay valid until the next one, so backward
     // hands each layer exactly what its forward saw.
+    // A run of SampleWiseBackward layers (LeNet's flatten back to conv1) likewise shares one region,
+    // each part taking its samples through every layer; weight gradients are combined after it.
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+        std::size_t fused_lo = 0, fused_hi = 0;
         detail::for_each_index_reversed<count>([&](auto i) {
-            constexpr std::size_t k = i.value;
-            const Tensor& out_grad = k + 1 == count ? dy : grads_[k];
-            Tensor* in_grad = k == 0 ? dx : &grads_[k - 1];
-            std::get<k>(layers_).backward(input_of(k, x), k + 1 == count ? y : acts_[k], out_grad, in_grad);
+            constexpr std::size_t k = i.value, begin = run_begin_backward(k);
+            if constexpr (k + 1 - begin >= 2 && (k + 1 == count || !sample_wise_backward[k + 1 == count ? k : k + 1]))
+                if (backward_run<begin, k + 1>(x, y, dy, dx)) {
+                    fused_lo = begin;
+                    fused_hi = k + 1;
+                }
+            if (k < fused_lo || k >= fused_hi)
+                std::get<k>(layers_).backward(input_of(k, x), output_at(k, y), grad_out(k, dy), grad_in(k, dx));
         });
     }
 
 private:
+    static constexpr std::array<bool, count> sample_wise{SampleWise<Ls>...};
+    // One past the last layer of the SampleWise run starting at k (k itself when layer k is not).
+    static constexpr std::size_t run_end(std::size_t k) {
+        while (k < count && sample_wise[k]) ++k;
+        return k;
+    }
+
+    // Layers [Begin, End) in one region, false (nothing run) when one of them takes another path here.
+    template <std::size_t Begin, std::size_t End>
+    bool forward_run(const Tensor& x, Tensor& y) {
+        bool ok = true;
+        detail::for_each_index<End - Begin>([&](auto j) {
+            constexpr std::size_t m = Begin + j.value;
+            ok = ok && std::get<m>(layers_).prepare_samples(input_of(m, x), output_of(m, y));
+        });
+        if (!ok) return false;
+        const Tensor& in = input_of(Begin, x);
+        const std::size_t N = in.dimension() > 0 ? in.shape()[0] : 0;
+        parallel_for(N, [&](std::size_t b, std::size_t e, std::size_t t) {
+            for (std::size_t n = b; n < e; ++n)
+                detail::for_each_index<End - Begin>([&](auto j) {
+                    constexpr std::size_t m = Begin + j.value;
+                    std::get<m>(layers_).forward_samples(input_of(m, x), output_of(m, y), n, n + 1, t);
+                });
+        });
+        return true;
+    }
+
+    static constexpr std::array<bool, count> sample_wise_backward{SampleWiseBackward<Ls>...};
+    // The first layer of the SampleWiseBackward run ending at k (k + 1 when layer k is not one).
+    static constexpr std::size_t run_begin_backward(std::size_t k) {
+        std::size_t b = k + 1;
+        while (b > 0 && sample_wise_backward[b - 1]) --b;
+        return b;
+    }
+
+    const Tensor& output_at(std::size_t k, const Tensor& y) const { return k + 1 == count ? y : acts_[k]; }
+    const Tensor& grad_out(std::size_t k, const Tensor& dy) const { return k + 1 == count ? dy : grads_[k]; }
+    Tensor* grad_in(std::size_t k, Tensor* dx) { return k == 0 ? dx : &grads_[k - 1]; }
+
+    // Layers [Begin, End) backward in one region, false (nothing run) when one takes another path.
+    template <std::size_t Begin, std::size_t End>
+    bool backward_run(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+        bool ok = true;
+        detail::for_each_index_reversed<End - Begin>([&](auto j) {
+            constexpr std::size_t m = Begin + j.value;
+            ok = ok && std::get<m>(layers_).prepare_backward_samples(input_of(m, x), output_at(m, y), grad_out(m, dy),
+                                                                     grad_in(m, dx));
+        });
+        if (!ok) return false;
+        const Tensor& in = input_of(Begin, x);
+        const std::size_t N = in.dimension() > 0 ? in.shape()[0] : 0;
+        parallel_for(N, [&](std::size_t b, std::size_t e, std::size_t t) {
+            detail::for_each_index_reversed<End - Begin>([&](auto j) {
+                constexpr std::size_t m = Begin + j.value;
+                std::get<m>(layers_).backward_samples(input_of(m, x), output_at(m, y), grad_out(m, dy), grad_in(m, dx),
+                                                      b, e, t);
+            });
+        });
+        detail::for_each_index_reversed<End - Begin>([&](auto j) {
+            constexpr std::size_t m = Begin + j.value;
+            std::get<m>(layers_).finish_backward_samples(input_of(m, x), grad_out(m, dy));
+        });
+        return true;
+    }
+
     template <fixed_string Name>
     static constexpr std::size_t index_of() {
         std::size_t index = count, i = 0;

@@ -147,7 +147,61 @@ inline bool col2im_valid_s1(const float* col, const ConvGeometry& g, float* dx, 
     }
     return true;
 }
+
+// col2im for stride 1, no padding, input rows no wider than one vector (LeNet's conv2 with AVX-512):
+// each dx row is gathered in a register from its K*K shifted column rows and stored once, instead of
+// K*K read-modify-writes of overlapping unaligned vectors, which stall on store forwarding. Every
+// dx entry still sums its terms in (ki, kj) order from zero, as the scatter does: the same bits.
+// Overwrites dx (no zeroing needed). False when it does not apply.
+inline bool col2im_gather_s1(const float* col, const ConvGeometry& g, float* dx, std::size_t ld,
+                             std::size_t width) noexcept {
+    const std::size_t H = g.height, W = g.width, K = g.kernel, OH = g.out_height, OW = g.out_width;
+    if (g.stride != 1 || g.pad_top != 0 || g.pad_left != 0 || OH + K - 1 > H || OW + K - 1 > W ||
+        W > simd_width || (OH - 1) * OW + simd_width > width)
+        return false;
+    alignas(64) float lane_index[simd_width];
+    for (std::size_t l = 0; l < simd_width; ++l) lane_index[l] = static_cast<float>(l);
+    const fbatch lanes = fbatch::load_aligned(lane_index), zero(0.0f);
+    const std::size_t plane_end = g.channels * H * W;
+    for (std::size_t c = 0; c < g.channels; ++c) {
+        for (std::size_t ih = 0; ih < H; ++ih) {
+            fbatch acc = zero;
+            const std::size_t ki_lo = ih + 1 > OH ? ih + 1 - OH : 0, ki_hi = std::min(K, ih + 1);
+            for (std::size_t ki = ki_lo; ki < ki_hi; ++ki) {
+                const std::size_t oh = ih - ki;
+                for (std::size_t kj = 0; kj < K; ++kj) {
+                    // lane iw takes column ow = iw - kj: a load from kj floats before the output row
+                    const auto fkj = static_cast<float>(kj);
+                    const auto keep = (lanes >= fbatch(fkj)) & (lanes < fbatch(fkj + static_cast<float>(OW)));
+                    const float* row = col + ((c * K + ki) * K + kj) * ld + oh * OW;
+                    fbatch v;
+                    if (row >= col + kj) {
+                        v = fbatch::load_unaligned(row - kj);
+                    } else {  // the very first row: nothing of ours lies before it
+                        alignas(64) float tmp[2 * simd_width] = {};
+                        std::copy(row, row + OW, tmp + kj);
+                        v = fbatch::load_aligned(tmp);
+                    }
+                    acc += xsimd::select(keep, v, zero);
+                }
+            }
+            const std::size_t at = (c * H + ih) * W;
+            if (at + simd_width <= plane_end) {
+                acc.store_unaligned(dx + at);  // the overhang is the next row's, stored after this one
+            } else {
+                alignas(64) float tmp[simd_width];
+                acc.store_aligned(tmp);
+                std::copy(tmp, tmp + W, dx + at);
+            }
+        }
+    }
+    return true;
+}
 }  // namespace detail
+
+// dx = the adjoint of im2col applied to col (dx overwritten, not accumulated).
+inline void col2im(const float* col, const ConvGeometry& g, float* dx, std::size_t ld = 0,
+                   std::size_t width = 0) noexcept;
 
 // Rows of col are ld apart (0: col_cols()), each readable up to `width` (0: ld).
 inline void col2im_add(const float* col, const ConvGeometry& g, float* dx, std::size_t ld = 0,
@@ -181,6 +235,14 @@ inline void col2im_add(const float* col, const ConvGeometry& g, float* dx, std::
             }
         }
     }
+}
+
+inline void col2im(const float* col, const ConvGeometry& g, float* dx, std::size_t ld, std::size_t width) noexcept {
+    if (ld == 0) ld = g.col_cols();
+    if (width == 0) width = ld;
+    if (detail::col2im_gather_s1(col, g, dx, ld, width)) return;
+    std::fill(dx, dx + g.channels * g.height * g.width, 0.0f);
+    col2im_add(col, g, dx, ld, width);
 }
 
 }  // namespace mindsave::kernels

@@ -64,12 +64,12 @@ inline void broadcast_rows(const float* v, float* y, std::size_t rows, std::size
 // out[j] = sum over rows of x[r, j]  (bias gradient of a dense layer)
 inline void sum_rows(const float* x, std::size_t rows, std::size_t n, float* out) noexcept {
     std::fill(out, out + n, 0.0f);
+    const std::size_t end = n - n % simd_width;  // hoisted: GCC 12 warns on j + W <= n once inlined
     for (std::size_t r = 0; r < rows; ++r) {
         const float* row = x + r * n;
-        std::size_t j = 0;
-        for (; j + simd_width <= n; j += simd_width)
+        for (std::size_t j = 0; j < end; j += simd_width)
             (fbatch::load_unaligned(out + j) + fbatch::load_unaligned(row + j)).store_unaligned(out + j);
-        for (; j < n; ++j) out[j] += row[j];
+        for (std::size_t j = end; j < n; ++j) out[j] += row[j];
     }
 }
 

@@ -136,12 +136,18 @@ inline void gemm_nt_block(std::size_t i0, std::size_t j0, std::size_t K, const f
     }
 }
 
+// Columns per block: 6 where vectors are 16 floats wide (AVX-512 has 32 registers: 4x6 accumulators,
+// 10 loads per 24 fmas), else 4 (16 registers). Entries never depend on the block shape.
+inline constexpr std::size_t gemm_nt_cols = simd_width >= 16 ? 6 : 4;
+
 template <std::size_t RM>
 inline void gemm_nt_rows(std::size_t i0, std::size_t N, std::size_t K, const float* A, std::size_t lda,
                          const float* B, std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
-    const std::size_t end_quads = N - N % 4;
-    for (std::size_t j = 0; j < end_quads; j += 4) gemm_nt_block<RM, 4>(i0, j, K, A, lda, B, ldb, C, ldc, accumulate);
-    for (std::size_t j = end_quads; j < N; ++j) gemm_nt_block<RM, 1>(i0, j, K, A, lda, B, ldb, C, ldc, accumulate);
+    constexpr std::size_t RN = gemm_nt_cols;
+    const std::size_t end_blocks = N - N % RN;
+    for (std::size_t j = 0; j < end_blocks; j += RN)
+        gemm_nt_block<RM, RN>(i0, j, K, A, lda, B, ldb, C, ldc, accumulate);
+    for (std::size_t j = end_blocks; j < N; ++j) gemm_nt_block<RM, 1>(i0, j, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 }  // namespace detail

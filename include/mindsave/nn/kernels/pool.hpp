@@ -30,9 +30,36 @@ inline void window(std::size_t o, std::size_t stride, std::size_t pad, std::size
 }
 }  // namespace detail
 
-// max_pool for 2x2 windows, stride 2, no padding.
+namespace detail {
+// One 2x2 window whose top-left input is r0[j], in max_pool's scan order, strict >: the first maximum
+// wins. Selects, not branches: with real data each comparison is a coin toss the predictor loses.
+inline void max_pool_2x2_window(const float* r0, const float* r1, std::size_t j, float& best,
+                                std::uint32_t& where) noexcept {
+    const float v0 = r0[j], v1 = r0[j + 1], v2 = r1[j], v3 = r1[j + 1];
+    best = -std::numeric_limits<float>::infinity();
+    where = 0;
+    best = std::max(best, v0);  // keeps best on ties and NaN, as the strict > does
+    std::uint32_t c = v1 > best;
+    where += c * (1u - where);
+    best = std::max(best, v1);
+    c = v2 > best;
+    where += c * (2u - where);
+    best = std::max(best, v2);
+    c = v3 > best;
+    where += c * (3u - where);
+    best = std::max(best, v3);
+}
+}  // namespace detail
+
+// max_pool for 2x2 windows, stride 2, no padding. A vector evaluates the window at every input
+// column of a row pair (the same compares and selects as the scalar window, lane by lane) and the
+// even lanes are kept; it reads one column past the vector, so the last few windows before the end
+// of x go the scalar way.
 inline void max_pool_2x2(const float* x, const PoolGeometry& g, float* y, std::uint32_t* argmax) noexcept {
-    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width;
+    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width, span = 2 * OW;
+    const float* x_end = x + g.planes * H * W;
+    const fbatch ninf(-std::numeric_limits<float>::infinity()), zero(0.0f), one(1.0f), two(2.0f), three(3.0f);
+    alignas(64) float best_lane[simd_width], where_lane[simd_width];
     for (std::size_t p = 0; p < g.planes; ++p) {
         const float* xp = x + p * H * W;
         float* yp = y + p * OH * OW;
@@ -41,26 +68,39 @@ inline void max_pool_2x2(const float* x, const PoolGeometry& g, float* y, std::u
             const float* r0 = xp + 2 * oh * W;
             const float* r1 = r0 + W;
             const auto base = static_cast<std::uint32_t>(2 * oh * W);
-            for (std::size_t ow = 0; ow < OW; ++ow) {
-                const std::size_t j = 2 * ow;
-                // the order max_pool scans the window in, strict >: the first maximum wins. Selects, not
-                // branches: with real data each comparison is a coin toss the branch predictor loses.
-                const float v0 = r0[j], v1 = r0[j + 1], v2 = r1[j], v3 = r1[j + 1];
-                float best = -std::numeric_limits<float>::infinity();
-                std::uint32_t where = 0;
-                best = std::max(best, v0);  // keeps best on ties and NaN, as the strict > does
-                std::uint32_t c = v1 > best;
-                where += c * (1u - where);
-                best = std::max(best, v1);
+            float* yo = yp + oh * OW;
+            std::uint32_t* ao = ap + oh * OW;
+            std::size_t j = 0;
+            for (; j < span && r1 + j + 1 + simd_width <= x_end; j += simd_width) {
+                const fbatch v0 = fbatch::load_unaligned(r0 + j), v1 = fbatch::load_unaligned(r0 + j + 1);
+                const fbatch v2 = fbatch::load_unaligned(r1 + j), v3 = fbatch::load_unaligned(r1 + j + 1);
+                fbatch best = xsimd::select(ninf < v0, v0, ninf), where = zero;
+                auto c = v1 > best;
+                where = xsimd::select(c, one, where);
+                best = xsimd::select(c, v1, best);
                 c = v2 > best;
-                where += c * (2u - where);
-                best = std::max(best, v2);
+                where = xsimd::select(c, two, where);
+                best = xsimd::select(c, v2, best);
                 c = v3 > best;
-                where += c * (3u - where);
-                best = std::max(best, v3);
-                yp[oh * OW + ow] = best;
-                ap[oh * OW + ow] = base + static_cast<std::uint32_t>(j) + (where & 1u) +
-                                   (where >> 1) * static_cast<std::uint32_t>(W);
+                where = xsimd::select(c, three, where);
+                best = xsimd::select(c, v3, best);
+                best.store_aligned(best_lane);
+                where.store_aligned(where_lane);
+                const std::size_t lanes = std::min(simd_width, span - j);
+                for (std::size_t l = 0; l < lanes; l += 2) {
+                    const auto w = static_cast<std::uint32_t>(where_lane[l]);
+                    yo[(j + l) / 2] = best_lane[l];
+                    ao[(j + l) / 2] = base + static_cast<std::uint32_t>(j + l) + (w & 1u) +
+                                      (w >> 1) * static_cast<std::uint32_t>(W);
+                }
+            }
+            for (std::size_t ow = j / 2; ow < OW; ++ow) {
+                float best;
+                std::uint32_t where;
+                detail::max_pool_2x2_window(r0, r1, 2 * ow, best, where);
+                yo[ow] = best;
+                ao[ow] = base + static_cast<std::uint32_t>(2 * ow) + (where & 1u) +
+                         (where >> 1) * static_cast<std::uint32_t>(W);
             }
         }
     }
