@@ -16,6 +16,7 @@
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/name_rules.hpp"
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/parameter.hpp"

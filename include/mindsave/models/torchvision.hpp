@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mindsave/checkpoint/rename.hpp"
+#include "mindsave/core/name_rules.hpp"
 #include "mindsave/core/schema.hpp"
 #include "mindsave/models/resnet50.hpp"
 
