@@ -793,6 +793,9 @@ TEST_CASE("formats_torch: name_map_problems finds every gap between two schemas,
 
     constexpr NameRule bad[] = {{"features.0.*", "conv.*"}, {"classifier.weight", "fc.weight"},
                                 {"classifier.bias", "fc.weight"}, {"x**", "y**"}};
+    // malformed rules are reported and never read past their matches
+    constexpr NameRule odd[] = {{"*.*.*.*.*.*", "a"}, {"features.*", "*.*.*.*.*.*.*"}};
+    CHECK(name_map_problems(source, odd, parameter_schema<Small>()).size() == 9);  // 2 rules, 4 names, 3 gaps
     const auto problems = name_map_problems(source, bad, parameter_schema<Small>());
     CHECK(problems == std::vector<std::string>{
                           "rule 'x** y**': '**': two '*' in a row would match ambiguously",

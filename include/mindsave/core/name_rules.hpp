@@ -52,10 +52,13 @@ constexpr bool glob_match(std::string_view pattern, std::string_view name, std::
     return false;
 }
 
-constexpr std::string glob_fill(std::string_view to, const std::string_view* captured) {
+// TO with its k-th '*' replaced by captured[k]; a '*' past the `count` captured (a malformed rule,
+// which name_map_problems reports) becomes nothing.
+constexpr std::string glob_fill(std::string_view to, const std::string_view* captured, std::size_t count) {
     std::string out;
     for (auto star = to.find('*'); star != std::string_view::npos; star = to.find('*')) {
-        out.append(to.substr(0, star)).append(*captured++);  // whole pieces: cheap in constant evaluation
+        out.append(to.substr(0, star));  // whole pieces: cheap in constant evaluation
+        if (count) out.append(*captured++), --count;
         to.remove_prefix(star + 1);
     }
     return out.append(to);
@@ -71,6 +74,7 @@ constexpr auto best_rule(const Rules& rules, std::string_view name, std::string_
     for (const auto& r : rules) {
         const std::string_view from = r.from;
         const std::size_t stars = wildcards(from);
+        if (stars > max_wildcards) continue;  // malformed (reported by rule_error): no room for its matches
         const std::size_t score = stars == 0 ? from.size() + 1 + name.size() : from.size() - stars + 1;  // exact wins
         if (best && score <= best_score) continue;
         if (stars && (!name.starts_with(from.substr(0, from.find('*'))) || !name.ends_with(from.substr(from.rfind('*') + 1))))
@@ -88,7 +92,7 @@ constexpr std::optional<std::string> apply_rules(const Rules& rules, std::string
     const auto* r = best_rule(rules, name, captured);
     if (!r) return std::string(name);
     if (std::string_view(r->to) == "-") return std::nullopt;
-    return glob_fill(r->to, captured);
+    return glob_fill(r->to, captured, wildcards(r->from));
 }
 
 // Why FROM -> TO is not a rule; empty when it is one.
