@@ -157,6 +157,18 @@ TEST_CASE("parallel_for splits 0..n statically into contiguous parts, each run o
     CHECK(num_threads() == 1);
 }
 
+TEST_CASE("MINDSAVE_NUM_THREADS must be a whole number of threads: anything else is a ConfigError naming it") {
+    CHECK(detail::threads_from_env("2") == 2);
+    CHECK(detail::threads_from_env("1024") == 1024);
+    for (const char* bad : {"", "0", "two", "2x", "-1", " 2", "1025", "99999999999999999999"}) {
+        INFO("MINDSAVE_NUM_THREADS='" << bad << "'");
+        CHECK_THROWS_MATCHES(detail::threads_from_env(bad), ConfigError,
+                             Catch::Message("MINDSAVE_NUM_THREADS='" + std::string(bad) +
+                                            "' is not a thread count: set it to a whole number from 1 to 1024 "
+                                            "(or unset it to use every core)"));
+    }
+}
+
 TEST_CASE("Conv2d on 2 threads equals 1 thread and direct convolution: forward, input and weight gradients",
           "[parallel][conv]") {
     check_conv_threads<Conv2d<1, 6, 5, PadMode::valid>>(5, 32, 32, 0, 0);  // LeNet's conv1: 784 columns

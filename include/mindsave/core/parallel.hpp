@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -12,9 +13,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#include "mindsave/core/errors.hpp"
 
 namespace mindsave {
 
@@ -29,14 +34,30 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-// The threads a fresh process uses: MINDSAVE_NUM_THREADS if set to a positive number, else the cores.
-inline std::size_t default_num_threads() noexcept {
-    if (const char* env = std::getenv("MINDSAVE_NUM_THREADS")) {
-        char* end = nullptr;
-        const unsigned long v = std::strtoul(env, &end, 10);
-        if (end != env && v > 0) return static_cast<std::size_t>(v);
-    }
+inline constexpr std::size_t max_threads = 1024;
+
+// MINDSAVE_NUM_THREADS's value as a thread count: a whole number from 1 to max_threads, else ConfigError
+// (a typo must not quietly run on another thread count than the one asked for).
+inline std::size_t threads_from_env(std::string_view value) {
+    std::size_t v = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc{} || end != value.data() + value.size() || v == 0 || v > max_threads)
+        throw ConfigError("MINDSAVE_NUM_THREADS='" + std::string(value) + "' is not a thread count: set it to a whole number from 1 to " +
+                          std::to_string(max_threads) + " (or unset it to use every core)");
+    return v;
+}
+
+// The threads a fresh process uses: MINDSAVE_NUM_THREADS when set, else the cores.
+inline std::size_t default_num_threads() {
+    if (const char* env = std::getenv("MINDSAVE_NUM_THREADS")) return threads_from_env(env);
     return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// The parts parallel_for splits [0, n) into on `threads` threads; parallel_parts tells callers the same.
+inline std::size_t part_count(std::size_t n, std::size_t grain, std::size_t max_parts, std::size_t threads) noexcept {
+    if (n == 0) return 1;
+    const std::size_t by_grain = std::max<std::size_t>(1, n / std::max<std::size_t>(grain, 1));
+    return std::min({threads, by_grain, max_parts, n, std::size_t{0xffff}});
 }
 
 // threads - 1 workers, woken by a generation counter. A worker spins briefly after each job (the
@@ -199,8 +220,7 @@ template <class F>
 void parallel_for(std::size_t n, F&& f, std::size_t grain = 1, std::size_t max_parts = static_cast<std::size_t>(-1)) {
     if (n == 0) return;
     auto& pool = detail::pool();
-    const std::size_t by_grain = std::max<std::size_t>(1, n / std::max<std::size_t>(grain, 1));
-    const std::size_t parts = std::min({pool.size(), by_grain, max_parts, n, std::size_t{0xffff}});
+    const std::size_t parts = detail::part_count(n, grain, max_parts, pool.size());
     if (parts == 1) {
         f(std::size_t{0}, n, std::size_t{0});
         return;
@@ -219,9 +239,7 @@ void parallel_for(std::size_t n, F&& f, std::size_t grain = 1, std::size_t max_p
 // How many parts parallel_for(n, f, grain, max_parts) will use: size per-thread buffers with it.
 inline std::size_t parallel_parts(std::size_t n, std::size_t grain = 1,
                                   std::size_t max_parts = static_cast<std::size_t>(-1)) {
-    if (n == 0) return 1;
-    const std::size_t by_grain = std::max<std::size_t>(1, n / std::max<std::size_t>(grain, 1));
-    return std::min({num_threads(), by_grain, max_parts, n, std::size_t{0xffff}});
+    return detail::part_count(n, grain, max_parts, num_threads());
 }
 
 }  // namespace mindsave
