@@ -103,21 +103,19 @@ void make_torch_reference(const std::string& model, const fs::path& dir) {
     const std::string python = env ? env : "/usr/bin/python3";
     std::error_code ec;
     if (!fs::exists(python)) {
-        if (testing::running_in_ci()) FAIL(python << " not found (apt-get install python3-torch python3-protobuf)");
-        WARN("SKIPPED: " << python << " not found (apt-get install python3-torch python3-protobuf)");
+        if (testing::running_in_ci()) FAIL(python << " not found (apt-get install python3-torch)");
+        WARN("SKIPPED: " << python << " not found (apt-get install python3-torch)");
         fs::remove_all(dir, ec);  // exit skips the TempDir's destructor
         std::exit(4);
     }
-    const fs::path pb_dir = fs::read_symlink("/proc/self/exe", ec).parent_path() / "interop" / "python";
     const std::string script = std::string(MINDSAVE_SOURCE_DIR) + "/tests/parity/make_torch_reference.py";
-    const std::string cmd = "'" + python + "' '" + script + "' --out '" + dir.string() + "' --pb-dir '" +
-                            pb_dir.string() + "' --models " + model;
+    const std::string cmd = "'" + python + "' '" + script + "' --out '" + dir.string() + "' --models " + model;
     const auto t0 = std::chrono::steady_clock::now();
     const int status = std::system(cmd.c_str());
     std::printf("make_torch_reference.py %s: %.1f s\n", model.c_str(), seconds_since(t0));
     REQUIRE(WIFEXITED(status));
     if (WEXITSTATUS(status) == 4) {  // the script already failed instead when CI=true
-        WARN("SKIPPED: " << python << " cannot import torch or google.protobuf");
+        WARN("SKIPPED: " << python << " cannot import torch");
         fs::remove_all(dir, ec);  // exit skips the TempDir's destructor
         std::exit(4);
     }
@@ -169,7 +167,7 @@ double parity_error(Net& net, const fs::path& dir, const std::string& model, std
     const LoadResult loaded = load_param_into_net<match::strict>(net, dict, {.require_all = true});
     CHECK(loaded.param_not_load.empty());
     CHECK(loaded.ckpt_not_load.empty());
-    const ParameterDict io = load_checkpoint(dir / (model + "_io.ckpt"));
+    const ParameterDict io = load_checkpoint(dir / (model + "_io.pth"));
     const Tensor input = tensor_from(io.at("input")), reference = tensor_from(io.at("logits"));
     SoftmaxCrossEntropyWithLogits<> loss;
     Momentum opt(net, 0.01f, 0.9f);

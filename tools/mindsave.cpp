@@ -463,18 +463,20 @@ public:
         }, file_);
     }
     // What the format's checksums say, for a file opened (as here) with its CRC checks on.
+    // Whether the file carries CRC-32s (checked when opened so): a .pth always, the others when written so.
+    bool has_crc() const {
+        if (const auto* s = std::get_if<mindsave::format::safetensors::Mapped>(&file_)) return s->contents().has_crc();
+        if (std::holds_alternative<mindsave::format::pth::Mapped>(file_)) return true;
+        return std::get<ckpt::Mapped>(file_).contents().has_crc();
+    }
+    // What the format's checksums say, for a file opened (as here) with its CRC checks on.
     std::string crc_text() const {
-        if (const auto* s = std::get_if<mindsave::format::safetensors::Mapped>(&file_))
-            return s->contents().has_crc() ? "crc_num verified" : "no crc_num";
+        if (std::holds_alternative<mindsave::format::safetensors::Mapped>(file_)) return has_crc() ? "crc_num verified" : "no crc_num";
         if (std::holds_alternative<mindsave::format::pth::Mapped>(file_)) return "zip CRC-32s verified";
-        const auto& c = std::get<ckpt::Mapped>(file_).contents();
-        return c.has_crc() ? "crc verified" : "no crc footer";
+        return has_crc() ? "crc verified" : "no crc footer";
     }
     // A .ckpt with MindSpore's crc_num footer.
-    bool has_crc_footer() const {
-        const auto* c = std::get_if<ckpt::Mapped>(&file_);
-        return c && c->contents().has_crc();
-    }
+    bool has_crc_footer() const { return std::holds_alternative<ckpt::Mapped>(file_) && has_crc(); }
     // MindSpore's names: a .ckpt, or safetensors with {"format": "ms"}; PyTorch's otherwise.
     bool mindspore_names() const {
         if (std::holds_alternative<ckpt::Mapped>(file_)) return true;
@@ -525,7 +527,7 @@ int run_inspect(const ParsedArgs& args) {
     const fs::path path = args.positional[0];
     if (const FileFormat format = detect_format(path); format != FileFormat::ckpt) {
         const AnyInput input(path, format);  // checks the format's CRCs: a damaged file is an error
-        const bool present = format == FileFormat::pth || input.crc_text() == "crc_num verified";
+        const bool present = input.has_crc();
         return print_inspection(args, path, format, fs::file_size(path), input.records(),
                                 {present, present ? std::optional<bool>(true) : std::nullopt, input.crc_text()});
     }
@@ -960,8 +962,8 @@ int run_convert(const ParsedArgs& args) {
         map = mindsave::NameMap::load(*file);
     }
 
-    const std::optional<FileFormat> in_format = detect_format(in);
-    const AnyInput input(in, *in_format);
+    const FileFormat in_format = detect_format(in);
+    const AnyInput input(in, in_format);
     const auto& records = input.records();
     std::vector<std::string> current;
     current.reserve(records.size());
@@ -1044,7 +1046,7 @@ int run_convert(const ParsedArgs& args) {
                                                                 std::to_string(bn_dropped) + " dropped, " +
                                                                 std::to_string(added.size()) + " added";
     std::cout << "wrote " << out.string() << " (" << format_name(*out_format) << ") from " << in.string() << " ("
-              << format_name(*in_format) << "): " << views.size() << (views.size() == 1 ? " record, " : " records, ")
+              << format_name(in_format) << "): " << views.size() << (views.size() == 1 ? " record, " : " records, ")
               << fs::file_size(out) << " bytes; " << naming;
     if (!map.empty()) std::cout << "; map: " << map_renamed << " renamed, " << map_dropped << " dropped";
     std::cout << (crc ? "; with CRC-32" : "") << "\n";

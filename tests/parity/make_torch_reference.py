@@ -1,26 +1,22 @@
 """PyTorch reference networks for mindsave's parity tests (run with /usr/bin/python3, which sees
-Debian's python3-torch and python3-protobuf).
+Debian's python3-torch).
 
-  make_torch_reference.py --out DIR [--pb-dir DIR] --models resnet50,lenet5
+  make_torch_reference.py --out DIR --models resnet50,lenet5
 
 For each model: random weights (ResNet50 also random BatchNorm running statistics), eval mode, and
 the logits of a fixed random input, computed in float64. Writes
   DIR/<model>.pth      torch.save(model.state_dict()): PyTorch's (torchvision's) names, as a user has them;
                        the test converts it with `mindsave convert`, which owns the renaming
-  DIR/<model>_io.ckpt  the records "input" and "logits" (Float32)
-The _io.ckpt is written with protoc's checkpoint_pb2 (from --pb-dir, where the build generates it,
-else generated here with protoc from tests/interop/checkpoint.proto).
+  DIR/<model>_io.pth   torch.save({"input": x, "logits": logits}), both Float32
 
-Exits 4 (skipped) when torch or google.protobuf cannot be imported, unless CI=true (then 1).
+Exits 4 (skipped) when torch cannot be imported, unless CI=true (then 1).
 """
 import argparse
 import os
-import subprocess
 import sys
 
 SKIP = 4
 IN_CI = os.environ.get("CI") == "true"
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def skip_or_fail(reason):
@@ -172,50 +168,12 @@ def make(model_name):
     return model, x, logits
 
 
-# ---- MindSpore .ckpt via protoc's checkpoint_pb2 ------------------------------------------------
-
-def import_checkpoint_pb2(pb_dir, out_dir):
-    try:
-        import google.protobuf  # noqa: F401
-    except ImportError as e:
-        skip_or_fail(f"{sys.executable} cannot import google.protobuf ({e}); apt-get install python3-protobuf")
-    if not (pb_dir and os.path.exists(os.path.join(pb_dir, "checkpoint_pb2.py"))):
-        pb_dir = os.path.join(out_dir, "pb")
-        os.makedirs(pb_dir, exist_ok=True)
-        proto_dir = os.path.join(HERE, "..", "interop")
-        try:
-            subprocess.run(["protoc", f"--proto_path={proto_dir}", f"--python_out={pb_dir}",
-                            os.path.join(proto_dir, "checkpoint.proto")], check=True)
-        except (OSError, subprocess.CalledProcessError) as e:
-            skip_or_fail(f"checkpoint_pb2 not built and protoc failed ({e}); apt-get install protobuf-compiler")
-    sys.path.insert(0, pb_dir)
-    import checkpoint_pb2
-    return checkpoint_pb2
-
-
-def write_ckpt(pb2, path, records):
-    ckpt = pb2.Checkpoint()
-    for name, tensor in records:
-        t = tensor.detach().to(torch.float32).contiguous()
-        value = ckpt.value.add()
-        value.tag = name
-        value.tensor.dims.extend(list(t.shape))
-        value.tensor.tensor_type = "Float32"
-        value.tensor.tensor_content = t.numpy().astype("<f4").tobytes()
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(ckpt.SerializeToString())
-    os.replace(tmp, path)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
-    p.add_argument("--pb-dir", default="")
     p.add_argument("--models", default="resnet50,lenet5")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    pb2 = import_checkpoint_pb2(args.pb_dir, args.out)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     for name in args.models.split(","):
         if name not in ("resnet50", "lenet5"):
@@ -223,7 +181,7 @@ def main():
         model, x, logits = make(name)
         state = model.state_dict()
         torch.save(state, os.path.join(args.out, f"{name}.pth"))
-        write_ckpt(pb2, os.path.join(args.out, f"{name}_io.ckpt"), [("input", x), ("logits", logits)])
+        torch.save({"input": x.float(), "logits": logits}, os.path.join(args.out, f"{name}_io.pth"))
         with torch.no_grad():
             f32 = model(x)
         print(f"{name}: {len(state)} tensors in the state dict, logits {tuple(logits.shape)}, max |logit| "

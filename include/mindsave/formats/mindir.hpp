@@ -83,9 +83,7 @@ struct mindir {
 
         auto file = split ? stem.parent_path() / (base + "_graph.mindir") : stem;
         if (!split) file += extension;
-        io::AtomicFile out(file);
-        detail::write_pieces(out, model);
-        out.commit(0400);
+        detail::write_model_file(file, model);
         written.insert(written.begin(), file);
         return written;
     }

@@ -86,9 +86,12 @@ inline std::vector<std::span<const std::byte>> weights_for(const OpGraph& g, std
     return out;
 }
 
-inline void write_pieces(io::AtomicFile& file, const io::ProtoBuilder& message) {
+// Writes a model message to path atomically, read-only as MindSpore leaves its files.
+inline void write_model_file(const std::filesystem::path& path, const io::ProtoBuilder& message) {
+    io::AtomicFile out(path);
     const auto pieces = message.pieces();
-    file.write(std::span<const std::span<const std::byte>>(pieces));
+    out.write(std::span<const std::span<const std::byte>>(pieces));
+    out.commit(0400);
 }
 
 // External data files named by a model, each mapped once and checked before any byte is used.

@@ -186,9 +186,7 @@ struct onnx {
         io::ProtoBuilder model;
         model.int64(1, 7).string(2, "MindSpore").string(3, "1.0").string(6, "written by mindsave").message(7, graph)
             .message(8, io::ProtoBuilder().string(1, "").int64(2, options.opset));
-        io::AtomicFile out(file);
-        detail::write_pieces(out, model);
-        out.commit(0400);
+        detail::write_model_file(file, model);
         written.insert(written.begin(), file);
         return written;
     }

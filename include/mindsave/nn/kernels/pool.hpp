@@ -28,6 +28,22 @@ inline void window(std::size_t o, std::size_t stride, std::size_t pad, std::size
     hi = std::min(size, start + kernel > pad ? start + kernel - pad : 0);
     lo = std::min(lo, hi);
 }
+
+// Calls f(p, o, i0, i1, j0, j1) for every output o = (p * OH + oh) * OW + ow, plane p, with the input
+// rows [i0, i1) and columns [j0, j1) its window covers after clipping.
+template <class F>
+inline void for_each_window(const PoolGeometry& g, F&& f) {
+    for (std::size_t p = 0; p < g.planes; ++p)
+        for (std::size_t oh = 0; oh < g.out_height; ++oh) {
+            std::size_t i0, i1;
+            window(oh, g.stride, g.pad_top, g.kernel, g.height, i0, i1);
+            for (std::size_t ow = 0; ow < g.out_width; ++ow) {
+                std::size_t j0, j1;
+                window(ow, g.stride, g.pad_left, g.kernel, g.width, j0, j1);
+                f(p, (p * g.out_height + oh) * g.out_width + ow, i0, i1, j0, j1);
+            }
+        }
+}
 }  // namespace detail
 
 namespace detail {
@@ -114,31 +130,23 @@ inline void max_pool(const float* x, const PoolGeometry& g, float* y, std::uint3
         max_pool_2x2(x, g, y, argmax);  // LeNet's pools: the same result without the window arithmetic
         return;
     }
-    for (std::size_t p = 0; p < g.planes; ++p) {
+    detail::for_each_window(g, [&](std::size_t p, std::size_t o, std::size_t i0, std::size_t i1, std::size_t j0,
+                                   std::size_t j1) {
         const float* xp = x + p * H * W;
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-            std::size_t i0, i1;
-            detail::window(oh, g.stride, g.pad_top, g.kernel, H, i0, i1);
-            for (std::size_t ow = 0; ow < OW; ++ow) {
-                std::size_t j0, j1;
-                detail::window(ow, g.stride, g.pad_left, g.kernel, W, j0, j1);
-                float best = -std::numeric_limits<float>::infinity();
-                auto where = static_cast<std::uint32_t>(i0 * W + j0);
-                for (std::size_t i = i0; i < i1; ++i) {
-                    const float* r = xp + i * W;
-                    for (std::size_t j = j0; j < j1; ++j) {
-                        if (r[j] > best) {  // first maximum wins, as MindSpore's MaxPoolGrad does
-                            best = r[j];
-                            where = static_cast<std::uint32_t>(i * W + j);
-                        }
-                    }
+        float best = -std::numeric_limits<float>::infinity();
+        auto where = static_cast<std::uint32_t>(i0 * W + j0);
+        for (std::size_t i = i0; i < i1; ++i) {
+            const float* r = xp + i * W;
+            for (std::size_t j = j0; j < j1; ++j) {
+                if (r[j] > best) {  // first maximum wins, as MindSpore's MaxPoolGrad does
+                    best = r[j];
+                    where = static_cast<std::uint32_t>(i * W + j);
                 }
-                const std::size_t o = (p * OH + oh) * OW + ow;
-                y[o] = best;
-                argmax[o] = where;
             }
         }
-    }
+        y[o] = best;
+        argmax[o] = where;
+    });
 }
 
 // dx = 0, then each output gradient goes to its argmax position.
@@ -159,42 +167,28 @@ inline float avg_divisor(const PoolGeometry& g, std::size_t i0, std::size_t i1, 
 
 // y = window mean.
 inline void avg_pool(const float* x, const PoolGeometry& g, bool count_include_pad, float* y) noexcept {
-    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width;
-    for (std::size_t p = 0; p < g.planes; ++p) {
-        const float* xp = x + p * H * W;
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-            std::size_t i0, i1;
-            detail::window(oh, g.stride, g.pad_top, g.kernel, H, i0, i1);
-            for (std::size_t ow = 0; ow < OW; ++ow) {
-                std::size_t j0, j1;
-                detail::window(ow, g.stride, g.pad_left, g.kernel, W, j0, j1);
-                float s = 0.0f;
-                for (std::size_t i = i0; i < i1; ++i)
-                    for (std::size_t j = j0; j < j1; ++j) s += xp[i * W + j];
-                y[(p * OH + oh) * OW + ow] = s / avg_divisor(g, i0, i1, j0, j1, count_include_pad);
-            }
-        }
-    }
+    const std::size_t W = g.width;
+    detail::for_each_window(g, [&](std::size_t p, std::size_t o, std::size_t i0, std::size_t i1, std::size_t j0,
+                                   std::size_t j1) {
+        const float* xp = x + p * g.height * W;
+        float s = 0.0f;
+        for (std::size_t i = i0; i < i1; ++i)
+            for (std::size_t j = j0; j < j1; ++j) s += xp[i * W + j];
+        y[o] = s / avg_divisor(g, i0, i1, j0, j1, count_include_pad);
+    });
 }
 
 // dx = 0, then each output gradient spread evenly over its window.
 inline void avg_pool_backward(const float* dy, const PoolGeometry& g, bool count_include_pad, float* dx) noexcept {
-    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width;
-    std::fill(dx, dx + g.planes * H * W, 0.0f);
-    for (std::size_t p = 0; p < g.planes; ++p) {
-        float* dxp = dx + p * H * W;
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-            std::size_t i0, i1;
-            detail::window(oh, g.stride, g.pad_top, g.kernel, H, i0, i1);
-            for (std::size_t ow = 0; ow < OW; ++ow) {
-                std::size_t j0, j1;
-                detail::window(ow, g.stride, g.pad_left, g.kernel, W, j0, j1);
-                const float share = dy[(p * OH + oh) * OW + ow] / avg_divisor(g, i0, i1, j0, j1, count_include_pad);
-                for (std::size_t i = i0; i < i1; ++i)
-                    for (std::size_t j = j0; j < j1; ++j) dxp[i * W + j] += share;
-            }
-        }
-    }
+    const std::size_t W = g.width;
+    std::fill(dx, dx + g.planes * g.height * W, 0.0f);
+    detail::for_each_window(g, [&](std::size_t p, std::size_t o, std::size_t i0, std::size_t i1, std::size_t j0,
+                                   std::size_t j1) {
+        float* dxp = dx + p * g.height * W;
+        const float share = dy[o] / avg_divisor(g, i0, i1, j0, j1, count_include_pad);
+        for (std::size_t i = i0; i < i1; ++i)
+            for (std::size_t j = j0; j < j1; ++j) dxp[i * W + j] += share;
+    });
 }
 
 // y[p] = mean of plane p (HW values), vectorized along the plane.
