@@ -67,15 +67,46 @@ inline void max_pool_2x2_window(const float* r0, const float* r1, std::size_t j,
 }
 }  // namespace detail
 
-// max_pool for 2x2 windows, stride 2, no padding. A vector evaluates the window at every input
-// column of a row pair (the same compares and selects as the scalar window, lane by lane) and the
-// even lanes are kept; it reads one column past the vector, so the last few windows before the end
-// of x go the scalar way.
+namespace detail {
+// Lane order for max_pool_2x2: a vector of 2n input columns becomes [even columns | odd columns]
+// (pairs_first) or [odd | even] (pairs_second), so lane i < n holds both columns of window i.
+struct pairs_first {
+    static constexpr std::uint32_t get(std::size_t i, std::size_t n) noexcept {
+        return static_cast<std::uint32_t>(i < n / 2 ? 2 * i : 2 * (i - n / 2) + 1);
+    }
+};
+struct pairs_second {
+    static constexpr std::uint32_t get(std::size_t i, std::size_t n) noexcept {
+        return static_cast<std::uint32_t>(i < n / 2 ? 2 * i + 1 : 2 * (i - n / 2));
+    }
+};
+}  // namespace detail
+
+// GCC 12 reports the deliberately undefined operand inside its own AVX-512 permute intrinsic as
+// maybe uninitialized (a known false positive); nothing uninitialized is read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// max_pool for 2x2 windows, stride 2, no padding. One vector load per input row gives simd_width / 2
+// windows: a lane permutation puts each window's two columns in the same lane of two vectors, and
+// the scan is the scalar window's compares and selects, lane by lane. Stores run a full vector (the
+// upper lanes are rewritten by the next store) except near the end of y; the last windows before the
+// end of x, whose loads would run past it, go the scalar way.
 inline void max_pool_2x2(const float* x, const PoolGeometry& g, float* y, std::uint32_t* argmax) noexcept {
-    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width, span = 2 * OW;
+    using ubatch = xsimd::batch<std::uint32_t>;
+    using ibatch = xsimd::batch<std::int32_t>;
+    constexpr std::size_t half = simd_width / 2;
+    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width;
     const float* x_end = x + g.planes * H * W;
-    const fbatch ninf(-std::numeric_limits<float>::infinity()), zero(0.0f), one(1.0f), two(2.0f), three(3.0f);
-    alignas(64) float best_lane[simd_width], where_lane[simd_width];
+    const float* y_end = y + g.planes * OH * OW;
+    const auto first = xsimd::make_batch_constant<ubatch, detail::pairs_first>();
+    const auto second = xsimd::make_batch_constant<ubatch, detail::pairs_second>();
+    alignas(64) std::int32_t lane2[simd_width];
+    for (std::size_t l = 0; l < simd_width; ++l) lane2[l] = static_cast<std::int32_t>(2 * l);
+    const ibatch lane_offset = ibatch::load_aligned(lane2);
+    const fbatch ninf(-std::numeric_limits<float>::infinity()), zero(0.0f), one(1.0f);
+    const fbatch below(static_cast<float>(W)), below_right(static_cast<float>(W + 1));
     for (std::size_t p = 0; p < g.planes; ++p) {
         const float* xp = x + p * H * W;
         float* yp = y + p * OH * OW;
@@ -86,31 +117,26 @@ inline void max_pool_2x2(const float* x, const PoolGeometry& g, float* y, std::u
             const auto base = static_cast<std::uint32_t>(2 * oh * W);
             float* yo = yp + oh * OW;
             std::uint32_t* ao = ap + oh * OW;
-            std::size_t j = 0;
-            for (; j < span && r1 + j + 1 + simd_width <= x_end; j += simd_width) {
-                const fbatch v0 = fbatch::load_unaligned(r0 + j), v1 = fbatch::load_unaligned(r0 + j + 1);
-                const fbatch v2 = fbatch::load_unaligned(r1 + j), v3 = fbatch::load_unaligned(r1 + j + 1);
+            std::size_t ow = 0;
+            for (; ow < OW && r1 + 2 * ow + simd_width <= x_end && yo + ow + simd_width <= y_end; ow += half) {
+                const fbatch a = fbatch::load_unaligned(r0 + 2 * ow), b = fbatch::load_unaligned(r1 + 2 * ow);
+                const fbatch v0 = xsimd::swizzle(a, first), v1 = xsimd::swizzle(a, second);
+                const fbatch v2 = xsimd::swizzle(b, first), v3 = xsimd::swizzle(b, second);
                 fbatch best = xsimd::select(ninf < v0, v0, ninf), where = zero;
                 auto c = v1 > best;
                 where = xsimd::select(c, one, where);
                 best = xsimd::select(c, v1, best);
                 c = v2 > best;
-                where = xsimd::select(c, two, where);
+                where = xsimd::select(c, below, where);
                 best = xsimd::select(c, v2, best);
                 c = v3 > best;
-                where = xsimd::select(c, three, where);
+                where = xsimd::select(c, below_right, where);
                 best = xsimd::select(c, v3, best);
-                best.store_aligned(best_lane);
-                where.store_aligned(where_lane);
-                const std::size_t lanes = std::min(simd_width, span - j);
-                for (std::size_t l = 0; l < lanes; l += 2) {
-                    const auto w = static_cast<std::uint32_t>(where_lane[l]);
-                    yo[(j + l) / 2] = best_lane[l];
-                    ao[(j + l) / 2] = base + static_cast<std::uint32_t>(j + l) + (w & 1u) +
-                                      (w >> 1) * static_cast<std::uint32_t>(W);
-                }
+                best.store_unaligned(yo + ow);
+                const ibatch at = xsimd::to_int(where) + lane_offset + ibatch(static_cast<std::int32_t>(base + 2 * ow));
+                xsimd::bitwise_cast<ubatch>(at).store_unaligned(ao + ow);
             }
-            for (std::size_t ow = j / 2; ow < OW; ++ow) {
+            for (; ow < OW; ++ow) {
                 float best;
                 std::uint32_t where;
                 detail::max_pool_2x2_window(r0, r1, 2 * ow, best, where);
@@ -121,6 +147,9 @@ inline void max_pool_2x2(const float* x, const PoolGeometry& g, float* y, std::u
         }
     }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // y = window maximum, argmax = its input index within the plane. Padding never wins: windows are
 // clipped to the input, which is what MindSpore's -inf padding amounts to.
