@@ -203,6 +203,30 @@ TEST_CASE("Conv2d forward equals direct convolution in valid, same (odd pad at t
     check_conv_against_naive<Conv2d<1, 6, 5, PadMode::valid>>(32, 32, 0, 0);
 }
 
+TEST_CASE("Conv2d's direct paths (rows as vectors, channels as vectors) equal direct convolution, with bias, "
+          "for every row remainder", "[conv]") {
+    using kernels::DirectConv, kernels::direct_conv_path, kernels::simd_width;
+    const auto valid = [](std::size_t C, std::size_t H, std::size_t W, std::size_t K) {
+        return kernels::ConvGeometry{C, H, W, K, 1, 0, 0, H - K + 1, W - K + 1};
+    };
+    // LeNet's two convolutions take a direct path wherever a vector holds 8 floats or more
+    if (simd_width >= 8) {
+        CHECK(direct_conv_path<6>(valid(1, 32, 32, 5)) != DirectConv::none);
+        CHECK(direct_conv_path<16>(valid(6, 14, 14, 5)) != DirectConv::none);
+    }
+    CHECK(direct_conv_path<6>(kernels::ConvGeometry{1, 32, 32, 5, 2, 0, 0, 14, 14}) == DirectConv::none);  // stride 2
+    CHECK(direct_conv_path<6>(kernels::ConvGeometry{1, 32, 32, 5, 1, 2, 2, 32, 32}) == DirectConv::none);  // padded
+    CHECK(direct_conv_path<256>(valid(64, 14, 14, 1)) == DirectConv::none);  // too many channels for registers
+
+    check_conv_against_naive<Conv2d<1, 6, 5, PadMode::valid>>(20, 20, 0, 0);  // rows of exactly 16
+    check_conv_against_naive<Conv2d<1, 6, 5, PadMode::valid>>(21, 37, 0, 0);  // rows of 33: three vectors
+    check_conv_against_naive<Conv2d<2, 5, 3, PadMode::valid, 1, 0, true>>(12, 20, 0, 0);
+    check_conv_against_naive<Conv2d<6, 16, 5, PadMode::valid>>(14, 14, 0, 0);   // LeNet's conv2: rows of 10
+    check_conv_against_naive<Conv2d<6, 16, 5, PadMode::valid>>(18, 19, 0, 0);   // rows of 15: a block and a rest
+    check_conv_against_naive<Conv2d<3, 8, 3, PadMode::valid, 1, 0, true>>(11, 13, 0, 0);
+    check_conv_against_naive<Conv2d<4, 24, 3, PadMode::valid, 1, 0, true>>(10, 30, 0, 0);  // a vector and a part
+}
+
 TEST_CASE("Dense forward is x W^T + b with MindSpore's [out, in] weight layout", "[dense]") {
     Generator g(5);
     Dense<7, 3> dense(g);

@@ -1,5 +1,6 @@
 // Conv2d as MindSpore's nn.Conv2d: NCHW, weight [out, in, k, k], pad_mode same / valid / pad.
-// im2col + gemm per sample (samples split across threads), or over the whole batch for small outputs
+// Small valid stride-1 convolutions run direct (kernels/direct_conv.hpp); others im2col + gemm per
+// sample (samples split across threads), or over the whole batch for small outputs
 // (rows split across threads); buffers kept across steps.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include "mindsave/core/schema.hpp"
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/kernels/conv.hpp"
+#include "mindsave/nn/kernels/direct_conv.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/kernels/gemm.hpp"
 #include "mindsave/nn/kernels/parallel_gemm.hpp"
@@ -89,7 +91,18 @@ public:
         if (P < batched_below) return false;
         // Columns padded to whole vectors (zeros): the gemm runs no scalar tail; a padded output
         // goes through a per-thread buffer. Each sample is computed alone, so the split is invisible.
-        const std::size_t Pp = padded(P), parts = parallel_parts(N);
+        const std::size_t parts = parallel_parts(N);
+        direct_ = kernels::direct_conv_path<Out>(g);
+        if (direct_ == kernels::DirectConv::by_channel) {  // weights (and bias, the last row) by tap
+            const std::size_t Outp = padded(Out);
+            ensure_shape(packed_, {R + 1, Outp});
+            kernels::pack_weights_by_tap(weight_.value.data(), Out, R, packed_.data());
+            std::fill(packed_.data() + R * Outp, packed_.data() + (R + 1) * Outp, 0.0f);
+            if constexpr (HasBias) std::copy(bias_.value.begin(), bias_.value.end(), packed_.data() + R * Outp);
+            ensure_shape(out_, {parts, kernels::direct_conv_scratch(g, Out)});
+        }
+        if (direct_ != kernels::DirectConv::none) return true;
+        const std::size_t Pp = padded(P);
         ensure_shape(col_, {parts, R, Pp});
         if (Pp != P) ensure_shape(out_, {parts, Out, Pp});
         return true;
@@ -99,6 +112,16 @@ public:
     void forward_samples(const Tensor& x, Tensor& y, std::size_t begin, std::size_t end, std::size_t t) {
         const auto& g = geometry_;
         const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width, Pp = padded(P);
+        if (direct_ != kernels::DirectConv::none) {
+            const float* bias = nullptr;
+            if constexpr (HasBias) bias = direct_ == kernels::DirectConv::by_channel ? packed_.data() + R * padded(Out)
+                                                                                    : bias_.value.data();
+            float* scratch = direct_ == kernels::DirectConv::by_channel ? out_.data() + t * out_.shape()[1] : nullptr;
+            for (std::size_t n = begin; n < end; ++n)
+                kernels::conv_direct<Out>(direct_, x.data() + n * in_size, g, weight_.value.data(), packed_.data(), bias,
+                                          scratch, y.data() + n * Out * P);
+            return;
+        }
         float* col = col_.data() + t * R * Pp;
         for (std::size_t n = begin; n < end; ++n) {
             float* yn = y.data() + n * Out * P;
@@ -276,6 +299,8 @@ private:
     Parameter<4> weight_;
     Parameter<1> bias_;
     kernels::ConvGeometry geometry_{};
+    kernels::DirectConv direct_ = kernels::DirectConv::none;  // forward's path for the current input
+    Tensor packed_;               // by_channel: weights [R, Outp] by tap, then the bias row
     Tensor col_;                  // per thread: [R, padded P] columns
     Tensor out_;                  // per thread: a padded output (or output gradient) block
     Tensor dw_parts_;             // threads 1.. : partial weight gradients

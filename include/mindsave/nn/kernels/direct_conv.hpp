@@ -1,0 +1,171 @@
+// Direct (no im2col) forward convolution for small images: stride 1, every window inside the input
+// (LeNet's valid convolutions). The taps stream through registers instead of a column buffer.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <utility>
+
+#include "mindsave/nn/kernels/conv.hpp"
+#include "mindsave/nn/kernels/gemm.hpp"
+
+namespace mindsave::kernels {
+
+// Which direct path a convolution takes (none: im2col + gemm instead).
+enum class DirectConv { none, by_width, by_channel };
+
+inline constexpr std::size_t direct_accumulators = 24;  // of the 32 vector registers AVX-512 has
+
+// by_width: output rows are vectors (a row's last vector starts at OW - simd_width, overlapping the one
+// before it, so no lane reads or writes past the row), every output channel in registers at once: for
+// fewer channels than a vector holds and rows at least one vector wide (LeNet's conv1).
+// by_channel: a vector holds simd_width output channels of one position, a block of positions along
+// a row in registers, the result transposed into CHW: for one or two vectors of channels, at least
+// half full (LeNet's conv2). These conditions are exactly the instantiations conv_direct has.
+template <std::size_t Out>
+constexpr DirectConv direct_conv_path(const ConvGeometry& g) noexcept {
+    if (g.stride != 1 || g.pad_top != 0 || g.pad_left != 0 || g.out_height + g.kernel - 1 > g.height ||
+        g.out_width + g.kernel - 1 > g.width)
+        return DirectConv::none;
+    const std::size_t row_vectors = (g.out_width + simd_width - 1) / simd_width;
+    if (Out < simd_width && g.out_width >= simd_width && row_vectors <= 4 && Out * row_vectors <= direct_accumulators)
+        return DirectConv::by_width;
+    if (Out <= 2 * simd_width && 2 * Out >= simd_width) return DirectConv::by_channel;
+    return DirectConv::none;
+}
+
+// The weights [Out, R] as by_channel reads them: [R, Outp] with Outp = Out rounded up to whole vectors,
+// zero-padded. Returns Outp.
+inline std::size_t pack_weights_by_tap(const float* w, std::size_t out_channels, std::size_t R, float* packed) noexcept {
+    const std::size_t Outp = (out_channels + simd_width - 1) / simd_width * simd_width;
+    for (std::size_t t = 0; t < R; ++t) {
+        float* row = packed + t * Outp;
+        for (std::size_t o = 0; o < out_channels; ++o) row[o] = w[o * R + t];
+        std::fill(row + out_channels, row + Outp, 0.0f);
+    }
+    return Outp;
+}
+
+namespace detail {
+
+// One output row, channels [0, Out), vectors starting at the given columns. w is [Out, C*K*K].
+template <std::size_t Out, std::size_t NV>
+inline void direct_row_by_width(const float* x, const ConvGeometry& g, const float* w, const float* bias,
+                                const std::size_t (&starts)[NV], std::size_t oh, float* y) noexcept {
+    const std::size_t H = g.height, W = g.width, K = g.kernel, R = g.col_rows(), P = g.col_cols();
+    fbatch acc[Out][NV];
+    for (std::size_t o = 0; o < Out; ++o)
+        for (std::size_t v = 0; v < NV; ++v) acc[o][v] = fbatch(bias ? bias[o] : 0.0f);
+    std::size_t t = 0;
+    for (std::size_t c = 0; c < g.channels; ++c)
+        for (std::size_t ki = 0; ki < K; ++ki) {
+            const float* in = x + (c * H + oh + ki) * W;
+            for (std::size_t kj = 0; kj < K; ++kj, ++t) {
+                fbatch v_in[NV];
+                for (std::size_t v = 0; v < NV; ++v) v_in[v] = fbatch::load_unaligned(in + kj + starts[v]);
+                for (std::size_t o = 0; o < Out; ++o) {
+                    const fbatch wv(w[o * R + t]);
+                    for (std::size_t v = 0; v < NV; ++v) acc[o][v] = xsimd::fma(wv, v_in[v], acc[o][v]);
+                }
+            }
+        }
+    for (std::size_t o = 0; o < Out; ++o)
+        for (std::size_t v = 0; v < NV; ++v) acc[o][v].store_unaligned(y + o * P + oh * g.out_width + starts[v]);
+}
+
+template <std::size_t Out, std::size_t NV>
+inline void direct_conv_by_width(const float* x, const ConvGeometry& g, const float* w, const float* bias,
+                                 float* y) noexcept {
+    std::size_t starts[NV];
+    for (std::size_t v = 0; v < NV; ++v) starts[v] = std::min(v * simd_width, g.out_width - simd_width);
+    for (std::size_t oh = 0; oh < g.out_height; ++oh) direct_row_by_width<Out, NV>(x, g, w, bias, starts, oh, y);
+}
+
+// PB positions of one output row, from column ow0, all channels (OV vectors): acc[p][v] = channels
+// [v * simd_width, (v + 1) * simd_width) at column ow0 + p, stored to out[p * OV * simd_width].
+template <std::size_t OV, std::size_t PB>
+inline void direct_block_by_channel(const float* x, const ConvGeometry& g, const float* packed, const float* bias,
+                                    std::size_t oh, std::size_t ow0, float* out) noexcept {
+    const std::size_t H = g.height, W = g.width, K = g.kernel;
+    constexpr std::size_t ld = OV * simd_width;
+    fbatch acc[PB][OV];
+    for (std::size_t v = 0; v < OV; ++v) {
+        const fbatch b = bias ? fbatch::load_unaligned(bias + v * simd_width) : fbatch(0.0f);
+        for (std::size_t p = 0; p < PB; ++p) acc[p][v] = b;
+    }
+    const float* wt = packed;
+    for (std::size_t c = 0; c < g.channels; ++c)
+        for (std::size_t ki = 0; ki < K; ++ki) {
+            const float* in = x + (c * H + oh + ki) * W + ow0;
+            for (std::size_t kj = 0; kj < K; ++kj, wt += ld) {
+                fbatch wv[OV];
+                for (std::size_t v = 0; v < OV; ++v) wv[v] = fbatch::load_aligned(wt + v * simd_width);
+                for (std::size_t p = 0; p < PB; ++p) {
+                    const fbatch xv(in[kj + p]);
+                    for (std::size_t v = 0; v < OV; ++v) acc[p][v] = xsimd::fma(wv[v], xv, acc[p][v]);
+                }
+            }
+        }
+    for (std::size_t p = 0; p < PB; ++p)
+        for (std::size_t v = 0; v < OV; ++v) acc[p][v].store_aligned(out + p * ld + v * simd_width);
+}
+
+// The largest block that fits in registers, and every smaller one for a row's remainder.
+template <std::size_t OV>
+inline constexpr std::size_t block_positions = direct_accumulators / 2 / OV;
+
+template <std::size_t OV, std::size_t... PB>
+inline void direct_remainder_by_channel(std::index_sequence<PB...>, std::size_t n, const float* x,
+                                        const ConvGeometry& g, const float* packed, const float* bias,
+                                        std::size_t oh, std::size_t ow0, float* out) noexcept {
+    ((n == PB + 1 ? direct_block_by_channel<OV, PB + 1>(x, g, packed, bias, oh, ow0, out) : void()), ...);
+}
+
+template <std::size_t OV>
+inline void direct_conv_by_channel(const float* x, const ConvGeometry& g, const float* packed, const float* bias,
+                                   std::size_t out_channels, float* scratch, float* y) noexcept {
+    constexpr std::size_t PB = block_positions<OV>, ld = OV * simd_width;
+    const std::size_t OW = g.out_width, P = g.col_cols();
+    for (std::size_t oh = 0; oh < g.out_height; ++oh) {
+        std::size_t ow = 0;
+        for (; ow + PB <= OW; ow += PB)
+            direct_block_by_channel<OV, PB>(x, g, packed, bias, oh, ow, scratch + (oh * OW + ow) * ld);
+        if (ow < OW)
+            direct_remainder_by_channel<OV>(std::make_index_sequence<PB - 1>{}, OW - ow, x, g, packed, bias, oh, ow,
+                                            scratch + (oh * OW + ow) * ld);
+    }
+    // scratch [P, ld] -> y [out_channels, P]
+    for (std::size_t o = 0; o < out_channels; ++o)
+        for (std::size_t p = 0; p < P; ++p) y[o * P + p] = scratch[p * ld + o];
+}
+
+}  // namespace detail
+
+// Floats of scratch conv_direct needs for one sample (by_channel's position-major result).
+inline std::size_t direct_conv_scratch(const ConvGeometry& g, std::size_t out_channels) noexcept {
+    return g.col_cols() * ((out_channels + simd_width - 1) / simd_width * simd_width);
+}
+
+// y[Out, OH, OW] = bias + the valid stride-1 convolution of one sample x[C, H, W] with w [Out, C, K, K],
+// along the path direct_conv_path<Out>(g) chose (not none). by_width reads w and bias as they are;
+// by_channel reads `packed` (pack_weights_by_tap) and a bias padded to whole vectors. bias may be null.
+template <std::size_t Out>
+inline void conv_direct(DirectConv path, const float* x, const ConvGeometry& g, const float* w, const float* packed,
+                        const float* bias, float* scratch, float* y) noexcept {
+    if (path == DirectConv::by_width) {
+        if constexpr (Out < simd_width) {
+            switch ((g.out_width + simd_width - 1) / simd_width) {
+                case 1: return detail::direct_conv_by_width<Out, 1>(x, g, w, bias, y);
+                case 2: if constexpr (2 * Out <= direct_accumulators) return detail::direct_conv_by_width<Out, 2>(x, g, w, bias, y); break;
+                case 3: if constexpr (3 * Out <= direct_accumulators) return detail::direct_conv_by_width<Out, 3>(x, g, w, bias, y); break;
+                case 4: if constexpr (4 * Out <= direct_accumulators) return detail::direct_conv_by_width<Out, 4>(x, g, w, bias, y); break;
+                default: break;
+            }
+        }
+    } else if (path == DirectConv::by_channel) {
+        constexpr std::size_t OV = (Out + simd_width - 1) / simd_width;
+        if constexpr (OV <= 2) return detail::direct_conv_by_channel<OV>(x, g, packed, bias, Out, scratch, y);
+    }
+}
+
+}  // namespace mindsave::kernels
