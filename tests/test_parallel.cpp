@@ -125,6 +125,14 @@ void check_conv_threads(std::size_t N, std::size_t H, std::size_t W, std::size_t
     require_close(two.y, y, 1e-4);
     require_close(two.dx, dx, 1e-4);
     require_close(two.grads[0], dw, 1e-3);
+
+    // without an input gradient (a network's first layer) the weight gradient may take a direct path
+    const auto first_one = run_layer<Conv>(1, x, dy_seed, 5, false), first_two = run_layer<Conv>(2, x, dy_seed, 5, false);
+    const auto first_again = run_layer<Conv>(2, x, dy_seed, 5, false);
+    CHECK(bit_equal(first_two.grads[0], first_again.grads[0]));
+    require_close(first_one.grads[0], dw, 1e-3);
+    require_close(first_two.grads[0], dw, 1e-3);
+    for (std::size_t i = 1; i < one.grads.size(); ++i) CHECK(bit_equal(first_one.grads[i], one.grads[i]));  // bias
 }
 
 }  // namespace
@@ -175,6 +183,9 @@ TEST_CASE("Conv2d on 2 threads equals 1 thread and direct convolution: forward, 
     check_conv_threads<Conv2d<6, 16, 5, PadMode::valid>>(5, 14, 14, 0, 0); // conv2: 100 columns, padded to 112
     check_conv_threads<Conv2d<3, 4, 3, PadMode::pad, 2, 1, true>>(3, 17, 18, 1, 1);  // strided, bias
     check_conv_threads<Conv2d<3, 5, 3, PadMode::same>>(4, 6, 7, 1, 1);  // 42 outputs: the batched path
+    check_conv_threads<Conv2d<1, 6, 5, PadMode::valid>>(3, 20, 20, 0, 0);  // rows of exactly 16
+    check_conv_threads<Conv2d<1, 6, 5, PadMode::valid>>(3, 21, 37, 0, 0);  // rows of 33: three vectors
+    check_conv_threads<Conv2d<2, 5, 3, PadMode::valid, 1, 0, true>>(3, 12, 20, 0, 0);  // bias, 5 channels
 }
 
 TEST_CASE("Dense, ReLU and MaxPool2d on 2 threads are bit-identical to 1 thread and match naive formulas",

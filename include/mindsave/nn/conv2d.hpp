@@ -151,7 +151,15 @@ public:
         const auto& g = geometry_;
         const std::size_t N = x.shape()[0], P = g.col_cols(), R = g.col_rows();
         if (dx) ensure_shape(*dx, x.shape());
+        wgrad_vectors_ = 0;
         if (P < batched_below) return false;
+        if (!dx) {  // the first layer (LeNet's conv1) needs only the weight gradient: direct, no columns
+            wgrad_vectors_ = kernels::weight_grad_row_vectors<Out>(g);
+            if (wgrad_vectors_) {
+                ensure_shape(wacc_, {parallel_parts(N), kernels::weight_grad_lanes(Out, R)});
+                return true;
+            }
+        }
         // Each thread takes a contiguous run of samples, in chunks of up to `chunk` samples whose columns
         // sit side by side, so the weight gradient is one product along chunk * P (long dot products).
         const std::size_t Pp = padded(P), parts = parallel_parts(N);
@@ -173,6 +181,13 @@ public:
                           std::size_t end, std::size_t t) {
         const auto& g = geometry_;
         const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
+        if (wgrad_vectors_) {
+            float* acc = wacc_.data() + t * wacc_.shape()[1];
+            std::fill(acc, acc + wacc_.shape()[1], 0.0f);
+            for (std::size_t n = begin; n < end; ++n)
+                kernels::weight_grad_direct<Out, K>(wgrad_vectors_, x.data() + n * in_size, g, dy.data() + n * Out * P, acc);
+            return;
+        }
         const std::size_t Pp = padded(P), chunk = chunk_, ld = chunk * Pp;
         float* col = bcol_.data() + t * R * ld;
         float* dyc = bdy_.data() + t * Out * ld;
@@ -202,7 +217,10 @@ public:
     void finish_backward_samples(const Tensor& x, const Tensor& dy) {
         const std::size_t N = x.shape()[0], P = geometry_.col_cols();
         if (N == 0) weight_.zero_grad();
-        if (P >= batched_below) {
+        if (wgrad_vectors_ && N > 0) {
+            kernels::weight_grad_reduce(wacc_.data(), wacc_.shape()[0], wacc_.shape()[1], Out * geometry_.col_rows(),
+                                        weight_.grad.data());
+        } else if (P >= batched_below) {
             float* dw = weight_.grad.data();
             const std::size_t parts = parallel_parts(N), OR = Out * geometry_.col_rows();
             for (std::size_t t = 1; t < parts; ++t) kernels::add(dw, dw_parts_.data() + (t - 1) * OR, dw, OR);
@@ -301,6 +319,8 @@ private:
     kernels::ConvGeometry geometry_{};
     kernels::DirectConv direct_ = kernels::DirectConv::none;  // forward's path for the current input
     Tensor packed_;               // by_channel: weights [R, Outp] by tap, then the bias row
+    Tensor wacc_;                 // per part: the direct weight gradient's lane-wise sums
+    std::size_t wgrad_vectors_ = 0;  // backward's direct weight gradient: row vectors (0: not taken)
     Tensor col_;                  // per thread: [R, padded P] columns
     Tensor out_;                  // per thread: a padded output (or output gradient) block
     Tensor dw_parts_;             // threads 1.. : partial weight gradients

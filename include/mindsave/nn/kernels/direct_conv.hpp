@@ -141,6 +141,82 @@ inline void direct_conv_by_channel(const float* x, const ConvGeometry& g, const 
 
 }  // namespace detail
 
+// The weight gradient for by_width geometries, accumulated lane-wise: acc[(o * R + t) * simd_width + l]
+// += this sample's products dy[o, oh, ow] * x[tap t shifted by (oh, ow)] over the positions lane l
+// holds; weight_grad_reduce then sums the lanes. A row's last vector masks off the lanes the vector
+// before it already covered, so each position counts once. Tiles of OT channels x K taps stay in
+// registers over all rows.
+template <std::size_t Out, std::size_t K, std::size_t NV>
+inline void weight_grad_by_width(const float* x, const ConvGeometry& g, const float* dy, float* acc) noexcept {
+    constexpr std::size_t OT = Out % 3 == 0 ? 3 : Out % 2 == 0 ? 2 : 1;
+    const std::size_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width, P = g.col_cols();
+    const std::size_t R = g.channels * K * K;
+    std::size_t starts[NV];
+    for (std::size_t v = 0; v < NV; ++v) starts[v] = std::min(v * simd_width, OW - simd_width);
+    alignas(64) float lane_index[simd_width];
+    for (std::size_t l = 0; l < simd_width; ++l) lane_index[l] = static_cast<float>(l);
+    const auto fresh = fbatch::load_aligned(lane_index) >= fbatch(static_cast<float>((NV - 1) * simd_width - starts[NV - 1]));
+    const fbatch zero(0.0f);
+    for (std::size_t o0 = 0; o0 < Out; o0 += OT)
+        for (std::size_t c = 0; c < g.channels; ++c)
+            for (std::size_t ki = 0; ki < K; ++ki) {
+                fbatch a[OT][K];
+                float* at = acc + ((o0 * R) + (c * K + ki) * K) * simd_width;
+                for (std::size_t j = 0; j < OT; ++j)
+                    for (std::size_t kj = 0; kj < K; ++kj) a[j][kj] = fbatch::load_aligned(at + (j * R + kj) * simd_width);
+                for (std::size_t oh = 0; oh < OH; ++oh) {
+                    const float* in = x + (c * H + oh + ki) * W;
+                    for (std::size_t v = 0; v < NV; ++v) {
+                        fbatch d[OT];
+                        for (std::size_t j = 0; j < OT; ++j) {
+                            d[j] = fbatch::load_unaligned(dy + (o0 + j) * P + oh * OW + starts[v]);
+                            if (v + 1 == NV) d[j] = xsimd::select(fresh, d[j], zero);
+                        }
+                        for (std::size_t kj = 0; kj < K; ++kj) {
+                            const fbatch xv = fbatch::load_unaligned(in + starts[v] + kj);
+                            for (std::size_t j = 0; j < OT; ++j) a[j][kj] = xsimd::fma(d[j], xv, a[j][kj]);
+                        }
+                    }
+                }
+                for (std::size_t j = 0; j < OT; ++j)
+                    for (std::size_t kj = 0; kj < K; ++kj) a[j][kj].store_aligned(at + (j * R + kj) * simd_width);
+            }
+}
+
+// The row vectors weight_grad_by_width takes for this geometry (0: it does not apply).
+template <std::size_t Out>
+constexpr std::size_t weight_grad_row_vectors(const ConvGeometry& g) noexcept {
+    if (direct_conv_path<Out>(g) != DirectConv::by_width) return 0;
+    return (g.out_width + simd_width - 1) / simd_width;
+}
+
+// Per part, the lanes weight_grad_by_width accumulates: Out * R vectors.
+inline std::size_t weight_grad_lanes(std::size_t out_channels, std::size_t R) noexcept {
+    return out_channels * R * simd_width;
+}
+
+// Dispatches on the row vectors (weight_grad_row_vectors, not 0).
+template <std::size_t Out, std::size_t K>
+inline void weight_grad_direct(std::size_t row_vectors, const float* x, const ConvGeometry& g, const float* dy,
+                               float* acc) noexcept {
+    switch (row_vectors) {
+        case 1: return weight_grad_by_width<Out, K, 1>(x, g, dy, acc);
+        case 2: return weight_grad_by_width<Out, K, 2>(x, g, dy, acc);
+        case 3: return weight_grad_by_width<Out, K, 3>(x, g, dy, acc);
+        default: return weight_grad_by_width<Out, K, 4>(x, g, dy, acc);
+    }
+}
+
+// dw[i] = the lanes of every part's acc[i] summed, part by part in order.
+inline void weight_grad_reduce(const float* acc, std::size_t parts, std::size_t stride, std::size_t n,
+                               float* dw) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+        float s = 0.0f;
+        for (std::size_t p = 0; p < parts; ++p) s += xsimd::hadd(fbatch::load_aligned(acc + p * stride + i * simd_width));
+        dw[i] = s;
+    }
+}
+
 // Floats of scratch conv_direct needs for one sample (by_channel's position-major result).
 inline std::size_t direct_conv_scratch(const ConvGeometry& g, std::size_t out_channels) noexcept {
     return g.col_cols() * ((out_channels + simd_width - 1) / simd_width * simd_width);
