@@ -186,6 +186,8 @@ TEST_CASE("Conv2d on 2 threads equals 1 thread and direct convolution: forward, 
     check_conv_threads<Conv2d<1, 6, 5, PadMode::valid>>(3, 20, 20, 0, 0);  // rows of exactly 16
     check_conv_threads<Conv2d<1, 6, 5, PadMode::valid>>(3, 21, 37, 0, 0);  // rows of 33: three vectors
     check_conv_threads<Conv2d<2, 5, 3, PadMode::valid, 1, 0, true>>(3, 12, 20, 0, 0);  // bias, 5 channels
+    check_conv_threads<Conv2d<3, 8, 3, PadMode::valid, 1, 0, true>>(3, 11, 13, 0, 0);  // channels as vectors, padded
+    check_conv_threads<Conv2d<4, 24, 3, PadMode::valid>>(3, 10, 30, 0, 0);  // a vector of channels and a part
 }
 
 TEST_CASE("Dense, ReLU and MaxPool2d on 2 threads are bit-identical to 1 thread and match naive formulas",

@@ -152,6 +152,7 @@ public:
         const std::size_t N = x.shape()[0], P = g.col_cols(), R = g.col_rows();
         if (dx) ensure_shape(*dx, x.shape());
         wgrad_vectors_ = 0;
+        wgrad_channel_ = false;
         if (P < batched_below) return false;
         if (!dx) {  // the first layer (LeNet's conv1) needs only the weight gradient: direct, no columns
             wgrad_vectors_ = kernels::weight_grad_row_vectors<Out>(g);
@@ -160,6 +161,10 @@ public:
                 return true;
             }
         }
+        // Few enough channels for registers (LeNet's conv2): the weight gradient goes direct, no columns;
+        // per part its lane sums, then one sample's output gradient position-major.
+        wgrad_channel_ = kernels::weight_grad_by_channel_applies<Out, K>(g);
+        if (wgrad_channel_) ensure_shape(wacc_, {parallel_parts(N), (R + P) * padded(Out)});
         // Each thread takes a contiguous run of samples, in chunks of up to `chunk` samples whose columns
         // sit side by side, so the weight gradient is one product along chunk * P (long dot products).
         const std::size_t Pp = padded(P), parts = parallel_parts(N);
@@ -188,6 +193,17 @@ public:
                 kernels::weight_grad_direct<Out, K>(wgrad_vectors_, x.data() + n * in_size, g, dy.data() + n * Out * P, acc);
             return;
         }
+        if (wgrad_channel_) {
+            const std::size_t Outp = padded(Out);
+            float* acc = wacc_.data() + t * wacc_.shape()[1];
+            float* dyT = acc + R * Outp;
+            std::fill(acc, acc + R * Outp, 0.0f);
+            for (std::size_t n = begin; n < end; ++n) {
+                kernels::transpose_to_positions(dy.data() + n * Out * P, Out, P, Outp, dyT);
+                kernels::weight_grad_by_channel<Out, K>(x.data() + n * in_size, g, dyT, acc);
+            }
+            if (!dx) return;
+        }
         const std::size_t Pp = padded(P), chunk = chunk_, ld = chunk * Pp;
         float* col = bcol_.data() + t * R * ld;
         float* dyc = bdy_.data() + t * Out * ld;
@@ -200,17 +216,17 @@ public:
                     std::copy(dyn + o * P, dyn + (o + 1) * P, dyc + o * ld + s * Pp);
                     std::fill(dyc + o * ld + s * Pp + P, dyc + o * ld + (s + 1) * Pp, 0.0f);
                 }
-                kernels::im2col(x.data() + (c0 + s) * in_size, g, col + s * Pp, ld, Pp);
+                if (!wgrad_channel_) kernels::im2col(x.data() + (c0 + s) * in_size, g, col + s * Pp, ld, Pp);
             }
             // dW[Out, R] (+)= dY_chunk[Out, count*P] * col_chunk^T
-            kernels::gemm_nt(Out, R, width, dyc, ld, col, ld, dw, R, c0 > begin);
+            if (!wgrad_channel_) kernels::gemm_nt(Out, R, width, dyc, ld, col, ld, dw, R, c0 > begin);
             if (!dx) continue;
             // dcol[R, count*P] = W^T[R, Out] * dY_chunk, then each sample's block folded onto its input
             kernels::gemm(R, width, Out, kernels::transposed(weight_.value.data(), R), dyc, ld, col, ld, false);
             for (std::size_t s = 0; s < count; ++s)
                 kernels::col2im(col + s * Pp, g, dx->data() + (c0 + s) * in_size, ld, Pp);
         }
-        if (begin == end) std::fill(dw, dw + Out * R, 0.0f);
+        if (begin == end && !wgrad_channel_) std::fill(dw, dw + Out * R, 0.0f);
     }
 
     // After the parts: their weight gradients summed, and the bias gradient.
@@ -220,7 +236,11 @@ public:
         if (wgrad_vectors_ && N > 0) {
             kernels::weight_grad_reduce(wacc_.data(), wacc_.shape()[0], wacc_.shape()[1], Out * geometry_.col_rows(),
                                         weight_.grad.data());
-        } else if (P >= batched_below) {
+        } else if (wgrad_channel_ && N > 0) {
+            const std::size_t Outp = padded(Out);
+            kernels::weight_grad_reduce_by_channel(wacc_.data(), wacc_.shape()[0], wacc_.shape()[1], Out,
+                                                   geometry_.col_rows(), Outp, weight_.grad.data());
+        } else if (P >= batched_below && !wgrad_channel_) {
             float* dw = weight_.grad.data();
             const std::size_t parts = parallel_parts(N), OR = Out * geometry_.col_rows();
             for (std::size_t t = 1; t < parts; ++t) kernels::add(dw, dw_parts_.data() + (t - 1) * OR, dw, OR);
@@ -320,7 +340,8 @@ private:
     kernels::DirectConv direct_ = kernels::DirectConv::none;  // forward's path for the current input
     Tensor packed_;               // by_channel: weights [R, Outp] by tap, then the bias row
     Tensor wacc_;                 // per part: the direct weight gradient's lane-wise sums
-    std::size_t wgrad_vectors_ = 0;  // backward's direct weight gradient: row vectors (0: not taken)
+    std::size_t wgrad_vectors_ = 0;  // backward's direct weight gradient by rows: row vectors (0: not taken)
+    bool wgrad_channel_ = false;     // backward's direct weight gradient by channels
     Tensor col_;                  // per thread: [R, padded P] columns
     Tensor out_;                  // per thread: a padded output (or output gradient) block
     Tensor dw_parts_;             // threads 1.. : partial weight gradients

@@ -217,6 +217,79 @@ inline void weight_grad_reduce(const float* acc, std::size_t parts, std::size_t 
     }
 }
 
+namespace detail {
+// KT kernel rows from ki0 of input channel c: acc[(t * OV + v) * simd_width] for their K * KT taps.
+template <std::size_t OV, std::size_t K, std::size_t KT>
+inline void weight_grad_rows_by_channel(const float* x, const ConvGeometry& g, const float* dyT, std::size_t c,
+                                        std::size_t ki0, float* acc) noexcept {
+    constexpr std::size_t ld = OV * simd_width;
+    const std::size_t H = g.height, W = g.width, OW = g.out_width;
+    float* at = acc + (c * K + ki0) * K * ld;
+    fbatch a[KT][K][OV];
+    for (std::size_t r = 0; r < KT; ++r)
+        for (std::size_t kj = 0; kj < K; ++kj)
+            for (std::size_t v = 0; v < OV; ++v) a[r][kj][v] = fbatch::load_aligned(at + (r * K + kj) * ld + v * simd_width);
+    for (std::size_t oh = 0; oh < g.out_height; ++oh)
+        for (std::size_t ow = 0; ow < OW; ++ow) {
+            fbatch d[OV];
+            for (std::size_t v = 0; v < OV; ++v) d[v] = fbatch::load_aligned(dyT + (oh * OW + ow) * ld + v * simd_width);
+            for (std::size_t r = 0; r < KT; ++r) {
+                const float* in = x + (c * H + oh + ki0 + r) * W + ow;
+                for (std::size_t kj = 0; kj < K; ++kj) {
+                    const fbatch xv(in[kj]);
+                    for (std::size_t v = 0; v < OV; ++v) a[r][kj][v] = xsimd::fma(d[v], xv, a[r][kj][v]);
+                }
+            }
+        }
+    for (std::size_t r = 0; r < KT; ++r)
+        for (std::size_t kj = 0; kj < K; ++kj)
+            for (std::size_t v = 0; v < OV; ++v) a[r][kj][v].store_aligned(at + (r * K + kj) * ld + v * simd_width);
+}
+}  // namespace detail
+
+// The weight gradient for by_channel geometries: acc[t * Outp + o] += sum over this sample's positions
+// of dy[o, position] * x[tap t shifted by the position], with dyT the sample's output gradient
+// position-major ([P, Outp], padding channels zero). Two kernel rows of taps stay in registers.
+template <std::size_t Out, std::size_t K>
+inline void weight_grad_by_channel(const float* x, const ConvGeometry& g, const float* dyT, float* acc) noexcept {
+    constexpr std::size_t OV = (Out + simd_width - 1) / simd_width;
+    if constexpr (OV <= 2 && 2 * K * OV <= direct_accumulators) {
+        for (std::size_t c = 0; c < g.channels; ++c) {
+            std::size_t ki = 0;
+            for (; ki + 2 <= K; ki += 2) detail::weight_grad_rows_by_channel<OV, K, 2>(x, g, dyT, c, ki, acc);
+            if (ki < K) detail::weight_grad_rows_by_channel<OV, K, 1>(x, g, dyT, c, ki, acc);
+        }
+    }
+}
+
+// Whether weight_grad_by_channel applies to this layer and geometry.
+template <std::size_t Out, std::size_t K>
+constexpr bool weight_grad_by_channel_applies(const ConvGeometry& g) noexcept {
+    constexpr std::size_t OV = (Out + simd_width - 1) / simd_width;
+    return OV <= 2 && 2 * K * OV <= direct_accumulators && direct_conv_path<Out>(g) == DirectConv::by_channel;
+}
+
+// dyT[p, o] = dy[o, p] for one sample, channels padded with zeros to Outp.
+inline void transpose_to_positions(const float* dy, std::size_t out_channels, std::size_t P, std::size_t Outp,
+                                   float* dyT) noexcept {
+    for (std::size_t p = 0; p < P; ++p) {
+        float* row = dyT + p * Outp;
+        for (std::size_t o = 0; o < out_channels; ++o) row[o] = dy[o * P + p];
+        std::fill(row + out_channels, row + Outp, 0.0f);
+    }
+}
+
+// dw[o, t] = every part's acc[t, o] summed, part by part in order.
+inline void weight_grad_reduce_by_channel(const float* acc, std::size_t parts, std::size_t stride,
+                                          std::size_t out_channels, std::size_t R, std::size_t Outp, float* dw) noexcept {
+    for (std::size_t o = 0; o < out_channels; ++o)
+        for (std::size_t t = 0; t < R; ++t) {
+            float s = 0.0f;
+            for (std::size_t p = 0; p < parts; ++p) s += acc[p * stride + t * Outp + o];
+            dw[o * R + t] = s;
+        }
+}
+
 // Floats of scratch conv_direct needs for one sample (by_channel's position-major result).
 inline std::size_t direct_conv_scratch(const ConvGeometry& g, std::size_t out_channels) noexcept {
     return g.col_cols() * ((out_channels + simd_width - 1) / simd_width * simd_width);
