@@ -1,5 +1,5 @@
-// Direct (no im2col) forward convolution for small images: stride 1, every window inside the input
-// (LeNet's valid convolutions). The taps stream through registers instead of a column buffer.
+// Direct (no im2col) convolution and weight gradient for small images: stride 1, every window inside
+// the input (LeNet's valid convolutions). The taps stream through registers instead of a column buffer.
 #pragma once
 
 #include <algorithm>
@@ -14,7 +14,8 @@ namespace mindsave::kernels {
 // Which direct path a convolution takes (none: im2col + gemm instead).
 enum class DirectConv { none, by_width, by_channel };
 
-inline constexpr std::size_t direct_accumulators = 24;  // of the 32 vector registers AVX-512 has
+// Vector accumulators a register tile may hold: 24 of AVX-512's 32 registers, 12 of the 16 elsewhere.
+inline constexpr std::size_t direct_accumulators = simd_width >= 16 ? 24 : 12;
 
 // by_width: output rows are vectors (a row's last vector starts at OW - simd_width, overlapping the one
 // before it, so no lane reads or writes past the row), every output channel in registers at once: for
