@@ -242,19 +242,28 @@ TEST_CASE("Dense, ReLU and MaxPool2d on 2 threads are bit-identical to 1 thread 
 }
 
 namespace {
+// LeNet5 (seeded), its loss and Momentum, and a fixed random batch of 32 for train_step.
+struct LeNetTraining {
+    LeNet5<> net;
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt{net, 0.01f, 0.9f};
+    Model<LeNet5<>, SoftmaxCrossEntropyWithLogits<>, Momentum> model{net, loss, opt};
+    Batch batch;
+
+    LeNetTraining(std::uint64_t net_seed, std::uint64_t batch_seed) : net(net_seed) {
+        Generator g(batch_seed);
+        batch = {random_tensor({32, 1, 32, 32}, g), Labels::from_shape({32})};
+        for (auto& l : batch.labels) l = static_cast<std::int32_t>(g.below(10));
+    }
+};
+
 // Trains LeNet5 for `steps` steps on fixed random batches with `threads` threads; returns every parameter.
 std::vector<float> train_lenet(std::size_t threads, std::size_t steps) {
     const ThreadCount tc(threads);
-    LeNet5<> net(7);
-    SoftmaxCrossEntropyWithLogits<> loss;
-    Momentum opt(net, 0.01f, 0.9f);
-    Model model(net, loss, opt);
-    Generator g(8);
-    Batch b{random_tensor({32, 1, 32, 32}, g), Labels::from_shape({32})};
-    for (auto& l : b.labels) l = static_cast<std::int32_t>(g.below(10));
-    for (std::size_t s = 0; s < steps; ++s) model.train_step(b);
+    LeNetTraining t(7, 8);
+    for (std::size_t s = 0; s < steps; ++s) t.model.train_step(t.batch);
     std::vector<float> out;
-    visit_parameters(net, [&](std::string_view, auto& p) { out.insert(out.end(), p.value.begin(), p.value.end()); });
+    visit_parameters(t.net, [&](std::string_view, auto& p) { out.insert(out.end(), p.value.begin(), p.value.end()); });
     return out;
 }
 }  // namespace
@@ -270,19 +279,13 @@ TEST_CASE("LeNet5: the same seed and thread count give bit-identical weights aft
 
 TEST_CASE("after the first step, a LeNet5 training step on 2 threads allocates nothing", "[parallel][performance]") {
     const ThreadCount tc(2);
-    LeNet5<> net(3);
-    SoftmaxCrossEntropyWithLogits<> loss;
-    Momentum opt(net, 0.01f, 0.9f);
-    Model model(net, loss, opt);
-    Generator g(4);
-    Batch b{random_tensor({32, 1, 32, 32}, g), Labels::from_shape({32})};
-    for (auto& l : b.labels) l = static_cast<std::int32_t>(g.below(10));
-    model.train_step(b);
+    LeNetTraining t(3, 4);
+    t.model.train_step(t.batch);
     Tensor logits;
-    net.forward(b.images, logits);
+    t.net.forward(t.batch.images, logits);
     const std::size_t before = testing::allocation_count();
-    for (int s = 0; s < 3; ++s) model.train_step(b);
-    net.forward(b.images, logits);
+    for (int s = 0; s < 3; ++s) t.model.train_step(t.batch);
+    t.net.forward(t.batch.images, logits);
     CHECK(testing::allocation_count() - before == 0);
 }
 

@@ -151,20 +151,18 @@ public:
         const auto& g = geometry_;
         const std::size_t N = x.shape()[0], P = g.col_cols(), R = g.col_rows();
         if (dx) ensure_shape(*dx, x.shape());
-        wgrad_vectors_ = 0;
-        wgrad_channel_ = false;
+        wgrad_ = kernels::DirectConv::none;
         if (P < batched_below) return false;
-        if (!dx) {  // the first layer (LeNet's conv1) needs only the weight gradient: direct, no columns
-            wgrad_vectors_ = kernels::weight_grad_row_vectors<Out>(g);
-            if (wgrad_vectors_) {
-                ensure_shape(wacc_, {parallel_parts(N), kernels::weight_grad_lanes(Out, R)});
-                return true;
-            }
+        // The weight gradient goes direct, no columns, for a first layer with few channels (LeNet's conv1:
+        // lane sums per part) and for one or two vectors of channels (conv2: per part its sums, then one
+        // sample's output gradient position-major).
+        if (!dx && kernels::weight_grad_row_vectors<Out>(g)) wgrad_ = kernels::DirectConv::by_width;
+        else if (kernels::weight_grad_by_channel_applies<Out, K>(g)) wgrad_ = kernels::DirectConv::by_channel;
+        if (wgrad_ == kernels::DirectConv::by_width) {
+            ensure_shape(wacc_, {parallel_parts(N), kernels::weight_grad_lanes(Out, R)});
+            return true;
         }
-        // Few enough channels for registers (LeNet's conv2): the weight gradient goes direct, no columns;
-        // per part its lane sums, then one sample's output gradient position-major.
-        wgrad_channel_ = kernels::weight_grad_by_channel_applies<Out, K>(g);
-        if (wgrad_channel_) ensure_shape(wacc_, {parallel_parts(N), (R + P) * padded(Out)});
+        if (wgrad_ == kernels::DirectConv::by_channel) ensure_shape(wacc_, {parallel_parts(N), (R + P) * padded(Out)});
         // Each thread takes a contiguous run of samples, in chunks of up to `chunk` samples whose columns
         // sit side by side, so the weight gradient is one product along chunk * P (long dot products).
         const std::size_t Pp = padded(P), parts = parallel_parts(N);
@@ -175,7 +173,7 @@ public:
         const std::size_t ld = chunk_ * Pp;
         ensure_shape(bcol_, {parts, R, ld});
         ensure_shape(bdy_, {parts, Out, ld});
-        if (parts > 1) ensure_shape(dw_parts_, {parts - 1, Out, R});
+        if (parts > 1 && wgrad_ == kernels::DirectConv::none) ensure_shape(dw_parts_, {parts - 1, Out, R});
         return true;
     }
 
@@ -186,14 +184,16 @@ public:
                           std::size_t end, std::size_t t) {
         const auto& g = geometry_;
         const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
-        if (wgrad_vectors_) {
+        const bool by_columns = wgrad_ == kernels::DirectConv::none;
+        if (wgrad_ == kernels::DirectConv::by_width) {  // no dx here
             float* acc = wacc_.data() + t * wacc_.shape()[1];
             std::fill(acc, acc + wacc_.shape()[1], 0.0f);
+            const std::size_t row_vectors = kernels::weight_grad_row_vectors<Out>(g);
             for (std::size_t n = begin; n < end; ++n)
-                kernels::weight_grad_direct<Out, K>(wgrad_vectors_, x.data() + n * in_size, g, dy.data() + n * Out * P, acc);
+                kernels::weight_grad_direct<Out, K>(row_vectors, x.data() + n * in_size, g, dy.data() + n * Out * P, acc);
             return;
         }
-        if (wgrad_channel_) {
+        if (wgrad_ == kernels::DirectConv::by_channel) {
             const std::size_t Outp = padded(Out);
             float* acc = wacc_.data() + t * wacc_.shape()[1];
             float* dyT = acc + R * Outp;
@@ -207,7 +207,7 @@ public:
         const std::size_t Pp = padded(P), chunk = chunk_, ld = chunk * Pp;
         float* col = bcol_.data() + t * R * ld;
         float* dyc = bdy_.data() + t * Out * ld;
-        float* dw = t == 0 ? weight_.grad.data() : dw_parts_.data() + (t - 1) * Out * R;
+        float* dw = !by_columns ? nullptr : t == 0 ? weight_.grad.data() : dw_parts_.data() + (t - 1) * Out * R;
         for (std::size_t c0 = begin; c0 < end; c0 += chunk) {
             const std::size_t count = std::min(chunk, end - c0), width = count * Pp;
             for (std::size_t s = 0; s < count; ++s) {
@@ -216,31 +216,30 @@ public:
                     std::copy(dyn + o * P, dyn + (o + 1) * P, dyc + o * ld + s * Pp);
                     std::fill(dyc + o * ld + s * Pp + P, dyc + o * ld + (s + 1) * Pp, 0.0f);
                 }
-                if (!wgrad_channel_) kernels::im2col(x.data() + (c0 + s) * in_size, g, col + s * Pp, ld, Pp);
+                if (by_columns) kernels::im2col(x.data() + (c0 + s) * in_size, g, col + s * Pp, ld, Pp);
             }
             // dW[Out, R] (+)= dY_chunk[Out, count*P] * col_chunk^T
-            if (!wgrad_channel_) kernels::gemm_nt(Out, R, width, dyc, ld, col, ld, dw, R, c0 > begin);
+            if (by_columns) kernels::gemm_nt(Out, R, width, dyc, ld, col, ld, dw, R, c0 > begin);
             if (!dx) continue;
             // dcol[R, count*P] = W^T[R, Out] * dY_chunk, then each sample's block folded onto its input
             kernels::gemm(R, width, Out, kernels::transposed(weight_.value.data(), R), dyc, ld, col, ld, false);
             for (std::size_t s = 0; s < count; ++s)
                 kernels::col2im(col + s * Pp, g, dx->data() + (c0 + s) * in_size, ld, Pp);
         }
-        if (begin == end && !wgrad_channel_) std::fill(dw, dw + Out * R, 0.0f);
+        if (begin == end && by_columns) std::fill(dw, dw + Out * R, 0.0f);
     }
 
     // After the parts: their weight gradients summed, and the bias gradient.
     void finish_backward_samples(const Tensor& x, const Tensor& dy) {
         const std::size_t N = x.shape()[0], P = geometry_.col_cols();
         if (N == 0) weight_.zero_grad();
-        if (wgrad_vectors_ && N > 0) {
+        if (wgrad_ == kernels::DirectConv::by_width && N > 0) {
             kernels::weight_grad_reduce(wacc_.data(), wacc_.shape()[0], wacc_.shape()[1], Out * geometry_.col_rows(),
                                         weight_.grad.data());
-        } else if (wgrad_channel_ && N > 0) {
-            const std::size_t Outp = padded(Out);
+        } else if (wgrad_ == kernels::DirectConv::by_channel && N > 0) {
             kernels::weight_grad_reduce_by_channel(wacc_.data(), wacc_.shape()[0], wacc_.shape()[1], Out,
-                                                   geometry_.col_rows(), Outp, weight_.grad.data());
-        } else if (P >= batched_below && !wgrad_channel_) {
+                                                   geometry_.col_rows(), padded(Out), weight_.grad.data());
+        } else if (P >= batched_below && wgrad_ == kernels::DirectConv::none) {
             float* dw = weight_.grad.data();
             const std::size_t parts = parallel_parts(N), OR = Out * geometry_.col_rows();
             for (std::size_t t = 1; t < parts; ++t) kernels::add(dw, dw_parts_.data() + (t - 1) * OR, dw, OR);
@@ -340,8 +339,7 @@ private:
     kernels::DirectConv direct_ = kernels::DirectConv::none;  // forward's path for the current input
     Tensor packed_;               // by_channel: weights [R, Outp] by tap, then the bias row
     Tensor wacc_;                 // per part: the direct weight gradient's lane-wise sums
-    std::size_t wgrad_vectors_ = 0;  // backward's direct weight gradient by rows: row vectors (0: not taken)
-    bool wgrad_channel_ = false;     // backward's direct weight gradient by channels
+    kernels::DirectConv wgrad_ = kernels::DirectConv::none;  // backward's weight gradient (none: by columns)
     Tensor col_;                  // per thread: [R, padded P] columns
     Tensor out_;                  // per thread: a padded output (or output gradient) block
     Tensor dw_parts_;             // threads 1.. : partial weight gradients

@@ -252,9 +252,13 @@ inline void weight_grad_rows_by_channel(const float* x, const ConvGeometry& g, c
 // of dy[o, position] * x[tap t shifted by the position], with dyT the sample's output gradient
 // position-major ([P, Outp], padding channels zero). Two kernel rows of taps stay in registers.
 template <std::size_t Out, std::size_t K>
+inline constexpr bool weight_grad_by_channel_fits =
+    (Out + simd_width - 1) / simd_width <= 2 && 2 * K * ((Out + simd_width - 1) / simd_width) <= direct_accumulators;
+
+template <std::size_t Out, std::size_t K>
 inline void weight_grad_by_channel(const float* x, const ConvGeometry& g, const float* dyT, float* acc) noexcept {
     constexpr std::size_t OV = (Out + simd_width - 1) / simd_width;
-    if constexpr (OV <= 2 && 2 * K * OV <= direct_accumulators) {
+    if constexpr (weight_grad_by_channel_fits<Out, K>) {
         for (std::size_t c = 0; c < g.channels; ++c) {
             std::size_t ki = 0;
             for (; ki + 2 <= K; ki += 2) detail::weight_grad_rows_by_channel<OV, K, 2>(x, g, dyT, c, ki, acc);
@@ -266,8 +270,7 @@ inline void weight_grad_by_channel(const float* x, const ConvGeometry& g, const 
 // Whether weight_grad_by_channel applies to this layer and geometry.
 template <std::size_t Out, std::size_t K>
 constexpr bool weight_grad_by_channel_applies(const ConvGeometry& g) noexcept {
-    constexpr std::size_t OV = (Out + simd_width - 1) / simd_width;
-    return OV <= 2 && 2 * K * OV <= direct_accumulators && direct_conv_path<Out>(g) == DirectConv::by_channel;
+    return weight_grad_by_channel_fits<Out, K> && direct_conv_path<Out>(g) == DirectConv::by_channel;
 }
 
 // dyT[p, o] = dy[o, p] for one sample, channels padded with zeros to Outp.
