@@ -2,6 +2,9 @@
 // load_checkpoint takes whichever file a user has; writing needs a definite format.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <span>
@@ -25,15 +28,12 @@ enum class Detected { ckpt, mindir, onnx, safetensors, pth };
 // A file's format from its first bytes: ONNX begins with ir_version (field 1, varint), MindIR with
 // ir_version as a string of digits ("0.1.1") or an encryption magic, a checkpoint with a Value message,
 // a torch.save file with a zip header, safetensors with a little-endian header size and then '{'.
-inline Detected detect(const std::filesystem::path& path) {
+// The head is read with pread, not a map: mapping, faulting and unmapping a file (a TLB shootdown
+// when the process has other threads) costs more than reading a small checkpoint whole.
+inline Detected detect(std::span<const std::byte> first_bytes, const std::filesystem::path& path) {
     std::byte head[9]{};
-    std::size_t n = 0;
-    {
-        const io::MappedFile file(path);
-        const auto b = file.bytes();
-        n = std::min<std::size_t>(b.size(), 9);
-        std::copy_n(b.begin(), n, head);
-    }
+    const std::size_t n = std::min<std::size_t>(first_bytes.size(), 9);
+    std::copy_n(first_bytes.begin(), n, head);
     const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned>(head[i]) : 0u; };
     if (at(0) == 'P' && at(1) == 'K' && at(2) == 3 && at(3) == 4) return Detected::pth;
     if (n == 9 && at(8) == '{' && at(7) == 0 && at(6) == 0 && at(5) == 0) return Detected::safetensors;
@@ -46,6 +46,12 @@ inline Detected detect(const std::filesystem::path& path) {
     if (ext == safetensors::extension) return Detected::safetensors;
     if (ext == ".pth" || ext == ".pt") return Detected::pth;
     return Detected::ckpt;
+}
+inline Detected detect(const std::filesystem::path& path) {
+    struct stat st {};
+    const auto fd = io::detail::open_for_reading(path, st);
+    std::byte head[9]{};
+    return detect(std::span(head, io::detail::read_at(fd.get(), head, 0, path)), path);
 }
 
 struct AnyReadOptions {
