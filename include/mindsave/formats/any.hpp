@@ -63,8 +63,10 @@ struct any {
 
     class Mapped {
     public:
-        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {}) {
-            switch (detect(path)) {
+        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {})
+            : Mapped(detect(path), path, options) {}
+        Mapped(Detected format, const std::filesystem::path& path, const ReadOptions& options) {
+            switch (format) {
                 case Detected::onnx: file_.emplace<onnx::Mapped>(path); break;
                 case Detected::mindir: file_.emplace<mindir::Mapped>(path); break;
                 case Detected::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{options.crc_check}); break;
@@ -84,7 +86,35 @@ struct any {
     };
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        return copy_records(Mapped(path, options).records());
+        return read_if(path, options, [](std::string_view) { return true; });
+    }
+
+    // The records keep(name) accepts, copied, in file order: load_checkpoint's read. The file is opened
+    // once; a small .ckpt is read by ckpt's streaming read, its first read also giving the format.
+    template <class Keep>
+    static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
+        struct stat st {};
+        const auto fd = io::detail::open_for_reading(path, st);
+        const auto size = static_cast<std::size_t>(st.st_size);
+        Detected format;
+        if (size <= ckpt::stream_max_bytes) {
+            const detail::FileSource source{fd.get(), path};
+            detail::CkptStream<detail::FileSource> stream(source, size, options.crc_check, detail::ckpt_stream_window);
+            format = detect(stream.head(), path);
+            if (format == Detected::ckpt)
+                if (auto records = stream.run()) {
+                    std::erase_if(*records, [&](const TensorRecord& r) { return !keep(std::string_view(r.name)); });
+                    return std::move(*records);
+                }  // else the mapped parse below gives the joined records or the error
+        } else {
+            std::byte head[9]{};
+            format = detect(std::span(head, io::detail::read_at(fd.get(), head, 0, path)), path);
+        }
+        const Mapped file(format, path, options);
+        std::vector<TensorRecord> out;
+        for (const auto& r : file.records())
+            if (keep(r.name)) out.push_back(TensorRecord::from_view(r));
+        return out;
     }
 };
 
