@@ -356,7 +356,8 @@ def build_rows(results):
             ('BM_LoadCheckpointResNet50', 'load_checkpoint ResNet50-size (page cache)', 'load_ms'),
             ('BM_ReadResNet50', 'format::ckpt::read ResNet50-size (page cache)', None),
             ('BM_SaveLeNet5', 'save LeNet5 + Momentum state', None),
-            ('BM_LoadCheckpointLeNet5', 'load_checkpoint LeNet5', None)):
+            ('BM_LoadCheckpointLeNet5', 'load_checkpoint LeNet5', None),
+            ('BM_ReadLeNet5', 'format::ckpt::read LeNet5', None)):
         b = ck.get('ours', {}).get(name)
         o = ms(b) if b else None
         raw = b.get('raw_ms') if b else None
@@ -371,6 +372,14 @@ def build_rows(results):
             add(f'… same set, torch.{"save" if peer_key == "save_ms" else "load"} '
                 f'(its own raw: {fmt(praw, ".1f")} ms, {fmt(praw / p if p and praw else None, ".2f", "x")}), ms',
                 fmt_ms(o), fmt_ms(p), fmt(p / o if o and p else None, '.2f', 'x'), '–', '–')
+    # what any reader returning one std::vector per tensor can reach (bench_ckpt.cpp, BM_FloorLeNet5*)
+    for name, label in (
+            ('BM_FloorLeNet5Vectors', '… floor: one preadv into a fresh std::vector per tensor, layout known in advance'),
+            ('BM_FloorLeNet5Uninitialised', '… the same into uninitialised buffers (no zero-fill)')):
+        b = ck.get('ours', {}).get(name)
+        o, raw = (ms(b), b.get('raw_ms')) if b else (None, None)
+        add(f'{label}, ms vs raw read()', fmt_ms(o), fmt_ms(raw), fmt(raw / o if o and raw else None, '.3f', 'x'),
+            '–', '–')
     b = ck.get('ours', {}).get('BM_MappedOpen1GiB')
     add(f'format::ckpt::Mapped open, 1 GiB, {int(b["records"]) if b else "?"} records, ms vs mmap + touch',
         fmt_ms(ms(b) if b else None), fmt_ms(b.get('raw_ms') if b else None),

@@ -30,7 +30,7 @@ for b in rows:
     ours_rate = mib(b["bytes_per_second"]) if "bytes_per_second" in b else f"{'-':>9}"
     raw_rate = mib(b["raw_bytes_per_second"]) if "raw_bytes_per_second" in b else f"{'-':>9}"
     name = b["name"].split("/")[0].removeprefix("BM_")  # drop /iterations:N/manual_time
-    line = (f"{name:<26} {mib(b['file_bytes'])} {ours_ms:9.2f} {b['raw_ms']:9.2f} "
+    line = (f"{name:<26} {mib(b['file_bytes'])} {ours_ms:9.3f} {b['raw_ms']:9.3f} "
             f"{ours_rate:>10} {raw_rate:>10} {b['ratio_vs_raw']:8.2f}x {b['faults']:7.0f} {b['raw_faults']:7.0f}")
     if "records" in b:
         line += f"  ({int(b['records'])} records)"

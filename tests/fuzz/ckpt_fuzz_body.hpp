@@ -1,5 +1,6 @@
 // The body of the .ckpt fuzz target, shared by the libFuzzer driver (fuzz_ckpt.cpp, clang) and the
-// corpus replay (replay_ckpt.cpp, the normal g++ build): parse hostile bytes, copy and touch every record.
+// corpus replay (replay_ckpt.cpp, the normal g++ build): parse hostile bytes, copy and touch every record,
+// and check that the streaming read of small files gives parse's records or declines.
 #pragma once
 
 #include <cstddef>
@@ -63,6 +64,32 @@ inline Digest parse_and_copy(std::span<const std::byte> bytes, bool crc_check) {
     return d;
 }
 
+inline bool same_records(const std::vector<TensorRecord>& a, const std::vector<TensorRecord>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].name != b[i].name || a[i].dtype != b[i].dtype || a[i].shape != b[i].shape || a[i].data != b[i].data ||
+            a[i].text != b[i].text)
+            return false;
+    return true;
+}
+
+// The streaming read of small files (formats/ckpt_stream.hpp) may decline a file, but what it returns
+// must be exactly parse's records, at any window size (small ones make headers cross the window's end).
+inline void check_stream(std::span<const std::byte> bytes, bool crc_check) {
+    std::optional<std::vector<TensorRecord>> reference;
+    try {
+        reference = copy_records(format::ckpt::parse(bytes, "fuzz-input.ckpt", {.crc_check = crc_check}).records());
+    } catch (const Error&) {
+    }
+    for (const std::size_t window : {std::size_t{17}, std::size_t{64}, std::size_t{4096}}) {
+        const auto streamed =
+            format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), crc_check, window);
+        if (!streamed) continue;
+        require(reference.has_value(), "the streaming read accepts a file parse rejects");
+        require(same_records(*streamed, *reference), "the streaming read and parse disagree");
+    }
+}
+
 // Any mindsave::Error is a fine answer to bad bytes; a crash, a sanitizer report or another
 // exception (which escapes from here) is a bug.
 inline void fuzz_one(std::span<const std::byte> bytes) {
@@ -75,6 +102,8 @@ inline void fuzz_one(std::span<const std::byte> bytes) {
         checked = parse_and_copy(bytes, true);
     } catch (const Error&) {
     }
+    check_stream(bytes, false);
+    check_stream(bytes, true);
     // crc_check only adds a test before parsing: whatever passes it must parse the same without it.
     if (checked) {
         require(plain.has_value(), "parses with crc_check but not without");

@@ -143,6 +143,18 @@ void write_seeds(const fs::path& dir) {
     write_bytes(dir / "seed_piece_types.ckpt", pieces.bytes);
     write_bytes(dir / "seed_overflow.ckpt", record("w", tensor({1ULL << 62, 1ULL << 62, 4}, "Float64", 0)).bytes);
     write_bytes(dir / "seed_unknown_type.ckpt", record("w", tensor({1}, "Complex64", 8)).bytes);
+    // one tag twice, each piece whole on its own: parse joins them (and rejects the result)
+    auto twice = record("w", tensor({1}, "Float32", 4));
+    const auto again = record("w", tensor({1}, "Float32", 4));
+    twice.bytes.insert(twice.bytes.end(), again.bytes.begin(), again.bytes.end());
+    write_bytes(dir / "seed_same_tag_twice.ckpt", twice.bytes);
+    // tensor bytes that end like a CRC footer: parse takes the last 17 bytes as one, cutting the record
+    std::vector<std::byte> content(20, std::byte{0});  // 3 bytes, "crc_num", 10 zero bytes
+    const std::string_view magic = "crc_num";
+    std::fill_n(content.begin(), 3, std::byte{0x3f});
+    for (std::size_t i = 0; i < magic.size(); ++i) content[3 + i] = static_cast<std::byte>(magic[i]);
+    write_bytes(dir / "seed_footer_inside_tensor.ckpt",
+                record("w", Proto{}.varint(1, 5).str(2, "Float32").payload(3, content)).bytes);
 }
 
 bool running_in_ci() {
@@ -204,6 +216,11 @@ int main(int argc, char** argv) {
                     std::printf("FAILED: %s\n", e.what());
                     return 1;
                 }
+            }
+            // a real MindSpore file must take the streaming read, not the fallback (same records: fuzz_one)
+            if (expect_valid && !format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), true)) {
+                std::printf("FAILED: %s: the streaming read declines a file MindSpore wrote\n", file.c_str());
+                return 1;
             }
         }
     }

@@ -257,15 +257,21 @@ template <class Format = format::any>
 ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptions& options = {}) {
     detail::check_prefixes(options.filter_prefix, "filter_prefix");
     detail::check_prefixes(options.specify_prefix, "specify_prefix");
-    const typename Format::Mapped file(path, {.crc_check = options.crc_check});
-    ParameterDict dict;
     const bool by_prefix = !options.filter_prefix.empty() || !options.specify_prefix.empty();
-    for (const auto& r : file.records()) {
-        if (!options.specify_prefix.empty() && !detail::starts_with_any(r.name, options.specify_prefix)) continue;
-        if (!options.filter_prefix.empty() && detail::starts_with_any(r.name, options.filter_prefix)) continue;
-        if (!by_prefix && options.choice_func && !options.choice_func(r.name)) continue;
-        dict.insert_or_assign(TensorRecord::from_view(r));
+    const auto keep = [&](std::string_view name) {
+        if (!options.specify_prefix.empty() && !detail::starts_with_any(name, options.specify_prefix)) return false;
+        if (!options.filter_prefix.empty() && detail::starts_with_any(name, options.filter_prefix)) return false;
+        return by_prefix || !options.choice_func || options.choice_func(name);
+    };
+    std::vector<TensorRecord> records;
+    if constexpr (requires { Format::read_if(path, typename Format::ReadOptions{}, keep); }) {
+        records = Format::read_if(path, {.crc_check = options.crc_check}, keep);  // a small .ckpt: no map
+    } else {
+        const typename Format::Mapped file(path, {.crc_check = options.crc_check});
+        for (const auto& r : file.records())
+            if (keep(r.name)) records.push_back(TensorRecord::from_view(r));
     }
+    ParameterDict dict(std::move(records));
     if (dict.empty())
         throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; check "
                                              "'filter_prefix', 'specify_prefix' and 'choice_func'");

@@ -2,6 +2,9 @@
 // load_checkpoint takes whichever file a user has; writing needs a definite format.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <span>
@@ -25,15 +28,12 @@ enum class Detected { ckpt, mindir, onnx, safetensors, pth };
 // A file's format from its first bytes: ONNX begins with ir_version (field 1, varint), MindIR with
 // ir_version as a string of digits ("0.1.1") or an encryption magic, a checkpoint with a Value message,
 // a torch.save file with a zip header, safetensors with a little-endian header size and then '{'.
-inline Detected detect(const std::filesystem::path& path) {
+// The head is read with pread, not a map: mapping, faulting and unmapping a file (a TLB shootdown
+// when the process has other threads) costs more than reading a small checkpoint whole.
+inline Detected detect(std::span<const std::byte> first_bytes, const std::filesystem::path& path) {
     std::byte head[9]{};
-    std::size_t n = 0;
-    {
-        const io::MappedFile file(path);
-        const auto b = file.bytes();
-        n = std::min<std::size_t>(b.size(), 9);
-        std::copy_n(b.begin(), n, head);
-    }
+    const std::size_t n = std::min<std::size_t>(first_bytes.size(), 9);
+    std::copy_n(first_bytes.begin(), n, head);
     const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned>(head[i]) : 0u; };
     if (at(0) == 'P' && at(1) == 'K' && at(2) == 3 && at(3) == 4) return Detected::pth;
     if (n == 9 && at(8) == '{' && at(7) == 0 && at(6) == 0 && at(5) == 0) return Detected::safetensors;
@@ -47,6 +47,12 @@ inline Detected detect(const std::filesystem::path& path) {
     if (ext == ".pth" || ext == ".pt") return Detected::pth;
     return Detected::ckpt;
 }
+inline Detected detect(const std::filesystem::path& path) {
+    struct stat st {};
+    const auto fd = io::detail::open_for_reading(path, st);
+    std::byte head[9]{};
+    return detect(std::span(head, io::detail::read_at(fd.get(), head, 0, path)), path);
+}
 
 struct AnyReadOptions {
     bool crc_check = false;  // applies to .ckpt files; MindIR and ONNX carry no checksum
@@ -57,8 +63,10 @@ struct any {
 
     class Mapped {
     public:
-        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {}) {
-            switch (detect(path)) {
+        explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {})
+            : Mapped(detect(path), path, options) {}
+        Mapped(Detected format, const std::filesystem::path& path, const ReadOptions& options) {
+            switch (format) {
                 case Detected::onnx: file_.emplace<onnx::Mapped>(path); break;
                 case Detected::mindir: file_.emplace<mindir::Mapped>(path); break;
                 case Detected::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{options.crc_check}); break;
@@ -78,7 +86,35 @@ struct any {
     };
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        return copy_records(Mapped(path, options).records());
+        return read_if(path, options, [](std::string_view) { return true; });
+    }
+
+    // The records keep(name) accepts, copied, in file order: load_checkpoint's read. The file is opened
+    // once; a small .ckpt is read by ckpt's streaming read, its first read also giving the format.
+    template <class Keep>
+    static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
+        struct stat st {};
+        const auto fd = io::detail::open_for_reading(path, st);
+        const auto size = static_cast<std::size_t>(st.st_size);
+        Detected format;
+        if (size <= ckpt::stream_max_bytes) {
+            const detail::FileSource source{fd.get(), path};
+            detail::CkptStream<detail::FileSource> stream(source, size, options.crc_check, detail::ckpt_stream_window);
+            format = detect(stream.head(), path);
+            if (format == Detected::ckpt)
+                if (auto records = stream.run()) {
+                    std::erase_if(*records, [&](const TensorRecord& r) { return !keep(std::string_view(r.name)); });
+                    return std::move(*records);
+                }  // else the mapped parse below gives the joined records or the error
+        } else {
+            std::byte head[9]{};
+            format = detect(std::span(head, io::detail::read_at(fd.get(), head, 0, path)), path);
+        }
+        const Mapped file(format, path, options);
+        std::vector<TensorRecord> out;
+        for (const auto& r : file.records())
+            if (keep(r.name)) out.push_back(TensorRecord::from_view(r));
+        return out;
     }
 };
 

@@ -1,6 +1,9 @@
 // format::ckpt: MindSpore's .ckpt, a stream of one-value Checkpoint messages (spec section 1), read
-// from a memory map as views or copied, and written streaming from tensor memory, atomically.
+// from a memory map as views, or copied (a small file by preadv: ckpt_stream.hpp), and written streaming
+// from tensor memory, atomically.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -10,10 +13,12 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/ckpt_stream.hpp"
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
@@ -106,7 +111,7 @@ struct ckpt {
                                             e.what + " at byte " + std::to_string(e.offset) +
                                             " (the file is truncated or corrupt)");
             }
-            finish(r);
+            detail::ckpt_finish(r);
             ++index;
             auto& records = out.records_;
             if (!records.empty() && records.back().name == r.name) {  // a further piece of a split tensor
@@ -123,17 +128,45 @@ struct ckpt {
                 records.push_back(std::move(r));
             }
         }
-        for (std::size_t i = 0; i < out.records_.size(); ++i) check_size(out.records_[i], i, path);
+        for (std::size_t i = 0; i < out.records_.size(); ++i) detail::ckpt_check_size(out.records_[i], i, path);
         return out;
     }
 
     // A checkpoint opened through a memory map: records are views into the mapping (zero copy).
     using Mapped = detail::MappedContents<ckpt>;
 
-    // Every record, copied out of the file, in file order (split tensors joined). The file is mapped,
-    // so each tensor's bytes are copied once, from the page cache straight into its record.
+    // Files up to this size are read with preadv (format/ckpt_stream.hpp), larger ones through a map.
+    static constexpr std::size_t stream_max_bytes = std::size_t{64} << 20;
+
+    // Every record, copied out of the file, in file order (split tensors joined). Each tensor's bytes
+    // are copied once, from the page cache straight into its record.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        return detail::read_records<ckpt>(path, options);
+        struct stat st {};
+        const auto fd = io::detail::open_for_reading(path, st);
+        const auto size = static_cast<std::size_t>(st.st_size);
+        if (size <= stream_max_bytes)
+            if (auto records = detail::stream_ckpt(detail::FileSource{fd.get(), path}, size, options.crc_check))
+                return std::move(*records);
+        return detail::read_records<ckpt>(path, options);  // parse's result, or its error naming the file
+    }
+
+    // The records keep(name) accepts, copied, in file order: load_checkpoint's read. A large file is
+    // mapped and only the kept records are copied out.
+    template <class Keep>
+    static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
+        struct stat st {};
+        const auto fd = io::detail::open_for_reading(path, st);
+        const auto size = static_cast<std::size_t>(st.st_size);
+        if (size <= stream_max_bytes)
+            if (auto records = detail::stream_ckpt(detail::FileSource{fd.get(), path}, size, options.crc_check)) {
+                std::erase_if(*records, [&](const TensorRecord& r) { return !keep(std::string_view(r.name)); });
+                return std::move(*records);
+            }
+        const Mapped file(path, options);
+        std::vector<TensorRecord> out;
+        for (const auto& r : file.records())
+            if (keep(r.name)) out.push_back(TensorRecord::from_view(r));
+        return out;
     }
 
     // Writes records atomically to path, streaming each tensor's bytes from where they are.
@@ -233,37 +266,6 @@ private:
             }
         }
         if (!has_type || !has_content) t.fail("a TensorProto without its required tensor_type or tensor_content");
-    }
-
-    // dims [0] is the <= 2.2 spelling of a scalar (and of a str record).
-    static void finish(RecordView& r) {
-        if (r.is_string) {
-            r.shape.clear();
-            return;
-        }
-        if (r.shape.size() == 1 && r.shape[0] == 0 && r.data.size() == dtype_size(r.dtype)) r.shape.clear();
-    }
-
-    static void check_size(const RecordView& r, std::size_t index, const std::filesystem::path& path) {
-        if (r.is_string) {
-            if (r.data.size() % 4 != 0)
-                throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(r.name) +
-                                            "'): a str value of " + std::to_string(r.data.size()) +
-                                            " bytes, not whole UTF-32 characters");
-            return;
-        }
-        std::size_t count = 1;
-        bool overflow = false;
-        for (auto d : r.shape) {
-            if (d != 0 && count > SIZE_MAX / d) overflow = true;
-            count *= d;
-        }
-        const std::size_t esize = dtype_size(r.dtype);
-        if (overflow || count > SIZE_MAX / esize || count * esize != r.data.size())
-            throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(r.name) + "'): shape " +
-                                        shape_string(r.shape) + " of " + std::string(dtype_name(r.dtype)) +
-                                        (overflow ? " overflows" : " needs " + std::to_string(count * esize) + " bytes") +
-                                        ", but the record holds " + std::to_string(r.data.size()) + " bytes");
     }
 
     struct HeaderSize {

@@ -8,11 +8,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <span>
 #include <string>
 #include <system_error>
@@ -67,6 +69,40 @@ inline Descriptor open_for_reading(const std::filesystem::path& path, struct sta
     if (::fstat(fd.get(), &st) != 0) throw FileError(path, "cannot stat: " + errno_message(errno));
     if (S_ISDIR(st.st_mode)) throw FileError(path, "is a directory, not a file");
     return fd;
+}
+
+// Reads file bytes from offset into the parts in order until they are full or the file ends (EINTR
+// and short reads retried); returns the bytes read. One preadv call fills them all in the usual case.
+inline std::size_t read_at(int fd, std::span<const std::span<std::byte>> parts, std::size_t offset,
+                           const std::filesystem::path& path) {
+    iovec iov[8];
+    if (parts.size() > std::size(iov)) throw Error("io::detail::read_at: more than 8 parts");
+    std::size_t count = 0, wanted = 0;
+    for (const auto part : parts)
+        if (!part.empty()) iov[count++] = {part.data(), part.size()}, wanted += part.size();
+    std::size_t done = 0;
+    iovec* next = iov;
+    while (done < wanted) {
+        const ssize_t r = ::preadv(fd, next, static_cast<int>(count), static_cast<off_t>(offset + done));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            throw FileError(path, "cannot read: " + errno_message(errno));
+        }
+        if (r == 0) break;  // the file ended (or shrank)
+        done += static_cast<std::size_t>(r);
+        for (auto left = static_cast<std::size_t>(r); count > 0 && left > 0;) {
+            const std::size_t step = std::min(left, next->iov_len);
+            next->iov_base = static_cast<std::byte*>(next->iov_base) + step;
+            next->iov_len -= step;
+            left -= step;
+            if (next->iov_len == 0) ++next, --count;
+        }
+    }
+    return done;
+}
+inline std::size_t read_at(int fd, std::span<std::byte> out, std::size_t offset, const std::filesystem::path& path) {
+    const std::span<std::byte> parts[1] = {out};
+    return read_at(fd, parts, offset, path);
 }
 
 }  // namespace detail
