@@ -108,9 +108,10 @@ void BM_SyncSave(benchmark::State& state) {
     state.counters["blocked_max_ms"] = worst * 1e3;
 }
 
-// Async saves: the training thread is held up by the snapshot, and by a wait when the previous write
-// is still running. The training work between saves is simulated by a sleep of range(0) percent of
-// the mean sync save: at 100 the write often is not done yet (fsync times vary), at 200 it is.
+// Async saves: the training thread is held up by the snapshot, and by a wait when the previous
+// writer has not yet handed all its bytes to the kernel (its fsync, rename and retention run on).
+// The training work between saves is simulated by a sleep of range(0) percent of the mean sync
+// save: at 100 the previous file is often not durable yet when the next save comes, at 200 it is.
 void BM_AsyncSave(benchmark::State& state) {
     if (sync_seconds == 0.0) {  // run alone (--benchmark_filter): measure a sync save here
         Stateless opt;
@@ -135,7 +136,7 @@ void BM_AsyncSave(benchmark::State& state) {
     double total = 0.0, worst = 0.0;
     long faults = 0, pending = 0;
     for (auto _ : state) {
-        // the file appears at the rename: absent, this save has to wait for the previous write
+        // the file appears at the rename: absent, the previous write is still under way
         pending += !fs::exists(ckpt.latest_ckpt_file_name());
         const long f0 = minor_faults();
         end_step(ckpt, ctx);
@@ -168,7 +169,7 @@ void BM_AsyncSave(benchmark::State& state) {
     state.counters["first_save_ms"] = first_ms;
     state.counters["first_save_faults"] = static_cast<double>(first_faults);
     state.counters["faults"] = static_cast<double>(faults) / n;
-    state.counters["write_pending"] = static_cast<double>(pending);  // saves that found the last write unfinished
+    state.counters["write_pending"] = static_cast<double>(pending);  // saves made while the last write ran
     state.counters["memcpy_ms"] = memcpy_ms;
     state.counters["ratio"] = total / n / sync_seconds;  // blocked_async / sync_time: target <= 0.10
     state.counters["ratio_max"] = worst / sync_seconds;

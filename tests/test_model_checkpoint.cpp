@@ -1,9 +1,12 @@
 // ModelCheckpoint and CheckpointConfig: MindSpore's file names and lists, retention, triggers by
 // steps, seconds (on an injected clock) and exception, async saves, and a bit-exact resume.
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -80,6 +83,52 @@ struct ManualClock {
 struct AdvanceClock {
     template <class Ctx>
     void on_train_step_begin(Ctx&) { ManualClock::current += std::chrono::seconds(1); }
+};
+
+// Runs a check at the end of one step, after the callbacks before it.
+struct AtStep {
+    std::size_t step;
+    std::function<void()> run;
+    template <class Ctx>
+    void on_train_step_end(Ctx& ctx) {
+        if (ctx.cur_step_num == step) run();
+    }
+};
+
+// format::ckpt whose commit (fsync + rename) waits until the test opens the gate, or 20 s pass: what
+// a save waits for is then visible without timing anything.
+struct Gate {
+    static inline std::mutex mutex;
+    static inline std::condition_variable cv;
+    static inline bool open = false;
+    static inline int committed = 0;
+    static void set_open() {
+        std::lock_guard lock(mutex);
+        open = true;
+        cv.notify_all();
+    }
+    static int commits() {
+        std::lock_guard lock(mutex);
+        return committed;
+    }
+};
+struct GatedCommit {
+    io::AtomicFile file;
+    void commit() {
+        {
+            std::unique_lock lock(Gate::mutex);
+            Gate::cv.wait_for(lock, std::chrono::seconds(20), [] { return Gate::open; });
+        }
+        file.commit();
+        std::lock_guard lock(Gate::mutex);
+        ++Gate::committed;
+    }
+};
+struct gated_ckpt : format::ckpt {
+    static GatedCommit write_staged(const fs::path& path, std::span<const RecordView> records,
+                                    const WriteOptions& options = {}) {
+        return {format::ckpt::write_staged(path, records, options)};
+    }
 };
 
 }  // namespace
@@ -247,10 +296,47 @@ TEST_CASE("async saves write the same bytes as synchronous ones and report the t
                            {.save_checkpoint_steps = 2, .keep_checkpoint_max = 10, .async_save = true});
     t.model.train(2, ds, ckpt);
     REQUIRE(files_in(sync_dir.path) == files_in(async_dir.path));
-    for (const auto& name : files_in(sync_dir.path))
+    for (const auto& name : files_in(sync_dir.path)) {
+        INFO(name);
         CHECK(bytes_of(sync_dir.path / name) == bytes_of(async_dir.path / name));
+    }
     CHECK(ckpt.stats().saves == 5);  // steps 2, 4, 6, 8, 10: the last step was just saved
     CHECK(ckpt.stats().blocked_total >= ckpt.stats().blocked_max);
+}
+
+TEST_CASE("an async save waits for the previous write's bytes, not for its fsync and rename; files land in order",
+          "[model_checkpoint][async]") {
+    TempDir dir("mc_async_overlap");
+    auto ds = small_dataset(4);
+    Trainer t;
+    ModelCheckpoint<gated_ckpt> ckpt("lenet", dir.path,
+                                     {.save_checkpoint_steps = 1, .keep_checkpoint_max = 2, .async_save = true});
+    int commits_at_step_2 = -1;
+    std::set<std::string> files_at_step_2;
+    AtStep probe{2, [&] {  // steps 1 and 2 are saved, step 1's file still waits at the gate
+                     commits_at_step_2 = Gate::commits();
+                     files_at_step_2 = files_in(dir.path);
+                     Gate::set_open();
+                 }};
+    t.model.train(1, ds, ckpt, probe);
+    CHECK(commits_at_step_2 == 0);
+    CHECK_FALSE(files_at_step_2.contains("lenet-1_1.ckpt"));
+    CHECK(Gate::commits() == 4);
+    CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt", "lenet-graph.meta"});
+    save_checkpoint(train_network(t.net, t.opt), dir.path / "now.ckpt");
+    CHECK(bytes_of(dir.path / "lenet-1_4.ckpt") == bytes_of(dir.path / "now.ckpt"));
+}
+
+TEST_CASE("a failed background write stops training with the writer's FileError", "[model_checkpoint][async]") {
+    TempDir dir("mc_async_error");
+    auto ds = small_dataset(4);
+    Trainer t;
+    ModelCheckpoint<> ckpt("lenet", dir.path / "out", {.save_checkpoint_steps = 1, .async_save = true});
+    AtStep remove_folder{1, [&] {
+                             std::error_code ec;  // step 1's writer may still be putting its file there
+                             while (fs::exists(dir.path / "out")) fs::remove_all(dir.path / "out", ec);
+                         }};
+    CHECK_THROWS_AS(t.model.train(1, ds, ckpt, remove_folder), FileError);
 }
 
 TEST_CASE("stray temp files of dead writers are removed; latest_checkpoint passes over damaged files",

@@ -1,6 +1,6 @@
 // ModelCheckpoint as MindSpore's callback: {prefix}-{epoch}_{step}.ckpt files during training, the _N
 // prefix for a new run in the same folder, retention that never deletes before the new file is durable,
-// async saves with one in flight, and a _breakpoint checkpoint when training throws.
+// async saves from one snapshot buffer, and a _breakpoint checkpoint when training throws.
 #pragma once
 
 #include <signal.h>
@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <tuple>
 #include <exception>
@@ -121,7 +122,7 @@ public:
     ModelCheckpoint(const ModelCheckpoint&) = delete;
     ModelCheckpoint& operator=(const ModelCheckpoint&) = delete;
     ~ModelCheckpoint() {
-        if (writer_.joinable()) writer_.join();
+        if (writer_.joinable()) writer_.join();  // each writer joins the one before it
     }
 
     const std::string& prefix() const noexcept { return prefix_; }
@@ -143,7 +144,7 @@ public:
         with_views(ctx, [&](std::span<const RecordView> views) {
             for (const auto& v : views) sizes.push_back(v.data.size());
         });
-        writer_ = std::thread([this, sizes = std::move(sizes)] {
+        start_writer([this, sizes = std::move(sizes)](auto&&, auto&&) {
             snapshot_.resize(sizes.size());
             for (std::size_t i = 0; i < sizes.size(); ++i) snapshot_[i].data.assign(sizes[i], std::byte{0});
         });
@@ -174,7 +175,7 @@ public:
     void on_train_exception(Ctx& ctx) {
         wait_for_writer_quietly();
         {
-            std::lock_guard lock(error_mutex_);
+            std::lock_guard lock(writer_mutex_);
             writer_error_ = nullptr;  // the training error is the one reported; don't replay this later
         }
         if (!trigger_.saves_on_exception() || ctx.cur_step_num == 0) return;
@@ -290,19 +291,22 @@ private:
         if (!config_.async_save) {
             write_now(ctx, path, /*keep=*/true);
         } else {
-            wait_for_writer();  // at most one save in flight
+            wait_for_snapshot();
             snapshot(ctx);
-            writer_ = std::thread([this, path, t = now.now] {
-                try {
-                    RecordViews views;
-                    views.reserve(snapshot_.size());
-                    for (const auto& r : snapshot_) views.add(r);
+            start_writer([this, path, t = now.now](auto&& release_snapshot, auto&& after_previous) {
+                RecordViews views;
+                views.reserve(snapshot_.size());
+                for (const auto& r : snapshot_) views.add(r);
+                if constexpr (requires { Format::write_staged(path, views.views(), write_options()); }) {
+                    auto file = Format::write_staged(path, views.views(), write_options());
+                    release_snapshot();  // the bytes are in the page cache; fsync and rename need no snapshot
+                    after_previous();    // files become durable, and old ones go, in save order
+                    file.commit();
+                } else {
+                    after_previous();
                     write_file(path, views.views());
-                    retain(path, t);
-                } catch (...) {
-                    std::lock_guard lock(error_mutex_);
-                    writer_error_ = std::current_exception();
                 }
+                retain(path, t);
             });
             latest_ = path;
         }
@@ -386,6 +390,59 @@ private:
         }
     }
 
+    // Runs job(release_snapshot, after_previous) on a new writer thread. The job holds the snapshot
+    // until it calls release_snapshot() (or ends); after_previous() waits for the writer before it,
+    // which the thread joins in any case before it ends, so joining the newest writer joins them all.
+    template <class Job>
+    void start_writer(Job job) {
+        {
+            std::lock_guard lock(writer_mutex_);
+            snapshot_busy_ = true;
+            ++writers_;
+        }
+        auto body = [this, job = std::move(job), previous = std::move(writer_)]() mutable {
+            bool released = false;  // by this job: a later one may hold the snapshot by the time it ends
+            const auto release_snapshot = [this, &released] {
+                if (std::exchange(released, true)) return;
+                std::lock_guard lock(writer_mutex_);
+                snapshot_busy_ = false;
+                writer_cv_.notify_all();
+            };
+            const auto after_previous = [&previous] {
+                if (previous.joinable()) previous.join();
+            };
+            try {
+                job(release_snapshot, after_previous);
+            } catch (...) {
+                std::lock_guard lock(writer_mutex_);
+                if (!writer_error_) writer_error_ = std::current_exception();
+            }
+            release_snapshot();
+            after_previous();
+            std::lock_guard lock(writer_mutex_);
+            --writers_;
+            writer_cv_.notify_all();
+        };
+        try {
+            writer_ = std::thread(std::move(body));
+        } catch (...) {
+            std::lock_guard lock(writer_mutex_);
+            snapshot_busy_ = false;
+            --writers_;
+            throw;
+        }
+    }
+
+    // Before a snapshot: the last writer has handed its bytes to the kernel and at most one other is
+    // still making its file durable (so a slow disk holds training up instead of piling up threads).
+    void wait_for_snapshot() {
+        {
+            std::unique_lock lock(writer_mutex_);
+            writer_cv_.wait(lock, [this] { return !snapshot_busy_ && writers_ < 2; });
+        }
+        rethrow_writer_error();
+    }
+
     void wait_for_writer() {
         if (writer_.joinable()) writer_.join();
         rethrow_writer_error();
@@ -396,7 +453,7 @@ private:
     void rethrow_writer_error() {
         std::exception_ptr e;
         {
-            std::lock_guard lock(error_mutex_);
+            std::lock_guard lock(writer_mutex_);
             e = std::exchange(writer_error_, nullptr);
         }
         if (e) std::rethrow_exception(e);
@@ -419,9 +476,12 @@ private:
     CheckpointStats stats_;
     std::vector<TensorRecord> snapshot_;
     std::vector<Saved> saved_;
-    std::thread writer_;
-    std::mutex error_mutex_, retain_mutex_;
-    std::exception_ptr writer_error_;
+    std::thread writer_;  // the newest background writer
+    std::mutex writer_mutex_, retain_mutex_;
+    std::condition_variable writer_cv_;
+    bool snapshot_busy_ = false;  // a writer still reads snapshot_
+    int writers_ = 0;             // writer threads not yet finished
+    std::exception_ptr writer_error_;  // the first failure of a background write
 };
 
 }  // namespace mindsave

@@ -172,6 +172,14 @@ struct ckpt {
     // Writes records atomically to path, streaming each tensor's bytes from where they are.
     static void write(const std::filesystem::path& path, std::span<const RecordView> records,
                       const WriteOptions& options = {}) {
+        write_staged(path, records, options).commit();
+    }
+
+    // write() up to its commit: when it returns every byte is in a temporary file beside path (the
+    // records' memory may be reused) and commit() on the result makes it durable under path. An async
+    // save frees its snapshot here, before the fsync.
+    static io::AtomicFile write_staged(const std::filesystem::path& path, std::span<const RecordView> records,
+                                       const WriteOptions& options = {}) {
         if (options.slice_bytes == 0) throw ConfigError("ckpt WriteOptions::slice_bytes must be > 0");
         io::AtomicFile file(path);
         // a buffer no larger than the file: a small checkpoint costs no big allocation
@@ -184,7 +192,7 @@ struct ckpt {
             for (int i = 0; i < 4; ++i) footer[16 - i] = static_cast<std::byte>((sink.crc >> (8 * i)) & 0xff);
             file.write(footer);
         }
-        file.commit();
+        return file;
     }
 
     // The exact size write() produces for records (no disk I/O).

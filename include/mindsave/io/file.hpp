@@ -198,6 +198,9 @@ public:
     }
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
+    AtomicFile(AtomicFile&& o) noexcept
+        : final_(std::move(o.final_)), temp_(std::exchange(o.temp_, {})), fd_(std::move(o.fd_)), written_(o.written_) {}
+    AtomicFile& operator=(AtomicFile&&) = delete;
     ~AtomicFile() { discard(); }
 
     // Writes every byte of every span, in order (one writev call where the kernel allows).
