@@ -272,33 +272,28 @@ void floor_read(const fs::path& path, const std::vector<std::pair<std::size_t, s
     ::close(fd);
 }
 
-void BM_FloorLeNet5Vectors(benchmark::State& state) {
+// The floor's loop: buffers gets one new buffer per tensor from make(buffers, n), which returns its bytes.
+template <class Buffers, class Make>
+void floor_bench(benchmark::State& state, Make make) {
     const auto& path = lenet_file();
     const auto layout = layout_of(path);
     std::size_t size = 0;
     raw_read(path, size);
     interleave(state, size,
                [&] {
-                   std::vector<std::vector<std::byte>> v;
-                   v.reserve(layout.size());
-                   floor_read(path, layout, [&](std::size_t n) { return v.emplace_back(n).data(); });
-                   benchmark::DoNotOptimize(v.data());
+                   Buffers buffers;
+                   buffers.reserve(layout.size());
+                   floor_read(path, layout, [&](std::size_t n) { return make(buffers, n); });
+                   benchmark::DoNotOptimize(buffers.data());
                },
                [&] { benchmark::DoNotOptimize(raw_read(path, size)); });
 }
+void BM_FloorLeNet5Vectors(benchmark::State& state) {
+    floor_bench<std::vector<std::vector<std::byte>>>(state, [](auto& v, std::size_t n) { return v.emplace_back(n).data(); });
+}
 void BM_FloorLeNet5Uninitialised(benchmark::State& state) {
-    const auto& path = lenet_file();
-    const auto layout = layout_of(path);
-    std::size_t size = 0;
-    raw_read(path, size);
-    interleave(state, size,
-               [&] {
-                   std::vector<std::unique_ptr<std::byte[]>> v;
-                   v.reserve(layout.size());
-                   floor_read(path, layout, [&](std::size_t n) { return v.emplace_back(new std::byte[n]).get(); });
-                   benchmark::DoNotOptimize(v.data());
-               },
-               [&] { benchmark::DoNotOptimize(raw_read(path, size)); });
+    floor_bench<std::vector<std::unique_ptr<std::byte[]>>>(
+        state, [](auto& v, std::size_t n) { return v.emplace_back(new std::byte[n]).get(); });
 }
 BENCHMARK(BM_FloorLeNet5Vectors)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FloorLeNet5Uninitialised)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);

@@ -398,15 +398,6 @@ TEST_CASE("hostile files get a FormatError naming the file and record, never a c
 
 namespace {
 
-bool same_records(const std::vector<TensorRecord>& a, const std::vector<TensorRecord>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i].name != b[i].name || a[i].dtype != b[i].dtype || a[i].shape != b[i].shape || a[i].data != b[i].data ||
-            a[i].text != b[i].text)
-            return false;
-    return true;
-}
-
 // What parsing the whole file gives (the reference the streaming read of small files must match).
 std::vector<TensorRecord> parsed(const fs::path& p, bool crc_check = false) {
     const auto bytes = io::read_whole_file(p);
@@ -453,14 +444,14 @@ TEST_CASE("a small .ckpt is read without a map into exactly the records parsing 
                 const auto streamed = format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), crc, window);
                 // the layout our writer and MindSpore's make takes the streaming read; split tensors do not
                 if (window == format::detail::ckpt_stream_window) CHECK(streamed.has_value() == (std::string(name) != "split.ckpt"));
-                if (streamed) CHECK(same_records(*streamed, reference));
+                if (streamed) CHECK(*streamed == reference);
             }
         }
-        CHECK(same_records(format::ckpt::read(path), reference));
-        CHECK(same_records(format::ckpt::read(path, {.crc_check = true}), reference));
-        CHECK(same_records(format::any::read(path), reference));
+        CHECK(format::ckpt::read(path) == reference);
+        CHECK(format::ckpt::read(path, {.crc_check = true}) == reference);
+        CHECK(format::any::read(path) == reference);
         const auto dict = load_checkpoint(path);
-        CHECK(same_records(std::vector<TensorRecord>(dict.begin(), dict.end()), reference));
+        CHECK(std::vector<TensorRecord>(dict.begin(), dict.end()) == reference);
     }
     CHECK(format::ckpt::read(dir / "split.ckpt")[0].shape == Shape{100});  // joined by the mapped parse
     CHECK(load_checkpoint(dir / "train_crc.ckpt", {.filter_prefix = {"moments."}}).keys() ==
@@ -475,8 +466,8 @@ TEST_CASE("every real MindSpore checkpoint takes the streaming read and gives th
         const auto bytes = io::read_whole_file(entry.path());
         const auto streamed = format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), true);
         REQUIRE(streamed.has_value());
-        CHECK(same_records(*streamed, parsed(entry.path())));
-        CHECK(same_records(format::ckpt::read(entry.path()), *streamed));
+        CHECK(*streamed == parsed(entry.path()));
+        CHECK(format::ckpt::read(entry.path()) == *streamed);
     }
 }
 

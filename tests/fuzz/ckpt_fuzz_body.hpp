@@ -64,15 +64,6 @@ inline Digest parse_and_copy(std::span<const std::byte> bytes, bool crc_check) {
     return d;
 }
 
-inline bool same_records(const std::vector<TensorRecord>& a, const std::vector<TensorRecord>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i].name != b[i].name || a[i].dtype != b[i].dtype || a[i].shape != b[i].shape || a[i].data != b[i].data ||
-            a[i].text != b[i].text)
-            return false;
-    return true;
-}
-
 // The streaming read of small files (formats/ckpt_stream.hpp) may decline a file, but what it returns
 // must be exactly parse's records, at any window size (small ones make headers cross the window's end).
 inline void check_stream(std::span<const std::byte> bytes, bool crc_check) {
@@ -86,7 +77,7 @@ inline void check_stream(std::span<const std::byte> bytes, bool crc_check) {
             format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), crc_check, window);
         if (!streamed) continue;
         require(reference.has_value(), "the streaming read accepts a file parse rejects");
-        require(same_records(*streamed, *reference), "the streaming read and parse disagree");
+        require(*streamed == *reference, "the streaming read and parse disagree");
     }
 }
 

@@ -69,6 +69,9 @@ struct TensorRecord {
     std::vector<std::byte> data;      // little-endian elements, C order
     std::optional<std::string> text;  // set for a string value (MindSpore "str" record)
 
+    // Equal names, dtypes, shapes, bytes (bit for bit) and text.
+    friend bool operator==(const TensorRecord&, const TensorRecord&) = default;
+
     bool is_string() const noexcept { return text.has_value(); }
     std::size_t element_count() const noexcept { return mindsave::element_count(shape); }
 
