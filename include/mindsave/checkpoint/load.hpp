@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mindsave/checkpoint/match.hpp"
@@ -134,23 +136,20 @@ inline void convert(std::span<const std::byte> from, DType from_type, std::span<
     });
 }
 
-}  // namespace detail
+struct ParameterSlot {
+    std::string name;
+    TensorView view;
+};
+struct MatchRules {
+    bool prefix_fallback, cast_within_family;
+};
 
-// Loads every parameter of target (a network, an optimizer, anything with visit_parameters) that the
-// dict holds, matching names by Match. Nothing in target changes unless every matched entry fits
-// (shape, dtype); otherwise one ParameterError lists every problem.
-template <MatchPolicy Match = match::suffix, HasParameters Target>
-LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const LoadIntoNetOptions& options = {}) {
-    struct Slot {
-        std::string name;
-        TensorView view;
-    };
-    std::vector<Slot> slots;
-    visit_parameters(target, [&](std::string_view name, auto& p) { slots.push_back({std::string(name), view_of(p)}); });
-
+// load_param_into_net past the network: compiled once, not once per network and policy.
+inline LoadResult load_into_slots(std::span<const ParameterSlot> slots, const ParameterDict& dict,
+                                  const LoadIntoNetOptions& options, MatchRules rules) {
     LoadResult result;
     result.ckpt_not_load = dict.keys();
-    std::vector<std::pair<const Slot*, const TensorRecord*>> plan;
+    std::vector<std::pair<const ParameterSlot*, const TensorRecord*>> plan;
     for (const auto& slot : slots) {
         if (const auto* r = dict.find(slot.name)) {
             if (r->is_string()) continue;  // MindSpore skips str values silently
@@ -160,7 +159,7 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
             result.param_not_load.push_back(slot.name);
         }
     }
-    if constexpr (Match::prefix_fallback) {
+    if (rules.prefix_fallback) {
         // MindSpore's fallback: the first still-missing name that some key ends with gives a prefix,
         // tried for all missing names; repeat while a round finds one.
         while (!result.param_not_load.empty()) {
@@ -205,7 +204,7 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
         }
         if (r->dtype != slot->view.dtype) {
             const auto fa = detail::family_of(r->dtype), fb = detail::family_of(slot->view.dtype);
-            if (Match::cast_within_family && fa == fb && fa != detail::Family::other) {
+            if (rules.cast_within_family && fa == fb && fa != detail::Family::other) {
                 cast[i] = true;
             } else {
                 problems.push_back(slot->name + ": dtype " + std::string(dtype_name(slot->view.dtype)) +
@@ -233,6 +232,18 @@ LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const 
         else std::memcpy(slot->view.bytes.data(), r->data.data(), slot->view.bytes.size());
     }
     return result;
+}
+
+}  // namespace detail
+
+// Loads every parameter of target (a network, an optimizer, anything with visit_parameters) that the
+// dict holds, matching names by Match. Nothing in target changes unless every matched entry fits
+// (shape, dtype); otherwise one ParameterError lists every problem.
+template <MatchPolicy Match = match::suffix, HasParameters Target>
+LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const LoadIntoNetOptions& options = {}) {
+    std::vector<detail::ParameterSlot> slots;
+    visit_parameters(target, [&](std::string_view name, auto& p) { slots.push_back({std::string(name), view_of(p)}); });
+    return detail::load_into_slots(slots, dict, options, {Match::prefix_fallback, Match::cast_within_family});
 }
 
 template <HasParameters Net>
