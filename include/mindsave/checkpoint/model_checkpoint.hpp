@@ -13,6 +13,7 @@
 #include <tuple>
 #include <exception>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -400,7 +401,9 @@ private:
             snapshot_busy_ = true;
             ++writers_;
         }
-        auto body = [this, job = std::move(job), previous = std::move(writer_)]() mutable {
+        // shared, so that if the thread cannot be started the previous writer is still ours to join
+        const auto previous = std::make_shared<std::thread>(std::move(writer_));
+        auto body = [this, job = std::move(job), previous]() mutable {
             bool released = false;  // by this job: a later one may hold the snapshot by the time it ends
             const auto release_snapshot = [this, &released] {
                 if (std::exchange(released, true)) return;
@@ -409,7 +412,7 @@ private:
                 writer_cv_.notify_all();
             };
             const auto after_previous = [&previous] {
-                if (previous.joinable()) previous.join();
+                if (previous->joinable()) previous->join();
             };
             try {
                 job(release_snapshot, after_previous);
@@ -426,6 +429,7 @@ private:
         try {
             writer_ = std::thread(std::move(body));
         } catch (...) {
+            if (previous->joinable()) previous->join();
             std::lock_guard lock(writer_mutex_);
             snapshot_busy_ = false;
             --writers_;
