@@ -462,7 +462,6 @@ public:
             else throw mindsave::Error("convert: no input");  // unreachable: the constructor opens one
         }, file_);
     }
-    // What the format's checksums say, for a file opened (as here) with its CRC checks on.
     // Whether the file carries CRC-32s (checked when opened so): a .pth always, the others when written so.
     bool has_crc() const {
         if (const auto* s = std::get_if<mindsave::format::safetensors::Mapped>(&file_)) return s->contents().has_crc();

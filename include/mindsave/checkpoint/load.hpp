@@ -275,13 +275,10 @@ ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptio
         return by_prefix || !options.choice_func || options.choice_func(name);
     };
     std::vector<TensorRecord> records;
-    if constexpr (requires { Format::read_if(path, typename Format::ReadOptions{}, keep); }) {
+    if constexpr (requires { Format::read_if(path, typename Format::ReadOptions{}, keep); })
         records = Format::read_if(path, {.crc_check = options.crc_check}, keep);  // a small .ckpt: no map
-    } else {
-        const typename Format::Mapped file(path, {.crc_check = options.crc_check});
-        for (const auto& r : file.records())
-            if (keep(r.name)) records.push_back(TensorRecord::from_view(r));
-    }
+    else
+        records = copy_records(typename Format::Mapped(path, {.crc_check = options.crc_check}).records(), keep);
     ParameterDict dict(std::move(records));
     if (dict.empty())
         throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; check "

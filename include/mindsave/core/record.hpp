@@ -182,5 +182,13 @@ inline std::vector<TensorRecord> copy_records(std::span<const RecordView> views)
     for (const auto& r : views) out.push_back(TensorRecord::from_view(r));
     return out;
 }
+// Only the records keep(name) accepts.
+template <class Keep>
+std::vector<TensorRecord> copy_records(std::span<const RecordView> views, Keep&& keep) {
+    std::vector<TensorRecord> out;
+    for (const auto& r : views)
+        if (keep(r.name)) out.push_back(TensorRecord::from_view(r));
+    return out;
+}
 
 }  // namespace mindsave

@@ -102,19 +102,13 @@ struct any {
             detail::CkptStream<detail::FileSource> stream(source, size, options.crc_check, detail::ckpt_stream_window);
             format = detect(stream.head(), path);
             if (format == Detected::ckpt)
-                if (auto records = stream.run()) {
-                    std::erase_if(*records, [&](const TensorRecord& r) { return !keep(std::string_view(r.name)); });
-                    return std::move(*records);
-                }  // else the mapped parse below gives the joined records or the error
+                if (auto records = stream.run()) return detail::keep_only(std::move(*records), keep);
+            // else the mapped parse below gives the joined records or the error
         } else {
             std::byte head[9]{};
             format = detect(std::span(head, io::detail::read_at(fd.get(), head, 0, path)), path);
         }
-        const Mapped file(format, path, options);
-        std::vector<TensorRecord> out;
-        for (const auto& r : file.records())
-            if (keep(r.name)) out.push_back(TensorRecord::from_view(r));
-        return out;
+        return copy_records(Mapped(format, path, options).records(), keep);
     }
 };
 

@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -141,12 +142,7 @@ struct ckpt {
     // Every record, copied out of the file, in file order (split tensors joined). Each tensor's bytes
     // are copied once, from the page cache straight into its record.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        struct stat st {};
-        const auto fd = io::detail::open_for_reading(path, st);
-        const auto size = static_cast<std::size_t>(st.st_size);
-        if (size <= stream_max_bytes)
-            if (auto records = detail::stream_ckpt(detail::FileSource{fd.get(), path}, size, options.crc_check))
-                return std::move(*records);
+        if (auto records = read_small(path, options)) return std::move(*records);
         return detail::read_records<ckpt>(path, options);  // parse's result, or its error naming the file
     }
 
@@ -154,19 +150,8 @@ struct ckpt {
     // mapped and only the kept records are copied out.
     template <class Keep>
     static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
-        struct stat st {};
-        const auto fd = io::detail::open_for_reading(path, st);
-        const auto size = static_cast<std::size_t>(st.st_size);
-        if (size <= stream_max_bytes)
-            if (auto records = detail::stream_ckpt(detail::FileSource{fd.get(), path}, size, options.crc_check)) {
-                std::erase_if(*records, [&](const TensorRecord& r) { return !keep(std::string_view(r.name)); });
-                return std::move(*records);
-            }
-        const Mapped file(path, options);
-        std::vector<TensorRecord> out;
-        for (const auto& r : file.records())
-            if (keep(r.name)) out.push_back(TensorRecord::from_view(r));
-        return out;
+        if (auto records = read_small(path, options)) return detail::keep_only(std::move(*records), keep);
+        return detail::read_records<ckpt>(path, options, keep);
     }
 
     // Writes records atomically to path, streaming each tensor's bytes from where they are.
@@ -206,6 +191,16 @@ struct ckpt {
     }
 
 private:
+    // A file of at most stream_max_bytes in a layout the streaming read takes; nullopt otherwise.
+    static std::optional<std::vector<TensorRecord>> read_small(const std::filesystem::path& path,
+                                                               const ReadOptions& options) {
+        struct stat st {};
+        const auto fd = io::detail::open_for_reading(path, st);
+        const auto size = static_cast<std::size_t>(st.st_size);
+        if (size > stream_max_bytes) return std::nullopt;
+        return detail::stream_ckpt(detail::FileSource{fd.get(), path}, size, options.crc_check);
+    }
+
     // The tag of a record whose length runs past the end (a cut file), if its start is intact: for messages.
     static std::string_view peek_tag(io::WireReader r) noexcept {
         try {

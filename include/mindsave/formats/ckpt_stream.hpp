@@ -262,6 +262,13 @@ private:
     std::byte tail_[17] = {};
 };
 
+// The records keep(name) accepts, in their order.
+template <class Keep>
+std::vector<TensorRecord> keep_only(std::vector<TensorRecord> records, Keep&& keep) {
+    std::erase_if(records, [&](const TensorRecord& r) { return !keep(std::string_view(r.name)); });
+    return records;
+}
+
 template <class Source>
 std::optional<std::vector<TensorRecord>> stream_ckpt(const Source& source, std::size_t size, bool crc_check,
                                                      std::size_t window = ckpt_stream_window) {
