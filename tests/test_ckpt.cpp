@@ -188,6 +188,36 @@ TEST_CASE("trailing size-1 dims are dropped and floats convert within their fami
     CHECK_THROWS_AS(load_param_into_net<match::strict>(dense, dict), ParameterError);
 }
 
+namespace {
+struct WideModel {  // parameters wider than the files' values, more than one conversion chunk long
+    xt::xtensor<std::int64_t, 1> counts = xt::zeros<std::int64_t>({1000});
+    xt::xtensor<float, 1> scale = xt::zeros<float>({1000});
+    template <class F>
+    void visit_parameters(F&& f) {
+        f(std::string_view("counts"), counts);
+        f(std::string_view("scale"), scale);
+    }
+};
+}  // namespace
+
+TEST_CASE("integers and floats convert within their family element by element, past any chunk size", "[ckpt][match]") {
+    xt::xtensor<std::int32_t, 1> counts = xt::zeros<std::int32_t>({1000});
+    xt::xtensor<double, 1> scale = xt::zeros<double>({1000});
+    for (std::size_t i = 0; i < 1000; ++i) {
+        counts(i) = static_cast<std::int32_t>(i * 2654435761u);  // large and negative values too
+        scale(i) = 1.0 / (1.0 + static_cast<double>(i));
+    }
+    ParameterDict dict;
+    dict.insert_or_assign(TensorRecord::from_tensor("counts", counts));
+    dict.insert_or_assign(TensorRecord::from_tensor("scale", scale));
+    WideModel m;
+    CHECK(load_param_into_net(m, dict).param_not_load.empty());
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < 1000; ++i)
+        wrong += m.counts(i) != std::int64_t{counts(i)} || m.scale(i) != static_cast<float>(scale(i));
+    CHECK(wrong == 0);
+}
+
 TEST_CASE("load_checkpoint filters by prefix or choice_func as MindSpore does", "[ckpt]") {
     const auto path = fixture("xmu_ai_isp__checkpoint_lenet-1_1875.ckpt");
     CHECK(load_checkpoint(path, {.filter_prefix = {"moments."}}).size() == 11);

@@ -117,23 +117,34 @@ inline Family family_of(DType t) {
     return Family::other;
 }
 
-// Element-wise conversion between two dtypes of one family (ints go through int64, floats through double).
+// Element-wise conversion between two dtypes of one family: ints go through int64, floats through
+// double, a chunk at a time, so the code is one loop per dtype and side, not one per pair of dtypes.
 inline void convert(std::span<const std::byte> from, DType from_type, std::span<std::byte> to, DType to_type) {
+    constexpr std::size_t chunk = 256;
+    std::int64_t ints[chunk];
+    double floats[chunk];
     const std::size_t n = to.size() / dtype_size(to_type);
-    visit_dtype(from_type, [&](auto src_tag) {
-        using S = decltype(src_tag);
-        visit_dtype(to_type, [&](auto dst_tag) {
-            using D = decltype(dst_tag);
-            for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n; i += chunk) {
+        const std::size_t m = std::min(chunk, n - i);
+        visit_dtype(from_type, [&](auto tag) {
+            using S = decltype(tag);
+            for (std::size_t k = 0; k < m; ++k) {
                 S s;
-                std::memcpy(&s, from.data() + i * sizeof(S), sizeof(S));
-                D d;
-                if constexpr (std::is_integral_v<S> && std::is_integral_v<D>) d = static_cast<D>(s);
-                else d = from_double<D>(to_double(s));
-                std::memcpy(to.data() + i * sizeof(D), &d, sizeof(D));
+                std::memcpy(&s, from.data() + (i + k) * sizeof(S), sizeof(S));
+                if constexpr (std::is_integral_v<S>) ints[k] = static_cast<std::int64_t>(s);
+                else floats[k] = to_double(s);
             }
         });
-    });
+        visit_dtype(to_type, [&](auto tag) {
+            using D = decltype(tag);
+            for (std::size_t k = 0; k < m; ++k) {
+                D d;
+                if constexpr (std::is_integral_v<D>) d = static_cast<D>(ints[k]);
+                else d = from_double<D>(floats[k]);
+                std::memcpy(to.data() + (i + k) * sizeof(D), &d, sizeof(D));
+            }
+        });
+    }
 }
 
 struct ParameterSlot {
