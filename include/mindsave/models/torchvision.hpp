@@ -86,7 +86,7 @@ struct BuiltinMap {
     std::span<const NameRule> rules;
     std::vector<ParameterSpec> (*target_schema)();
 };
-inline const BuiltinMap builtin_maps[] = {
+inline constexpr BuiltinMap builtin_maps[] = {
     {"torchvision-resnet50", "torchvision.models.resnet50 state dict -> mindvision ResNet50 (ResNet50<N>)",
      resnet50_to_mindvision, [] { return parameter_schema<ResNet50<1000>>(); }},
 };
