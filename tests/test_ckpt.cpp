@@ -451,6 +451,26 @@ std::pair<std::string, std::string> read_and_parse_outcomes(const fs::path& p, b
 
 }  // namespace
 
+TEST_CASE("MappedFile holds a file's exact bytes whether it reads a small file or maps a larger one", "[io]") {
+    TempDir dir("ckpt");
+    constexpr std::size_t limit = io::MappedFile::small_file;
+    for (const std::size_t size : {std::size_t{1}, std::size_t{4096}, limit, limit + 1, 3 * limit + 7}) {
+        INFO("size " << size);
+        std::vector<char> bytes(size);
+        for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 131 + size) >> 3);
+        write_bytes(dir / "f.bin", bytes);
+        io::MappedFile file(dir / "f.bin");
+        const io::MappedFile moved(std::move(file));  // the bytes move with the object, read or mapped
+        REQUIRE(moved.bytes().size() == size);
+        CHECK(std::memcmp(moved.bytes().data(), bytes.data(), size) == 0);
+        CHECK(moved.path() == dir / "f.bin");
+    }
+    write_bytes(dir / "empty.bin", {});
+    CHECK(io::MappedFile(dir / "empty.bin").bytes().empty());
+    CHECK_THROWS_WITH(io::MappedFile(dir.path), Catch::Contains("is a directory"));
+    CHECK_THROWS_WITH(io::MappedFile(dir / "missing.bin"), Catch::Contains("does not exist"));
+}
+
 TEST_CASE("a small .ckpt is read without a map into exactly the records parsing the whole file gives",
           "[ckpt][stream]") {
     TempDir dir("ckpt");
