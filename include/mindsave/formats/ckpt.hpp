@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -53,7 +52,7 @@ struct ckpt {
     class Contents {
     public:
         Contents() = default;
-        Contents(Contents&&) noexcept = default;  // a deque's move keeps its elements where they are
+        Contents(Contents&&) noexcept = default;  // moving the vectors leaves their heap bytes where they are
         Contents& operator=(Contents&&) noexcept = default;
         Contents(const Contents&) = delete;  // a copy's views would point into the original's buffers
         Contents& operator=(const Contents&) = delete;
@@ -65,7 +64,9 @@ struct ckpt {
     private:
         friend struct ckpt;
         std::vector<RecordView> records_;
-        std::deque<std::vector<std::byte>> joined_;
+        // Views point into these buffers, which neither a move nor the outer vector's growth relocates
+        // (an empty std::deque would cost two allocations per parse).
+        std::vector<std::vector<std::byte>> joined_;
         bool has_crc_ = false;
         std::uint32_t stored_crc_ = 0;
     };
