@@ -232,6 +232,17 @@ void BM_LoadCheckpointResNet50(benchmark::State& state) { load_dict(state, "resn
 BENCHMARK(BM_LoadCheckpointLeNet5)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadCheckpointResNet50)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
 
+// The records in place (views into the file's bytes, no copy per tensor), as format::ckpt::Mapped
+// gives them; for a file this small its bytes are read, not mapped.
+void BM_MappedLeNet5(benchmark::State& state) {
+    const auto& path = lenet_file();
+    std::size_t size = 0;
+    raw_read(path, size);
+    interleave(state, size, [&] { benchmark::DoNotOptimize(format::ckpt::Mapped(path).records().data()); },
+               [&] { benchmark::DoNotOptimize(raw_read(path, size)); });
+}
+BENCHMARK(BM_MappedLeNet5)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);
+
 // ---- the floor for a reader that returns one fresh std::vector<std::byte> per tensor (TensorRecord's
 // storage): one preadv of the whole file, each tensor's bytes into its own vector, headers into a
 // scratch buffer, with the layout known in advance (no reader knows it before reading). std::vector

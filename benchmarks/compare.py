@@ -362,7 +362,8 @@ def build_rows(results):
             ('BM_ReadResNet50', 'format::ckpt::read ResNet50-size (page cache)', None),
             ('BM_SaveLeNet5', 'save LeNet5 + Momentum state', None),
             ('BM_LoadCheckpointLeNet5', 'load_checkpoint LeNet5', None),
-            ('BM_ReadLeNet5', 'format::ckpt::read LeNet5', None)):
+            ('BM_ReadLeNet5', 'format::ckpt::read LeNet5', None),
+            ('BM_MappedLeNet5', 'format::ckpt::Mapped LeNet5 (records in place: read whole, no copy per tensor)', None)):
         b = ck.get('ours', {}).get(name)
         o = ms(b) if b else None
         raw = b.get('raw_ms') if b else None
