@@ -230,6 +230,9 @@ TEST_CASE("load_checkpoint filters by prefix or choice_func as MindSpore does", 
     CHECK(load_checkpoint(path, {.specify_prefix = {"fc1"}, .choice_func = [](std::string_view) { return false; }})
               .size() == 2);
     CHECK_THROWS_WITH(load_checkpoint(path, {.specify_prefix = {"nothing"}}), Catch::Contains("empty after filter"));
+    TempDir dir("ckpt");
+    write_bytes(dir / "empty.ckpt", {});
+    CHECK_THROWS_WITH(load_checkpoint(dir / "empty.ckpt"), Catch::Contains("empty.ckpt: the file holds no parameters"));
     CHECK_THROWS_AS(load_checkpoint(path, {.filter_prefix = {""}}), ConfigError);
     LeNet5<> net, net2;
     const auto dict = load_checkpoint(path, net);  // with a net: loaded into it as well

@@ -291,9 +291,13 @@ ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptio
     else
         records = copy_records(typename Format::Mapped(path, {.crc_check = options.crc_check}).records(), keep);
     ParameterDict dict(std::move(records));
-    if (dict.empty())
-        throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; check "
-                                             "'filter_prefix', 'specify_prefix' and 'choice_func'");
+    if (dict.empty()) {  // MindSpore raises for both; the message says which
+        if (by_prefix || options.choice_func)
+            throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; "
+                                                 "check 'filter_prefix', 'specify_prefix' and 'choice_func'");
+        throw ParameterError(path.string() + ": the file holds no parameters (an empty checkpoint); check that it "
+                                             "is the file you meant");
+    }
     if (options.net) options.net->load(dict, options.strict_load);
     return dict;
 }
