@@ -134,7 +134,7 @@ struct ckpt {
         return out;
     }
 
-    // A checkpoint opened through a memory map: records are views into the mapping (zero copy).
+    // Records as views into the file's bytes: a memory map (zero copy), or a small file read whole.
     using Mapped = detail::MappedContents<ckpt>;
 
     // Files up to this size are read with preadv (format/ckpt_stream.hpp), larger ones through a map.

@@ -12,7 +12,8 @@
 
 namespace mindsave::format::detail {
 
-// Format::Mapped: records are views into the mapping (zero copy), valid while this object lives.
+// Format::Mapped: records are views into the file's bytes, valid while this object lives: a memory map
+// (zero copy), or for a file of at most io::MappedFile::small_file bytes one read into memory.
 template <class Format>
 class MappedContents {
 public:

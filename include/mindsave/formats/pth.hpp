@@ -124,7 +124,7 @@ struct pth {
         return out;
     }
 
-    // A file opened through a memory map: contiguous tensors are views into the mapping (zero copy).
+    // Contiguous tensors as views into the file's bytes: a memory map (zero copy), or a small file read whole.
     using Mapped = detail::MappedContents<pth>;
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {

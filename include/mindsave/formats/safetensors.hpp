@@ -157,7 +157,7 @@ struct safetensors {
         return out;
     }
 
-    // A file opened through a memory map: records are views into the mapping (zero copy).
+    // Records as views into the file's bytes: a memory map (zero copy), or a small file read whole.
     using Mapped = detail::MappedContents<safetensors>;
 
     // Every tensor, copied out of the file, sorted by name.
