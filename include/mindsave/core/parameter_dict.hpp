@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,6 +22,8 @@ public:
 
     ParameterDict() = default;
     explicit ParameterDict(std::vector<TensorRecord> records) {
+        records_.reserve(records.size());
+        index_.reserve(records.size());
         for (auto& r : records) insert_or_assign(std::move(r));
     }
 
@@ -31,13 +34,13 @@ public:
     const_iterator begin() const noexcept { return records_.begin(); }
     const_iterator end() const noexcept { return records_.end(); }
 
-    bool contains(std::string_view name) const { return index_.contains(std::string(name)); }
+    bool contains(std::string_view name) const { return index_.contains(name); }
     TensorRecord* find(std::string_view name) {
-        const auto it = index_.find(std::string(name));
+        const auto it = index_.find(name);
         return it == index_.end() ? nullptr : &records_[it->second];
     }
     const TensorRecord* find(std::string_view name) const {
-        const auto it = index_.find(std::string(name));
+        const auto it = index_.find(name);
         return it == index_.end() ? nullptr : &records_[it->second];
     }
     TensorRecord& at(std::string_view name) {
@@ -59,7 +62,7 @@ public:
     TensorRecord& insert_or_assign(NamedValue value) { return insert_or_assign(std::move(value.record)); }
 
     bool erase(std::string_view name) {
-        const auto it = index_.find(std::string(name));
+        const auto it = index_.find(name);
         if (it == index_.end()) return false;
         const std::size_t at = it->second;
         records_.erase(records_.begin() + static_cast<std::ptrdiff_t>(at));
@@ -78,8 +81,13 @@ public:
     }
 
 private:
+    // Looked up by string_view without building a std::string per lookup.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
     std::vector<TensorRecord> records_;
-    std::unordered_map<std::string, std::size_t> index_;
+    std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> index_;
 };
 
 }  // namespace mindsave
