@@ -411,7 +411,8 @@ def build_rows(results):
 
     c = results.get('compile')
     runs = ', '.join(f'{x:.1f}' for x in c['runs_cpu_s']) if c else 'n/a'
-    add(f'compile examples/lenet_demo.cpp at -O2, compiler CPU s, median of {runs} (its wall {fmt(c["wall_s"] if c else None, ".1f")} s)',
+    wall = fmt(c['wall_s'] if c else None, '.1f')
+    add(f'compile examples/lenet_demo.cpp at -O2, compiler CPU s, median of {runs} (its wall {wall} s)',
         fmt(c['cpu_s'] if c else None, '.1f'), '–', '–', f'< {COMPILE_S:.0f} s',
         verdict(None if not c else c['cpu_s'] < COMPILE_S))
     return rows
@@ -450,8 +451,8 @@ def print_table(results, command, load_before, load_after, started):
           'for GFLOP/s, the fraction of the measured FMA peak; for the memcpy floor, memcpy time / blocked time; '
           'for async save against its target, blocked time / sync save time (lower is better). '
           'LeNet5 names without a thread count (single-threaded binaries) count as 1 thread. Compile time is '
-          'judged on the compiler\'s CPU time (user + sys), the median of three compiles, which other jobs on the machine disturb less than '
-          'the wall time beside it.')
+          'judged on the compiler\'s CPU time (user + sys), the median of three compiles, which other jobs on '
+          'the machine disturb less than the wall time beside it.')
     if TIMEOUTS:
         print()
         print('Peer runs stopped as the slower wait policy: ' + '; '.join(TIMEOUTS))
