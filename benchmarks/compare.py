@@ -378,10 +378,12 @@ def build_rows(results):
             add(f'… same set, torch.{"save" if peer_key == "save_ms" else "load"} '
                 f'(its own raw: {fmt(praw, ".1f")} ms, {fmt(praw / p if p and praw else None, ".2f", "x")}), ms',
                 fmt_ms(o), fmt_ms(p), fmt(p / o if o and p else None, '.2f', 'x'), '–', '–')
-    # what any reader returning one std::vector per tensor can reach (bench_ckpt.cpp, BM_FloorLeNet5*)
+    # what readers with owned, aligned tensor storage can reach (bench_ckpt.cpp, BM_FloorLeNet5*)
     for name, label in (
             ('BM_FloorLeNet5Vectors', '… floor: one preadv into a fresh std::vector per tensor, layout known in advance'),
-            ('BM_FloorLeNet5Uninitialised', '… the same into uninitialised buffers (no zero-fill)')):
+            ('BM_FloorLeNet5Uninitialised', '… the same into uninitialised buffers (no zero-fill)'),
+            ('BM_FloorLeNet5AlignedStream', '… floor: layout learned while reading, tensors aligned in one arena, '
+                                            'no checks')):
         b = ck.get('ours', {}).get(name)
         o, raw = (ms(b), b.get('raw_ms')) if b else (None, None)
         add(f'{label}, ms vs raw read()', fmt_ms(o), fmt_ms(raw), fmt(raw / o if o and raw else None, '.3f', 'x'),
