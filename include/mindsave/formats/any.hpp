@@ -47,11 +47,14 @@ inline Detected detect(std::span<const std::byte> first_bytes, const std::filesy
     if (ext == ".pth" || ext == ".pt") return Detected::pth;
     return Detected::ckpt;
 }
+// The same for a file open on fd, from its first bytes read with pread.
+inline Detected detect(int fd, const std::filesystem::path& path) {
+    std::byte head[9]{};
+    return detect(std::span(head, io::detail::read_at(fd, head, 0, path)), path);
+}
 inline Detected detect(const std::filesystem::path& path) {
     struct stat st {};
-    const auto fd = io::detail::open_for_reading(path, st);
-    std::byte head[9]{};
-    return detect(std::span(head, io::detail::read_at(fd.get(), head, 0, path)), path);
+    return detect(io::detail::open_for_reading(path, st).get(), path);
 }
 
 struct AnyReadOptions {
@@ -105,8 +108,7 @@ struct any {
                 if (auto records = stream.run()) return detail::keep_only(std::move(*records), keep);
             // else the mapped parse below gives the joined records or the error
         } else {
-            std::byte head[9]{};
-            format = detect(std::span(head, io::detail::read_at(fd.get(), head, 0, path)), path);
+            format = detect(fd.get(), path);
         }
         return copy_records(Mapped(format, path, options).records(), keep);
     }
