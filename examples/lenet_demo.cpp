@@ -139,6 +139,8 @@ struct EvalEachEpoch {
                   << "}\n";
     }
 };
+template <class M, class D>
+EvalEachEpoch(M&, D&) -> EvalEachEpoch<M, D>;  // Clang < 17 deduces no aggregate's arguments by itself
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
@@ -131,10 +132,12 @@ struct safetensors {
         std::vector<Entry> entries = parse_header(text, path, out.metadata_);
         const auto data = bytes.subspan(8 + static_cast<std::size_t>(n));
         validate(entries, data.size(), path);
-        for (const auto& [key, value] : out.metadata_)
-            if (value == "Int4" && std::any_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.name == key; }))
+        for (const auto& entry : out.metadata_) {  // not a structured binding: Clang 14 cannot capture one
+            const auto& key = entry.first;
+            if (entry.second == "Int4" && std::any_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.name == key; }))
                 throw FormatError(path, "tensor '" + key + "' is marked Int4 (MindSpore's qint4x2) in the metadata; "
                                         "mindsave has no packed 4-bit dtype");
+        }
 
         std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
         out.names_.reserve(entries.size());
@@ -412,5 +415,7 @@ private:
         return layout;
     }
 };
+
+static_assert(CheckpointFormat<safetensors> && MappedFormat<safetensors>);
 
 }  // namespace mindsave::format

@@ -13,6 +13,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/real.hpp"
 #include "mindsave/core/schema.hpp"
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
@@ -29,7 +30,7 @@ namespace mindsave {
 // moving_mean and moving_variance are plain tensors, not Parameters: visiting hands them to
 // checkpoints like any parameter, while Momentum (which takes Parameters only) never gives them
 // moments, as MindSpore keeps requires_grad=False parameters out of trainable_params().
-template <std::size_t C, double Eps = 1e-5, double Momentum = 0.9, init::Initializer GammaInit = init::One,
+template <std::size_t C, Real Eps = 1e-5, Real Momentum = 0.9, init::Initializer GammaInit = init::One,
           init::Initializer BetaInit = init::Zero>
 class BatchNorm2d {
     static_assert(C > 0, "BatchNorm2d: num_features must be > 0");
@@ -37,6 +38,7 @@ class BatchNorm2d {
     static_assert(Momentum >= 0.0 && Momentum <= 1.0, "BatchNorm2d: momentum must lie in [0, 1]");
 
 public:
+    static constexpr std::string_view cell_name = "BatchNorm2d";
     static constexpr std::size_t num_features = C;
     static constexpr double eps = Eps, momentum = Momentum;
 

@@ -1,17 +1,18 @@
 // Weight initializers named as MindSpore's (mindspore.common.initializer), seeded through Generator.
-// Each is a small type: fill(span, fan_in, fan_out, generator); float settings are template arguments.
+// Each is a small type: fill(span, fan_in, fan_out, generator); float settings are template arguments (Real).
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <span>
 
+#include "mindsave/core/real.hpp"
 #include "mindsave/core/rng.hpp"
 
 namespace mindsave::init {
 
 // Normal(sigma=0.01, mean=0.0)
-template <double Sigma = 0.01, double Mean = 0.0>
+template <Real Sigma = 0.01, Real Mean = 0.0>
 struct Normal {
     void fill(std::span<float> w, std::size_t, std::size_t, Generator& g) const {
         for (auto& v : w) v = static_cast<float>(g.normal(Mean, Sigma));
@@ -19,7 +20,7 @@ struct Normal {
 };
 
 // Uniform(scale=0.07): U(-scale, scale)
-template <double Scale = 0.07>
+template <Real Scale = 0.07>
 struct Uniform {
     void fill(std::span<float> w, std::size_t, std::size_t, Generator& g) const {
         for (auto& v : w) v = static_cast<float>(g.uniform(-Scale, Scale));
@@ -35,7 +36,7 @@ struct FanInUniform {
 };
 
 // HeUniform(negative_slope=sqrt(5), mode='fan_in'): MindSpore 2.x's default Conv2d / Dense weight init.
-template <double NegativeSlope = 2.23606797749979>
+template <Real NegativeSlope = 2.23606797749979>
 struct HeUniform {
     void fill(std::span<float> w, std::size_t fan_in, std::size_t, Generator& g) const {
         const double gain = std::sqrt(2.0 / (1.0 + NegativeSlope * NegativeSlope));
@@ -45,7 +46,7 @@ struct HeUniform {
 };
 
 // HeNormal(negative_slope=0, mode='fan_in')
-template <double NegativeSlope = 0.0>
+template <Real NegativeSlope = 0.0>
 struct HeNormal {
     void fill(std::span<float> w, std::size_t fan_in, std::size_t, Generator& g) const {
         const double gain = std::sqrt(2.0 / (1.0 + NegativeSlope * NegativeSlope));
@@ -55,7 +56,7 @@ struct HeNormal {
 };
 
 // XavierUniform(gain=1)
-template <double Gain = 1.0>
+template <Real Gain = 1.0>
 struct XavierUniform {
     void fill(std::span<float> w, std::size_t fan_in, std::size_t fan_out, Generator& g) const {
         const double bound = Gain * std::sqrt(6.0 / static_cast<double>(fan_in + fan_out ? fan_in + fan_out : 1));
@@ -63,7 +64,7 @@ struct XavierUniform {
     }
 };
 
-template <double Value>
+template <Real Value>
 struct Constant {
     void fill(std::span<float> w, std::size_t, std::size_t, Generator&) const {
         for (auto& v : w) v = static_cast<float>(Value);
