@@ -1,6 +1,9 @@
 // ModelCheckpoint and CheckpointConfig: MindSpore's file names and lists, retention, triggers by
 // steps, seconds (on an injected clock) and exception, async saves, and a bit-exact resume.
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -17,6 +21,8 @@
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/mindsave.hpp"
 #include "shared_data.hpp"
+#include "support/same_parameters.hpp"
+#include "support/tsv_format.hpp"
 
 using namespace mindsave;
 namespace fs = std::filesystem;
@@ -92,6 +98,15 @@ struct AtStep {
     template <class Ctx>
     void on_train_step_end(Ctx& ctx) {
         if (ctx.cur_step_num == step) run();
+    }
+};
+
+// Calls run(step) at the end of every step (after the callbacks before it in the list).
+struct AfterEachStep {
+    std::function<void(std::size_t)> run;
+    template <class Ctx>
+    void on_train_step_end(Ctx& ctx) {
+        run(ctx.cur_step_num);
     }
 };
 
@@ -294,14 +309,28 @@ TEST_CASE("async saves write the same bytes as synchronous ones and report the t
     Trainer t;
     ModelCheckpoint<> ckpt("lenet", async_dir.path,
                            {.save_checkpoint_steps = 2, .keep_checkpoint_max = 10, .async_save = true});
-    t.model.train(2, ds, ckpt);
+    // After each step, what the last save reported: the totals must be these reports' sum and maximum.
+    std::size_t seen_saves = 0;
+    std::chrono::nanoseconds sum{}, max{};
+    std::vector<std::size_t> saved_at;
+    AfterEachStep observe{[&](std::size_t step) {
+        if (ckpt.stats().saves == seen_saves) return;
+        seen_saves = ckpt.stats().saves;
+        saved_at.push_back(step);
+        sum += ckpt.stats().last_blocked;
+        max = std::max(max, ckpt.stats().last_blocked);
+    }};
+    t.model.train(2, ds, ckpt, observe);
     REQUIRE(files_in(sync_dir.path) == files_in(async_dir.path));
     for (const auto& name : files_in(sync_dir.path)) {
         INFO(name);
         CHECK(bytes_of(sync_dir.path / name) == bytes_of(async_dir.path / name));
     }
     CHECK(ckpt.stats().saves == 5);  // steps 2, 4, 6, 8, 10: the last step was just saved
-    CHECK(ckpt.stats().blocked_total >= ckpt.stats().blocked_max);
+    CHECK(saved_at == std::vector<std::size_t>{2, 4, 6, 8, 10});  // each reported at its own step
+    CHECK(ckpt.stats().last_blocked > std::chrono::nanoseconds{0});  // a save copies the parameters, at least
+    CHECK(ckpt.stats().blocked_total == sum);
+    CHECK(ckpt.stats().blocked_max == max);
 }
 
 TEST_CASE("an async save waits for the previous write's bytes, not for its fsync and rename; files land in order",
@@ -346,6 +375,38 @@ TEST_CASE("stray temp files of dead writers are removed; latest_checkpoint passe
     std::ofstream(dir.path / "lenet-1_4.ckpt", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
     CHECK(latest_checkpoint(dir.path) == dir.path / "lenet-1_2.ckpt");
     CHECK_FALSE(latest_checkpoint(dir.path / "nothing").has_value());
+}
+
+TEMPLATE_TEST_CASE("ModelCheckpoint<F> clears a dead writer's temp files, keeps the newest, and latest_checkpoint<F> "
+                   "finds the last one, which loads back as the trained network, in every format",
+                   "[model_checkpoint][formats]", format::ckpt, format::safetensors, format::pth, format::mindir,
+                   format::onnx, testing::tsv) {
+    TempDir dir("mc_formats");
+    const std::string ext(TestType::extension);
+    const fs::path stray = dir.path / ("lenet-1_1" + ext + ".999999999-0.tmp");
+    const fs::path ours = dir.path / ("lenet-1_2" + ext + "." + std::to_string(::getpid()) + "-0.tmp");
+    { std::ofstream(stray) << "torn"; }
+    { std::ofstream(ours) << "ours, in flight"; }
+    auto ds = small_dataset(3);
+    Trainer t;
+    {
+        ModelCheckpoint<TestType> ckpt("lenet", dir.path, {.save_checkpoint_steps = 1, .keep_checkpoint_max = 2});
+        CHECK_FALSE(fs::exists(stray));
+        CHECK(fs::exists(ours));  // a live writer's (this process) stays
+        fs::remove(ours);
+        t.model.train(1, ds, ckpt);
+    }
+    std::set<std::string> saved;
+    for (const auto& name : files_in(dir.path))
+        if (name.ends_with(ext)) saved.insert(name);
+    CHECK(saved == std::set<std::string>{"lenet-1_2" + ext, "lenet-1_3" + ext});
+    const auto latest = latest_checkpoint<TestType>(dir.path, "lenet");
+    REQUIRE(latest);
+    CHECK(latest->filename() == "lenet-1_3" + ext);
+    LeNet5<> fresh{77};
+    load_checkpoint<match::suffix, TestType>(*latest, fresh);
+    testing::check_same_parameters(t.net, fresh);
+    CHECK_FALSE(latest_checkpoint<TestType>(dir.path, "other").has_value());
 }
 
 TEST_CASE("a resumed run is bit-identical to an uninterrupted one, and is not without the momentum state",

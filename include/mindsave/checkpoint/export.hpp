@@ -9,33 +9,26 @@
 #include <string_view>
 #include <vector>
 
+#include "mindsave/core/cell_name.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/core/tensor.hpp"
 #include "mindsave/formats/air.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mindir.hpp"
 #include "mindsave/formats/onnx.hpp"
-#include "mindsave/graph/cell_name.hpp"
 #include "mindsave/graph/rules.hpp"
 #include "mindsave/graph/trace.hpp"
 
 namespace mindsave {
 
-// A format that writes a traced model: MindIR, ONNX, AIR.
-template <class F>
-concept ModelFormat = requires(const std::filesystem::path& p, const OpGraph& g, std::span<const RecordView> w,
-                               const typename F::WriteOptions& o) {
-    { F::extension } -> std::convertible_to<std::string_view>;
-    { F::write(p, g, w, o) } -> std::same_as<std::vector<std::filesystem::path>>;
-};
-
 // The inference graph of net for the given input shapes, as export_model writes it.
 template <class Net>
 OpGraph export_graph(Net& net, std::span<const Shape> input_shapes) {
     if (input_shapes.empty()) throw ShapeError("export: give at least one input shape (or example input)");
-    return graph::trace(net, input_shapes, std::string(graph::cell_name<Net>));
+    return graph::trace(net, input_shapes, std::string(cell_name<Net>));
 }
 
 // Writes net as Format to file_name (the extension is added when missing). Returns the files

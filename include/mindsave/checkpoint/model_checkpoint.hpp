@@ -13,10 +13,12 @@
 #include <tuple>
 #include <exception>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,6 +29,7 @@
 #include "mindsave/checkpoint/trigger.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/graph/anf_meta.hpp"
 
 namespace mindsave {
@@ -39,6 +42,9 @@ struct CheckpointStats {
     std::chrono::nanoseconds blocked_max{};
     std::chrono::nanoseconds last_blocked{};
 };
+
+// The extension of the training graph MindSpore writes beside the checkpoints ({prefix}-graph.meta).
+inline constexpr std::string_view graph_meta_extension = ".meta";
 
 namespace detail {
 
@@ -71,13 +77,14 @@ inline std::string run_prefix(const std::filesystem::path& dir, const std::strin
     return n > 0 ? prefix + "_" + std::to_string(n) : prefix;
 }
 
-// Temp files a crashed writer left ("<name>.<pid>-<k>.tmp" of a pid no longer alive) are removed.
-inline void remove_stray_temp_files(const std::filesystem::path& dir) {
+// Temp files a crashed writer left ("<name><extension>.<pid>-<k>.tmp" of a pid no longer alive) are
+// removed, for the files ending in one of extensions (the checkpoint format's, the graph's .meta).
+inline void remove_stray_temp_files(const std::filesystem::path& dir, std::initializer_list<std::string_view> extensions) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         const std::string name = e.path().filename().string();
         if (!name.ends_with(io::AtomicFile::temp_suffix)) continue;
-        // only "<file>.{ckpt,meta,mindir,onnx}.<pid>-<k>.tmp", as AtomicFile names them
+        // only "<file><extension>.<pid>-<k>.tmp"
         const auto stem = name.substr(0, name.size() - std::string_view(io::AtomicFile::temp_suffix).size());
         const auto dot = stem.rfind('.'), dash = stem.rfind('-');
         if (dot == std::string::npos || dash == std::string::npos || dash < dot) continue;
@@ -87,7 +94,7 @@ inline void remove_stray_temp_files(const std::filesystem::path& dir) {
             return !d.empty() && d.size() <= 9 && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
         };
         if (!digits(pid) || !digits(counter) ||
-            !(target.ends_with(".ckpt") || target.ends_with(".meta") || target.ends_with(".mindir") || target.ends_with(".onnx")))
+            std::none_of(extensions.begin(), extensions.end(), [&](std::string_view ext) { return target.ends_with(ext); }))
             continue;
         const auto id = static_cast<pid_t>(std::stol(pid));
         if (id != ::getpid() && ::kill(id, 0) != 0 && errno == ESRCH) std::filesystem::remove(e.path(), ec);
@@ -96,7 +103,8 @@ inline void remove_stray_temp_files(const std::filesystem::path& dir) {
 
 }  // namespace detail
 
-template <class Format = format::ckpt, SaveTrigger Trigger = trigger::from_config, class Clock = std::chrono::steady_clock>
+template <WritableFormat Format = format::ckpt, SaveTrigger Trigger = trigger::from_config,
+          class Clock = std::chrono::steady_clock>
 class ModelCheckpoint {
 public:
     explicit ModelCheckpoint(std::string prefix = "CKP", std::filesystem::path directory = {},
@@ -115,7 +123,7 @@ public:
         std::filesystem::create_directories(directory_, ec);
         if (!std::filesystem::is_directory(directory_))
             throw FileError(directory_, "cannot create the checkpoint directory: " + ec.message());
-        detail::remove_stray_temp_files(directory_);
+        detail::remove_stray_temp_files(directory_, {Format::extension, graph_meta_extension});
         base_prefix_ = prefix;
         prefix_ = detail::run_prefix(directory_, prefix, false, Format::extension);
         trigger_.configure(policy_, Clock::now());
@@ -199,9 +207,9 @@ private:
             auto train = train_network(ctx.network, ctx.optimizer);
             const auto& images = ctx.batch->images;
             const auto bytes = graph::training_graph_meta<Net>(
-                train, graph::cell_name<Net>, ctx.loss_name, graph::cell_name<Opt>,
+                train, cell_name<Net>, ctx.loss_name, cell_name<Opt>,
                 Shape(images.shape().begin(), images.shape().end()), Shape{ctx.batch->labels.size()});
-            graph::write_graph_meta(directory_ / (prefix_ + "-graph.meta"), bytes);
+            graph::write_graph_meta(directory_ / (prefix_ + "-graph" + std::string(graph_meta_extension)), bytes);
         }
     }
 
@@ -255,9 +263,7 @@ private:
     }
 
     typename Format::WriteOptions write_options() const {
-        typename Format::WriteOptions o{};
-        if constexpr (requires { o.crc; }) o.crc = config_.crc_check;
-        return o;
+        return format::detail::write_options_with_crc<Format>(config_.crc_check);
     }
 
     // MindIR / ONNX: the network traced once, for the input shape of the batches it trains on.
@@ -298,7 +304,7 @@ private:
                 RecordViews views;
                 views.reserve(snapshot_.size());
                 for (const auto& r : snapshot_) views.add(r);
-                if constexpr (requires { Format::write_staged(path, views.views(), write_options()); }) {
+                if constexpr (StagedFormat<Format>) {
                     auto file = Format::write_staged(path, views.views(), write_options());
                     release_snapshot();  // the bytes are in the page cache; fsync and rename need no snapshot
                     after_previous();    // files become durable, and old ones go, in save order

@@ -1,22 +1,31 @@
-// Finding where to resume: the newest checkpoint in a folder that reads back whole (its framing
-// parses, and its CRC matches when it has one). Temp files and damaged files are passed over.
+// Finding where to resume: the newest checkpoint of a format in a folder that reads back whole (its
+// framing parses, and its CRC matches when it has one). Temp files and damaged files are passed over.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
+#include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/record.hpp"
+#include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
+#include "mindsave/formats/concepts.hpp"
 
 namespace mindsave {
 
 // The step a checkpoint was taken at: its global_step or step_num record, if it has one.
-inline std::optional<std::int64_t> checkpoint_step(const format::ckpt::Mapped& file) {
+inline std::optional<std::int64_t> checkpoint_step(std::span<const RecordView> records) {
     for (const char* key : {"global_step", "step_num"}) {
-        for (const auto& r : file.records()) {
+        for (const auto& r : records) {
             if (r.name != key || r.is_string || r.data.size() != dtype_size(r.dtype) || !is_integral(r.dtype)) continue;
             std::int64_t v = 0;
             visit_dtype(r.dtype, [&](auto tag) {
@@ -30,11 +39,40 @@ inline std::optional<std::int64_t> checkpoint_step(const format::ckpt::Mapped& f
     }
     return std::nullopt;
 }
+inline std::optional<std::int64_t> checkpoint_step(const format::ckpt::Mapped& file) { return checkpoint_step(file.records()); }
 
-// The newest valid .ckpt in directory whose name starts with prefix (any prefix when empty):
-// newest by recorded step, then by modification time. nullopt when there is none.
-inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& directory,
-                                                              const std::string& prefix = "") {
+namespace detail {
+
+struct ResumePoint {
+    std::int64_t step;  // -1: the file records none
+    bool has_crc;       // it carries a checksum (verified while reading)
+};
+
+// A file of Format read whole with its checksums verified; throws when it is damaged.
+template <ReadableFormat Format>
+ResumePoint resume_point(const std::filesystem::path& path) {
+    const auto options = format::detail::read_options_with_crc_check<Format>(true);
+    if constexpr (MappedFormat<Format>) {
+        const typename Format::Mapped file(path, options);
+        bool has_crc = false;
+        if constexpr (requires { file.contents().has_crc(); }) has_crc = file.contents().has_crc();
+        return {checkpoint_step(file.records()).value_or(-1), has_crc};
+    } else {
+        const auto records = Format::read(path, options);
+        RecordViews views;
+        for (const auto& r : records) views.add(r);
+        return {checkpoint_step(views.views()).value_or(-1), false};
+    }
+}
+
+}  // namespace detail
+
+// The newest valid file of Format (.ckpt by default) in directory whose name starts with prefix (any
+// prefix when empty): newest by recorded step, then by modification time. nullopt when there is none.
+template <ReadableFormat Format = format::ckpt>
+    requires format_requirement::has_extension<Format>
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& directory,
+                                                       const std::string& prefix = "") {
     struct Candidate {
         std::int64_t step;
         std::filesystem::file_time_type time;
@@ -45,11 +83,10 @@ inline std::optional<std::filesystem::path> latest_checkpoint(const std::filesys
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(directory, ec)) {
         const std::string name = e.path().filename().string();
-        if (!name.ends_with(format::ckpt::extension) || !name.starts_with(prefix) || !e.is_regular_file(ec)) continue;
+        if (!name.ends_with(Format::extension) || !name.starts_with(prefix) || !e.is_regular_file(ec)) continue;
         try {
-            const format::ckpt::Mapped file(e.path(), {.crc_check = true});
-            found.push_back({checkpoint_step(file).value_or(-1), std::filesystem::last_write_time(e.path(), ec), e.path(),
-                             file.contents().has_crc()});
+            const auto point = detail::resume_point<Format>(e.path());
+            found.push_back({point.step, std::filesystem::last_write_time(e.path(), ec), e.path(), point.has_crc});
         } catch (const Error&) {  // damaged or unreadable: not a place to resume from
         }
     }

@@ -15,6 +15,7 @@
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
+#include "mindsave/formats/concepts.hpp"
 
 namespace mindsave {
 
@@ -81,11 +82,10 @@ private:
 
 // The format's write options from save_checkpoint's, each where the format has it: format::ckpt takes
 // all three, format::safetensors only crc, format::pth none (its zip entries always carry a CRC-32).
-template <class Format>
+template <CheckpointFormat Format>
 typename Format::WriteOptions write_options_for(const SaveOptions& options) {
     using W = typename Format::WriteOptions;
-    W w{};
-    if constexpr (requires(W& x) { x.crc = options.crc_check; }) w.crc = options.crc_check;
+    W w = format::detail::write_options_with_crc<Format>(options.crc_check);
     if constexpr (requires(W& x) { x.writer = options.writer; }) w.writer = options.writer;
     if constexpr (requires(W& x) { x.slice_bytes = options.slice_bytes; }) w.slice_bytes = options.slice_bytes;
     return w;
@@ -95,7 +95,7 @@ typename Format::WriteOptions write_options_for(const SaveOptions& options) {
 
 // The file save_checkpoint writes for path: MindSpore appends ".ckpt" to a name that lacks it,
 // and refuses a directory.
-template <class Format = format::ckpt>
+template <format_requirement::has_extension Format = format::ckpt>
 std::filesystem::path checkpoint_file_name(std::filesystem::path path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
@@ -114,7 +114,7 @@ concept Saveable = HasParameters<T> || std::same_as<std::remove_cvref_t<T>, Para
 
 // Saves obj's parameters (then options.append_dict) to path, ".ckpt" appended when missing.
 // Tensor bytes stream from where they live; with async_save they are copied first, so training may go on.
-template <class Format = format::ckpt, class Obj>
+template <CheckpointFormat Format = format::ckpt, class Obj>
 void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOptions& options = {}) {
     static_assert(Saveable<Obj>,
                   "save_checkpoint takes a network or optimizer (anything with visit_parameters), a "
@@ -149,7 +149,7 @@ void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOpti
     });
 }
 
-template <class Format = format::ckpt, class Obj>
+template <CheckpointFormat Format = format::ckpt, class Obj>
     requires(!std::is_lvalue_reference_v<Obj>)
 void save_checkpoint(Obj&& obj, const std::filesystem::path& path, const SaveOptions& options = {}) {
     save_checkpoint<Format>(obj, path, options);

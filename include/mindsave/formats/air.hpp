@@ -10,6 +10,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/concepts.hpp"
 
 namespace mindsave::format {
 
@@ -27,5 +28,7 @@ struct air {
                           "AIR is needed)");
     }
 };
+
+static_assert(ModelFormat<air>);
 
 }  // namespace mindsave::format

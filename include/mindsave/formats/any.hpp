@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <variant>
@@ -15,6 +16,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/ckpt.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mindir.hpp"
 #include "mindsave/formats/onnx.hpp"
 #include "mindsave/formats/pth.hpp"
@@ -25,27 +27,53 @@ namespace mindsave::format {
 
 enum class Detected { ckpt, mindir, onnx, safetensors, pth };
 
-// A file's format from its first bytes: ONNX begins with ir_version (field 1, varint), MindIR with
-// ir_version as a string of digits ("0.1.1") or an encryption magic, a checkpoint with a Value message,
-// a torch.save file with a zip header, safetensors with a little-endian header size and then '{'.
-// The head is read with pread, not a map: mapping, faulting and unmapping a file (a TLB shootdown
-// when the process has other threads) costs more than reading a small checkpoint whole.
-inline Detected detect(std::span<const std::byte> first_bytes, const std::filesystem::path& path) {
+// The name the CLI and messages use: "ckpt", "mindir", "onnx", "safetensors", "pth".
+constexpr std::string_view format_name(Detected f) noexcept {
+    switch (f) {
+        case Detected::ckpt: return "ckpt";
+        case Detected::mindir: return "mindir";
+        case Detected::onnx: return "onnx";
+        case Detected::safetensors: return "safetensors";
+        case Detected::pth: return "pth";
+    }
+    return "?";
+}
+
+// What a file's first bytes say for sure, or nothing: ONNX begins with ir_version (field 1, varint), MindIR
+// with ir_version as a string of digits ("0.1.1") or an encryption magic, a torch.save file with a zip
+// header (or, legacy, a pickle protocol byte: its reader explains), safetensors with a little-endian
+// header size and then '{'. A .ckpt has no magic of its own.
+inline std::optional<Detected> detect_by_content(std::span<const std::byte> first_bytes) {
     std::byte head[9]{};
     const std::size_t n = std::min<std::size_t>(first_bytes.size(), 9);
     std::copy_n(first_bytes.begin(), n, head);
     const auto at = [&](std::size_t i) { return i < n ? static_cast<unsigned>(head[i]) : 0u; };
-    if (at(0) == 'P' && at(1) == 'K' && at(2) == 3 && at(3) == 4) return Detected::pth;
+    if (at(0) == 'P' && at(1) == 'K' && (at(2) == 3 || at(2) == 5)) return Detected::pth;
     if (n == 9 && at(8) == '{' && at(7) == 0 && at(6) == 0 && at(5) == 0) return Detected::safetensors;
+    if (at(0) == 0x80 && n > 1 && at(1) <= 5) return Detected::pth;
     if (at(0) == 0x08) return Detected::onnx;
     if (at(0) == 0xd8) return Detected::mindir;  // encrypted; the MindIR reader says so
     if (at(0) == 0x0a && at(1) > 0 && at(1) < 0x80 && at(2) >= '0' && at(2) <= '9') return Detected::mindir;
+    return std::nullopt;
+}
+
+// What a file's extension says: .ckpt, .mindir, .onnx, .safetensors, .pth or .pt; else nothing.
+inline std::optional<Detected> detect_by_extension(const std::filesystem::path& path) {
     const auto ext = path.extension();
+    if (ext == ckpt::extension) return Detected::ckpt;
     if (ext == mindir::extension) return Detected::mindir;
     if (ext == onnx::extension) return Detected::onnx;
     if (ext == safetensors::extension) return Detected::safetensors;
     if (ext == ".pth" || ext == ".pt") return Detected::pth;
-    return Detected::ckpt;
+    return std::nullopt;
+}
+
+// A file's format: its content where that is certain, else its extension, else .ckpt.
+// The head is read with pread, not a map: mapping, faulting and unmapping a file (a TLB shootdown
+// when the process has other threads) costs more than reading a small checkpoint whole.
+inline Detected detect(std::span<const std::byte> first_bytes, const std::filesystem::path& path) {
+    if (const auto by_content = detect_by_content(first_bytes)) return *by_content;
+    return detect_by_extension(path).value_or(Detected::ckpt);
 }
 // The same for a file open on fd, from its first bytes read with pread.
 inline Detected detect(int fd, const std::filesystem::path& path) {
@@ -58,7 +86,7 @@ inline Detected detect(const std::filesystem::path& path) {
 }
 
 struct AnyReadOptions {
-    bool crc_check = false;  // applies to .ckpt files; MindIR and ONNX carry no checksum
+    bool crc_check = false;  // .ckpt footer, safetensors "crc_num", .pth zip CRC-32s; MindIR and ONNX carry none
 };
 
 struct any {
@@ -68,13 +96,13 @@ struct any {
     public:
         explicit Mapped(const std::filesystem::path& path, const ReadOptions& options = {})
             : Mapped(detect(path), path, options) {}
-        Mapped(Detected format, const std::filesystem::path& path, const ReadOptions& options) {
+        Mapped(Detected format, const std::filesystem::path& path, const ReadOptions& options) : format_(format) {
             switch (format) {
                 case Detected::onnx: file_.emplace<onnx::Mapped>(path); break;
                 case Detected::mindir: file_.emplace<mindir::Mapped>(path); break;
                 case Detected::ckpt: file_.emplace<ckpt::Mapped>(path, ckpt::ReadOptions{options.crc_check}); break;
                 case Detected::safetensors: file_.emplace<safetensors::Mapped>(path, safetensors::ReadOptions{options.crc_check}); break;
-                case Detected::pth: file_.emplace<pth::Mapped>(path); break;
+                case Detected::pth: file_.emplace<pth::Mapped>(path, pth::ReadOptions{options.crc_check}); break;
             }
         }
         const std::vector<RecordView>& records() const {
@@ -83,8 +111,13 @@ struct any {
                 else throw Error("format::any: no file");  // unreachable: the constructor always opens one
             }, file_);
         }
+        Detected format() const noexcept { return format_; }
+        // The open file as its own format's Mapped (ckpt::Mapped, ...), or nullptr if it is another format.
+        template <class FormatMapped>
+        const FormatMapped* get_if() const noexcept { return std::get_if<FormatMapped>(&file_); }
 
     private:
+        Detected format_;
         std::variant<std::monostate, ckpt::Mapped, mindir::Mapped, onnx::Mapped, safetensors::Mapped, pth::Mapped> file_;
     };
 
@@ -113,5 +146,7 @@ struct any {
         return copy_records(Mapped(format, path, options).records(), keep);
     }
 };
+
+static_assert(MappedFormat<any>);
 
 }  // namespace mindsave::format

@@ -18,7 +18,9 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/ckpt_crc_footer.hpp"
 #include "mindsave/formats/ckpt_stream.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
@@ -60,6 +62,11 @@ struct ckpt {
         const std::vector<RecordView>& records() const noexcept { return records_; }
         bool has_crc() const noexcept { return has_crc_; }
         std::uint32_t stored_crc() const noexcept { return stored_crc_; }
+        // Whether the footer holds the CRC-32 of records_bytes (the file without its footer), as MindSpore
+        // wrote it; parse checks this itself with crc_check.
+        bool crc_matches(std::span<const std::byte> records_bytes) const {
+            return has_crc_ && crc_well_formed_ && io::crc32(records_bytes) == stored_crc_;
+        }
 
     private:
         friend struct ckpt;
@@ -68,6 +75,7 @@ struct ckpt {
         // (an empty std::deque would cost two allocations per parse).
         std::vector<std::vector<std::byte>> joined_;
         bool has_crc_ = false;
+        bool crc_well_formed_ = true;
         std::uint32_t stored_crc_ = 0;
     };
 
@@ -76,18 +84,12 @@ struct ckpt {
                           const ReadOptions& options = {}) {
         Contents out;
         std::span<const std::byte> body = bytes;
-        if (body.size() >= 17 && std::memcmp(body.data() + body.size() - 17, "crc_num", 7) == 0) {
-            const auto* f = body.data() + body.size() - 10;  // 10-byte big-endian: 6 zero bytes, then the CRC
-            bool high_zero = true;
-            std::uint32_t v = 0;
-            for (int i = 0; i < 10; ++i) {
-                if (i < 6) high_zero = high_zero && f[i] == std::byte{0};
-                else v = (v << 8) | static_cast<std::uint8_t>(f[i]);
-            }
+        if (const auto footer = detail::crc_footer(body)) {
             out.has_crc_ = true;
-            out.stored_crc_ = v;
-            body = body.first(body.size() - 17);
-            if (options.crc_check && (!high_zero || io::crc32(body) != out.stored_crc_))
+            out.stored_crc_ = footer->crc;
+            out.crc_well_formed_ = footer->well_formed;
+            body = body.first(body.size() - detail::crc_footer_bytes);
+            if (options.crc_check && !out.crc_matches(body))
                 throw FormatError(path, "CRC-32 check failed: the stored checksum does not match the records "
                                         "(the file is damaged or was changed after saving)");
         }
@@ -173,10 +175,7 @@ struct ckpt {
         for (const auto& r : records) write_record(sink, r, options);
         sink.flush();
         if (options.crc) {
-            std::byte footer[17] = {};
-            std::memcpy(footer, "crc_num", 7);
-            for (int i = 0; i < 4; ++i) footer[16 - i] = static_cast<std::byte>((sink.crc >> (8 * i)) & 0xff);
-            file.write(footer);
+            file.write(detail::encode_crc_footer(sink.crc));
         }
         return file;
     }
@@ -398,5 +397,7 @@ private:
         });
     }
 };
+
+static_assert(CheckpointFormat<ckpt> && MappedFormat<ckpt> && StagedFormat<ckpt>);
 
 }  // namespace mindsave::format

@@ -18,6 +18,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/ckpt_crc_footer.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
@@ -105,9 +106,9 @@ public:
         std::size_t pos = 0;
         bool footer = false;
         while (pos < size_) {
-            if (size_ - pos == 17) {  // parse's footer test, made where the records end
-                if (!holds(pos, 17) && (!fill(pos) || !holds(pos, 17))) return std::nullopt;
-                if (std::memcmp(at(pos), "crc_num", 7) == 0) {
+            if (size_ - pos == crc_footer_bytes) {  // parse's footer test, made where the records end
+                if (!holds(pos, crc_footer_bytes) && (!fill(pos) || !holds(pos, crc_footer_bytes))) return std::nullopt;
+                if (crc_footer({at(pos), crc_footer_bytes})) {
                     footer = true;
                     break;
                 }
@@ -140,15 +141,10 @@ public:
         }
         if (footer) {
             if (crc_check_) {
-                const std::byte* f = at(pos) + 7;
-                std::uint32_t stored = 0;
-                for (int i = 0; i < 10; ++i) {
-                    if (i < 6 && f[i] != std::byte{0}) return std::nullopt;
-                    if (i >= 6) stored = (stored << 8) | static_cast<std::uint8_t>(f[i]);
-                }
-                if (stored != crc_) return std::nullopt;
+                const auto stored = crc_footer({at(pos), crc_footer_bytes});
+                if (!stored->well_formed || stored->crc != crc_) return std::nullopt;
             }
-        } else if (size_ >= 17 && std::memcmp(tail_, "crc_num", 7) == 0) {
+        } else if (size_ >= crc_footer_bytes && crc_footer({tail_, crc_footer_bytes})) {
             return std::nullopt;  // parse takes the last 17 bytes as a footer the records run into
         }
         return out;

@@ -17,6 +17,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mindir_graph.hpp"
 #include "mindsave/formats/model_common.hpp"
 #include "mindsave/io/file.hpp"
@@ -29,9 +30,7 @@ struct MindirWriteOptions {
     std::size_t external_data_threshold = std::size_t{1} << 30;
     std::string model_version = "2.2.14";  // a 2.2 writer: mind_ir_version 1, REF-style graph
 };
-struct MindirReadOptions {
-    bool crc_check = false;  // MindIR carries no checksum; accepted so load_checkpoint's options apply
-};
+struct MindirReadOptions {};  // MindIR carries no checksum: load_checkpoint's crc_check has nothing to check
 
 struct mindir {
     static constexpr std::string_view extension = ".mindir";
@@ -230,5 +229,7 @@ private:
         out.commit(0400);
     }
 };
+
+static_assert(ModelFormat<mindir> && MappedFormat<mindir>);
 
 }  // namespace mindsave::format

@@ -18,6 +18,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/model_common.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/proto_builder.hpp"
@@ -31,9 +32,7 @@ struct OnnxWriteOptions {
     std::size_t external_min_tensor_bytes = 1024;  // smaller tensors stay inline, as onnx's own saver does
     std::int64_t opset = 13;
 };
-struct OnnxReadOptions {
-    bool crc_check = false;  // ONNX carries no checksum; accepted so load_checkpoint's options apply
-};
+struct OnnxReadOptions {};  // ONNX carries no checksum: load_checkpoint's crc_check has nothing to check
 
 namespace detail {
 
@@ -341,5 +340,7 @@ inline void onnx::Mapped::parse_initializer(std::span<const std::byte> tensor, c
     detail::check_tensor_bytes(path, v);
     records_.push_back(v);
 }
+
+static_assert(ModelFormat<onnx> && MappedFormat<onnx>);
 
 }  // namespace mindsave::format

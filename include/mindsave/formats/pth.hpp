@@ -17,6 +17,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/formats/pth_pickle.hpp"
 #include "mindsave/io/file.hpp"
@@ -326,5 +327,7 @@ private:
         return std::move(p.out);
     }
 };
+
+static_assert(CheckpointFormat<pth> && MappedFormat<pth>);
 
 }  // namespace mindsave::format
