@@ -14,6 +14,7 @@ group=$4
 fixtures=$shared/fixtures/mindspore/ckpt
 xmu=$fixtures/xmu_ai_isp__checkpoint_lenet-1_1875.ckpt
 armour=$fixtures/mindarmour__checkpoint_lenet-10_1875.ckpt
+system_python=${MINDSAVE_PYTHON:-/usr/bin/python3}  # Debian's, which imports python3-onnx (a pyenv one may not)
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -39,6 +40,17 @@ expect_status() { [[ $status -eq $1 ]] || fail "expected exit $1, got $status fr
 expect_out() { grep -qE -- "$1" <<<"$out" || fail "stdout lacks /$1/ from: $(show)"; }
 expect_err() { grep -qE -- "$1" <<<"$err" || fail "stderr lacks /$1/ from: $(show)"; }
 expect_no_out() { ! grep -qE -- "$1" <<<"$out" || fail "stdout has /$1/ from: $(show)"; }
+
+# The real checkpoints that must read; a file named _CORRUPTED_ is a real damaged one every command refuses.
+readable_fixtures() {
+    local f
+    for f in "$fixtures"/*.ckpt; do [[ $f == *_CORRUPTED_* ]] || echo "$f"; done
+}
+damaged_fixtures() {
+    local f
+    for f in "$fixtures"/*_CORRUPTED_*.ckpt; do [[ -e $f ]] && echo "$f"; done
+    return 0
+}
 
 need_fixtures() {
     if [[ -d $fixtures ]]; then return 0; fi
@@ -269,13 +281,18 @@ lr = next(r for r in recs if r["name"] == "learning_rate")
 assert lr["shape"] == [] and abs(lr["value"] - 0.01) < 1e-7
 EOF
     # Every fixture: text and JSON, Float16 and Float64 included.
-    for f in "$fixtures"/*.ckpt; do
+    while read -r f; do
         run inspect "$f"
         expect_status 0
         run inspect "$f" --json
         expect_status 0
         python3 -m json.tool stdout.txt >/dev/null || fail "inspect --json of $f: $(show)"
-    done
+    done < <(readable_fixtures)
+    while read -r f; do  # a real damaged file: an error naming it and the place, never a crash
+        run inspect "$f"
+        expect_status 2
+        expect_err "^mindsave: .*$(basename "$f"): not a valid MindSpore checkpoint: record 0 .*runs past the end"
+    done < <(damaged_fixtures)
     run inspect "$fixtures/golden_stick__llama2_tiny_fp16_rank0.ckpt"
     expect_out '^model\.tok_embeddings\.embedding_weight +Float16 +\[32000, 40\] +2560000 +min='
     run inspect "$armour"
@@ -284,11 +301,17 @@ EOF
 
 verify)
     need_fixtures
-    for f in "$fixtures"/*.ckpt; do
+    while read -r f; do
         run verify "$f"
         expect_status 0
-        expect_out "^ok: [0-9]+ records, no crc footer$"
-    done
+        expect_out "^ok: [0-9]+ records?, no crc footer$"
+    done < <(readable_fixtures)
+    [[ -n $(damaged_fixtures) ]] || fail "no damaged fixture (_CORRUPTED_) in $fixtures"
+    while read -r f; do
+        run verify "$f"
+        expect_status 1
+        expect_err "$(basename "$f"): not a valid MindSpore checkpoint"
+    done < <(damaged_fixtures)
     run verify "$xmu"
     expect_out "^ok: 19 records, no crc footer$"
     # Cut in half: the record there is incomplete.
@@ -383,11 +406,16 @@ edit)
     expect_status 0
     expect_out "^wrote copy.ckpt: 19 records, 494187 bytes \(MindSpore <= 2.2 writer, no CRC footer\); 0 dropped, 0 renamed$"
     cmp "$xmu" copy.ckpt || fail "edit --writer 2.2 did not reproduce $xmu"
-    for f in "$fixtures"/*.ckpt; do
+    # Each real file is re-created byte for byte by the writer of its MindSpore generation (<= 2.2 or >= 2.3).
+    while read -r f; do
         run edit "$f" copy.ckpt --writer 2.2.14
         expect_status 0
-        cmp "$f" copy.ckpt || fail "edit --writer 2.2.14 did not reproduce $f"
-    done
+        if ! cmp -s "$f" copy.ckpt; then
+            run edit "$f" copy.ckpt --writer 2.3.0
+            expect_status 0
+            cmp "$f" copy.ckpt || fail "neither --writer 2.2.14 nor 2.3.0 reproduced $f"
+        fi
+    done < <(readable_fixtures)
     run edit "$xmu" kept.ckpt --keep-prefix moments.
     expect_status 0
     expect_out "8 records"
@@ -534,7 +562,7 @@ EOF
     cp bn.pth wrong.ckpt
     run convert wrong.ckpt wrong.safetensors
     expect_status 0
-    expect_err "note: wrong.ckpt holds a pth file despite its extension"
+    expect_err "note: wrong.ckpt: its content is pth, not what its extension says"
     cp bn.safetensors weights
     run convert weights sniffed2.ckpt
     expect_status 0
@@ -619,6 +647,91 @@ EOF
     expect_status 2
     expect_err "^mindsave: cut.pth: not a ZIP archive, or a truncated one"
     [[ ! -e out.ckpt ]] || fail "a failed convert left out.ckpt"
+    ;;
+
+models)
+    # MindIR and ONNX models: every command that reads takes their weights, through the library's detection.
+    need_fixtures
+    mindir_dir=$shared/fixtures/mindspore/mindir
+    lstm=$mindir_dir/ms_old_version_lstm_1.6.1.mindir
+    # An ONNX model made by python3-onnx (an independent writer), with known initializers.
+    "$system_python" - <<'EOF' || fail "python3-onnx could not write model.onnx"
+import numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+w = np.arange(-9, 9, dtype=np.float32).reshape(2, 1, 3, 3) / 4
+b = np.array([0.5, -1.5], dtype=np.float32)
+steps = np.array([7], dtype=np.int64)
+inits = [numpy_helper.from_array(w, "conv1.weight"), numpy_helper.from_array(b, "conv1.bias"),
+         numpy_helper.from_array(steps, "global_step")]
+node = helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["y"])
+graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3, 3])], inits)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+onnx.checker.check_model(model)
+onnx.save(model, "model.onnx")
+EOF
+    run inspect model.onnx
+    expect_status 0
+    expect_out '^conv1\.weight +Float32 +\[2, 1, 3, 3\] +72 +min=-2\.25 max=2 mean=-0\.125$'
+    expect_out '^conv1\.bias +Float32 +\[2\] +8 +min=-1\.5 max=0\.5 mean=-0\.5$'
+    expect_out '^global_step +Int64 +\[1\] +8 +value=7$'
+    expect_out '^3 records, 88 bytes of values, file [0-9]+ bytes, onnx, no checksums \(the format has none\)$'
+    [[ $(tail -c1 stdout.txt | od -An -tx1 | tr -d ' ') == 0a ]] || fail "inspect's text does not end in a newline"
+    run inspect model.onnx --json
+    expect_status 0
+    "$system_python" - stdout.txt <<'EOF' || fail "inspect --json of an ONNX model: $(show)"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["format"] == "onnx" and doc["crc"] is False, doc
+assert [r["name"] for r in doc["records"]] == ["conv1.weight", "conv1.bias", "global_step"], doc["records"]
+EOF
+    run verify model.onnx
+    expect_status 0
+    expect_out '^ok: 3 records, onnx, no checksums'
+    # The weights convert to a .ckpt unchanged (MindSpore's names kept: no PyTorch BatchNorm names).
+    run convert model.onnx weights.ckpt
+    expect_status 0
+    expect_out '^wrote weights\.ckpt \(ckpt\) from model\.onnx \(onnx\): 3 records, .*names kept'
+    run diff model.onnx weights.ckpt
+    expect_status 0
+    expect_out 'summary: 3 identical, 0 different, 0 mismatched, 0 only in A, 0 only in B'
+    run convert weights.ckpt back.onnx
+    expect_status 2
+    expect_err "an ONNX model holds a graph as well as weights"
+    # Content beats a misleading extension, with a note.
+    cp model.onnx model.ckpt
+    run inspect model.ckpt
+    expect_status 0
+    expect_err "note: model.ckpt: its content is onnx, not what its extension says"
+    expect_out '^3 records, .*onnx'
+    # A real MindSpore-written MindIR (1.6.1, an LSTM): its parameters, by name and shape.
+    run inspect "$lstm"
+    expect_status 0
+    expect_out '^lstm\.bias_hh_l0 +Float32 +\[200\] +800 +min=-0\.14111796 max=0\.14017011 '
+    expect_out '^6 records, 50416 bytes of values, file 61025 bytes, mindir, no checksums \(the format has none\)$'
+    run verify "$lstm"
+    expect_status 0
+    expect_out "^ok: 6 records, mindir, no checksums"
+    run convert "$lstm" lstm.safetensors
+    expect_status 0
+    run diff "$lstm" lstm.safetensors
+    expect_status 1  # safetensors sorts the names: same records, another order
+    expect_out 'summary: 6 identical, 0 different, 0 mismatched, 0 only in A, 0 only in B'
+    # Every MindIR fixture: read, or (encrypted) refused with a typed error saying so, never a crash.
+    for f in "$mindir_dir"/*.mindir; do
+        run inspect "$f"
+        if [[ $f == *aes_gcm* ]]; then
+            expect_status 2
+            expect_err "encrypted"
+        else
+            expect_status 0
+        fi
+    done
+    # A truncated model is a clean error naming the file.
+    head -c 40 model.onnx >cut.onnx
+    run inspect cut.onnx
+    expect_status 2
+    expect_err "^mindsave: cut\.onnx: "
     ;;
 
 *)
