@@ -16,7 +16,7 @@
 #include "mindsave/nn/dense.hpp"
 #include "mindsave/nn/pooling.hpp"
 #include "mindsave/nn/sequential.hpp"
-#include "mindsave/graph/cell_name.hpp"
+#include "mindsave/core/cell_name.hpp"
 
 namespace mindsave::graph {
 
@@ -32,7 +32,6 @@ template <class L>
 struct anf_layer {};
 template <std::size_t I, std::size_t O, std::size_t K, PadMode M, std::size_t S, std::size_t P, bool B, class W, class BI>
 struct anf_layer<Conv2d<I, O, K, M, S, P, B, W, BI>> {
-    static constexpr std::string_view cell = "Conv2d";
     static std::vector<std::string> forward() { return B ? std::vector<std::string>{"Conv2D", "BiasAdd"} : std::vector<std::string>{"Conv2D"}; }
     static std::vector<std::string> backward(bool first) {
         std::vector<std::string> ops;
@@ -44,7 +43,6 @@ struct anf_layer<Conv2d<I, O, K, M, S, P, B, W, BI>> {
 };
 template <std::size_t I, std::size_t O, class W, bool B, class BI>
 struct anf_layer<Dense<I, O, W, B, BI>> {
-    static constexpr std::string_view cell = "Dense";
     static std::vector<std::string> forward() { return B ? std::vector<std::string>{"MatMul", "BiasAdd"} : std::vector<std::string>{"MatMul"}; }
     static std::vector<std::string> backward(bool first) {
         std::vector<std::string> ops;
@@ -56,25 +54,22 @@ struct anf_layer<Dense<I, O, W, B, BI>> {
 };
 template <>
 struct anf_layer<ReLU> {
-    static constexpr std::string_view cell = "ReLU";
     static std::vector<std::string> forward() { return {"ReLU"}; }
     static std::vector<std::string> backward(bool) { return {"ReluGrad"}; }
 };
 template <std::size_t K, std::size_t S>
 struct anf_layer<MaxPool2d<K, S>> {
-    static constexpr std::string_view cell = "MaxPool2d";
     static std::vector<std::string> forward() { return {"MaxPool"}; }
     static std::vector<std::string> backward(bool) { return {"MaxPoolGrad"}; }
 };
 template <>
 struct anf_layer<Flatten> {
-    static constexpr std::string_view cell = "Flatten";
     static std::vector<std::string> forward() { return {"Flatten"}; }
     static std::vector<std::string> backward(bool) { return {"Reshape"}; }
 };
 
 template <class L>
-struct traceable : std::bool_constant<requires { anf_layer<L>::cell; }> {};
+struct traceable : std::bool_constant<requires { anf_layer<L>::forward(); }> {};
 template <fixed_string N, class L>
 struct traceable<Named<N, L>> : traceable<L> {};
 template <class... Ls>
@@ -93,8 +88,8 @@ struct Trace {
     void add(const std::string& scope, std::string_view name) {
         if constexpr (requires { typename L::layer_type; }) {  // Named<"conv1", Conv2d<...>>
             add<typename L::layer_type>(scope, L::name);
-        } else if constexpr (requires { anf_layer<L>::cell; }) {
-            const std::string s = scope + "/" + std::string(name) + "-" + std::string(anf_layer<L>::cell);
+        } else if constexpr (requires { anf_layer<L>::forward(); }) {
+            const std::string s = scope + "/" + std::string(name) + "-" + std::string(cell_name<L>);
             for (auto& op : anf_layer<L>::forward()) forward.push_back({op, s});
             auto back = anf_layer<L>::backward(first);
             for (auto it = back.rbegin(); it != back.rend(); ++it) backward.push_back({*it, "Gradients/" + s});
@@ -105,7 +100,7 @@ struct Trace {
     }
     template <class... Ls>
     void add_sequence(const std::string& scope, std::string_view name, Sequential<Ls...>*) {
-        const std::string s = name.empty() ? scope : scope + "/" + std::string(name) + "-SequentialCell";
+        const std::string s = name.empty() ? scope : scope + "/" + std::string(name) + "-" + std::string(cell_name<Sequential<Ls...>>);
         std::size_t i = 0;
         auto one = [&]<class L>(std::type_identity<L>) {
             if constexpr (mindsave::detail::is_named<L>::value) add<L>(s, L::name);

@@ -59,7 +59,6 @@ inline Geometry geometry(const Tracer& t, std::size_t x, const Path& path, std::
 
 template <std::size_t I, std::size_t O, std::size_t K, PadMode M, std::size_t S, std::size_t P, bool B, class W, class BI>
 struct export_rule<Conv2d<I, O, K, M, S, P, B, W, BI>> {
-    static constexpr std::string_view cell = "Conv2d";
     template <class L>
     static std::size_t trace(Tracer& t, L& layer, std::size_t x, const Path& path) {
         auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
@@ -76,7 +75,6 @@ struct export_rule<Conv2d<I, O, K, M, S, P, B, W, BI>> {
 
 template <std::size_t I, std::size_t O, class W, bool B, class BI>
 struct export_rule<Dense<I, O, W, B, BI>> {
-    static constexpr std::string_view cell = "Dense";
     template <class L>
     static std::size_t trace(Tracer& t, L& layer, std::size_t x, const Path& path) {
         const Shape& s = t.expect_rank(x, 2, path);
@@ -91,7 +89,6 @@ struct export_rule<Dense<I, O, W, B, BI>> {
 
 template <>
 struct export_rule<ReLU> {
-    static constexpr std::string_view cell = "ReLU";
     static std::size_t trace(Tracer& t, ReLU&, std::size_t x, const Path& path) {
         return t.add(op::Relu{}, {x}, t.shape(x), path.scope);
     }
@@ -99,7 +96,6 @@ struct export_rule<ReLU> {
 
 template <std::size_t K, std::size_t S, PadMode M, std::size_t P>
 struct export_rule<MaxPool2d<K, S, M, P>> {
-    static constexpr std::string_view cell = "MaxPool2d";
     template <class L>
     static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
         auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
@@ -109,7 +105,6 @@ struct export_rule<MaxPool2d<K, S, M, P>> {
 
 template <std::size_t K, std::size_t S, PadMode M, std::size_t P, bool IncludePad>
 struct export_rule<AvgPool2d<K, S, M, P, IncludePad>> {
-    static constexpr std::string_view cell = "AvgPool2d";
     template <class L>
     static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
         auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
@@ -121,7 +116,6 @@ struct export_rule<AvgPool2d<K, S, M, P, IncludePad>> {
 
 template <bool KeepDims>
 struct export_rule<GlobalAvgPooling<KeepDims>> {
-    static constexpr std::string_view cell = "GlobalAvgPooling";
     template <class L>
     static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
         const Shape& s = t.expect_rank(x, 4, path);
@@ -130,9 +124,8 @@ struct export_rule<GlobalAvgPooling<KeepDims>> {
     }
 };
 
-template <std::size_t C, double Eps, double Momentum, class G, class B>
+template <std::size_t C, Real Eps, Real Momentum, class G, class B>
 struct export_rule<BatchNorm2d<C, Eps, Momentum, G, B>> {
-    static constexpr std::string_view cell = "BatchNorm2d";
     template <class L>
     static std::size_t trace(Tracer& t, L& layer, std::size_t x, const Path& path) {
         const Shape& s = t.expect_rank(x, 4, path);
@@ -148,14 +141,12 @@ struct export_rule<BatchNorm2d<C, Eps, Momentum, G, B>> {
 
 template <>
 struct export_rule<Identity> {
-    static constexpr std::string_view cell = "Identity";
     static std::size_t trace(Tracer&, Identity&, std::size_t x, const Path&) { return x; }
 };
 
 // relu(body(x) + shortcut(x)); the body's children sit directly under the block, as mindvision names them.
 template <class Body, class Shortcut>
 struct export_rule<Residual<Body, Shortcut>> {
-    static constexpr std::string_view cell = "ResidualBlock";
     template <class L>
     static std::size_t trace(Tracer& t, L& block, std::size_t x, const Path& path) {
         const auto body = trace_layer(t, block.body(), x, path);
@@ -170,7 +161,6 @@ struct export_rule<Residual<Body, Shortcut>> {
 
 template <>
 struct export_rule<Flatten> {
-    static constexpr std::string_view cell = "Flatten";
     static std::size_t trace(Tracer& t, Flatten&, std::size_t x, const Path& path) {
         const Shape& s = t.shape(x);
         if (s.empty()) throw ShapeError("export: " + path.scope + " needs an input with a batch axis");

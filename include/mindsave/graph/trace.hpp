@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "mindsave/core/cell_name.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
@@ -95,14 +96,6 @@ struct sequential_traits<Sequential<Ls...>> : std::true_type {
     static constexpr std::size_t size = sizeof...(Ls);
 };
 
-// Cell names MindSpore would show in a scope: a type's own cell_name, else by kind.
-template <class T>
-constexpr std::string_view cell_of() {
-    if constexpr (requires { T::cell_name; }) return T::cell_name;
-    else if constexpr (sequential_traits<T>::value) return "SequentialCell";
-    else if constexpr (requires { export_rule<T>::cell; }) return export_rule<T>::cell;
-    else return "Cell";
-}
 }  // namespace detail
 
 // Named: the child's attribute name. Sequential: children in order, unnamed ones by index.
@@ -111,13 +104,13 @@ template <class L>
 std::size_t trace_layer(Tracer& t, L& layer, std::size_t x, const Path& path) {
     if constexpr (mindsave::detail::is_named<L>::value) {
         using Inner = typename L::layer_type;
-        return trace_layer(t, layer.layer(), x, path.child(L::name, detail::cell_of<Inner>()));
+        return trace_layer(t, layer.layer(), x, path.child(L::name, cell_name<Inner>));
     } else if constexpr (detail::sequential_traits<L>::value) {
         mindsave::detail::for_each_index<detail::sequential_traits<L>::size>([&](auto i) {
             auto& child = layer.template get<i.value>();
             using C = std::remove_cvref_t<decltype(child)>;
             if constexpr (mindsave::detail::is_named<C>::value) x = trace_layer(t, child, x, path);
-            else x = trace_layer(t, child, x, path.child(std::to_string(i.value), detail::cell_of<C>()));
+            else x = trace_layer(t, child, x, path.child(std::to_string(i.value), cell_name<C>));
         });
         return x;
     } else if constexpr (requires { typename export_rule<L>::unsupported; }) {

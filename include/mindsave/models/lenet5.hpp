@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 
+#include "mindsave/core/cell_name.hpp"
 #include "mindsave/nn/activation.hpp"
 #include "mindsave/nn/conv2d.hpp"
 #include "mindsave/nn/dense.hpp"
@@ -22,5 +24,9 @@ using LeNet5 = Sequential<
     Named<"fc1", Dense<16 * 5 * 5, 120, init::Normal<0.02>>>, ReLU,
     Named<"fc2", Dense<120, 84, init::Normal<0.02>>>, ReLU,
     Named<"fc3", Dense<84, NumClass, init::Normal<0.02>>>>;
+
+// An alias cannot hold a member: its cell name is given here, as MindSpore's class name.
+template <std::size_t NumClass, std::size_t NumChannel>
+inline constexpr std::string_view cell_name<LeNet5<NumClass, NumChannel>> = "LeNet5";
 
 }  // namespace mindsave

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
+#include "mindsave/core/cell_name.hpp"
 #include "mindsave/nn/activation.hpp"
 #include "mindsave/nn/batchnorm.hpp"
 #include "mindsave/nn/conv2d.hpp"
@@ -78,5 +80,9 @@ using DenseHead = Sequential<Named<"dense", Dense<2048, NumClasses>>>;
 template <std::size_t NumClasses = 1000>
 using ResNet50 = Sequential<Named<"backbone", resnet::Backbone>, Named<"neck", GlobalAvgPooling<>>,
                             Named<"head", resnet::DenseHead<NumClasses>>>;
+
+// mindvision's class is ResNet (ResNet50 is the function that builds it).
+template <std::size_t NumClasses>
+inline constexpr std::string_view cell_name<ResNet50<NumClasses>> = "ResNet";
 
 }  // namespace mindsave

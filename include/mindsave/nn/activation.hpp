@@ -2,6 +2,8 @@
 // ReLU's backward reads its own output (y > 0), so it needs no cache of its own.
 #pragma once
 
+#include <string_view>
+
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parallel.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
@@ -9,6 +11,7 @@
 namespace mindsave {
 
 struct ReLU {
+    static constexpr std::string_view cell_name = "ReLU";
     static constexpr std::size_t grain = 16384;  // elements below which one thread does it all
 
     void forward(const Tensor& x, Tensor& y) {

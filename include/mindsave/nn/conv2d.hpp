@@ -31,6 +31,7 @@ class Conv2d {
                   "Conv2d: a padding amount needs PadMode::pad (MindSpore raises the same for same/valid)");
 
 public:
+    static constexpr std::string_view cell_name = "Conv2d";
     static constexpr std::size_t in_channels = In, out_channels = Out, kernel_size = K, stride = Stride;
     static constexpr PadMode pad_mode = Mode;
     static constexpr bool has_bias = HasBias;

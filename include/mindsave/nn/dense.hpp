@@ -21,6 +21,7 @@ class Dense {
     static_assert(In > 0 && Out > 0, "Dense: in_channels and out_channels must be > 0");
 
 public:
+    static constexpr std::string_view cell_name = "Dense";
     static constexpr std::size_t in_channels = In, out_channels = Out;
     static constexpr bool has_bias = HasBias;
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mindsave/core/concepts.hpp"
@@ -52,6 +53,7 @@ class MaxPool2d {
     using Window = detail::PoolShape<K, S, Mode, Padding>;
 
 public:
+    static constexpr std::string_view cell_name = "MaxPool2d";
     static constexpr std::size_t kernel_size = K, stride = S, padding = Padding;
     static constexpr PadMode pad_mode = Mode;
     static constexpr std::size_t output_size(std::size_t n) noexcept { return Window::output_size(n); }
@@ -122,6 +124,7 @@ class AvgPool2d {
     static constexpr bool include_pad = Mode == PadMode::pad && CountIncludePad;
 
 public:
+    static constexpr std::string_view cell_name = "AvgPool2d";
     static constexpr std::size_t kernel_size = K, stride = S, padding = Padding;
     static constexpr PadMode pad_mode = Mode;
     static constexpr bool count_include_pad = CountIncludePad;
@@ -144,6 +147,7 @@ public:
 // Dense follows directly; KeepDims gives [N, C, 1, 1] as keep_dims=True does.
 template <bool KeepDims = false>
 struct GlobalAvgPooling {
+    static constexpr std::string_view cell_name = "GlobalAvgPooling";
     static constexpr bool keep_dims = KeepDims;
 
     void forward(const Tensor& x, Tensor& y) {
@@ -166,6 +170,7 @@ struct GlobalAvgPooling {
 
 // [N, C, H, W] -> [N, C*H*W]
 struct Flatten {
+    static constexpr std::string_view cell_name = "Flatten";
     void forward(const Tensor& x, Tensor& y) {
         if (x.dimension() < 1) throw ShapeError("Flatten: expected an input with a batch axis");
         ensure_shape(y, {x.shape()[0], x.shape()[0] ? x.size() / x.shape()[0] : 0});

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -17,6 +18,7 @@ namespace mindsave {
 
 // y = x. As a Residual shortcut it costs nothing: the block reads x directly.
 struct Identity {
+    static constexpr std::string_view cell_name = "Identity";
     void forward(const Tensor& x, Tensor& y) {
         ensure_shape(y, x.shape());
         std::copy(x.data(), x.data() + x.size(), y.data());
@@ -34,6 +36,7 @@ struct Identity {
 template <Layer Body, Layer Shortcut = Identity>
 class Residual {
 public:
+    static constexpr std::string_view cell_name = "ResidualBlock";
     using body_type = Body;
     using shortcut_type = Shortcut;
     static constexpr bool identity_shortcut = std::is_same_v<Shortcut, Identity>;

@@ -105,6 +105,7 @@ class Sequential {
     static constexpr std::size_t count = sizeof...(Ls);
 
 public:
+    static constexpr std::string_view cell_name = "SequentialCell";
     // A fresh network is initialised from a fixed seed (0) unless given one: runs are reproducible.
     Sequential() : Sequential(std::uint64_t{0}) {}
     explicit Sequential(std::uint64_t seed) : layers_(detail::make_uninitialized<Ls>()...) {

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <utility>
 
-#include "mindsave/checkpoint/load.hpp"
+#include "mindsave/checkpoint/load_param.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"

@@ -1,0 +1,107 @@
+// load_checkpoint<Format> for a format the caller names, compiling that format's reader only (a program
+// that loads .ckpt files includes this and formats/ckpt.hpp). load.hpp adds the default, format::any.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mindsave/checkpoint/load_param.hpp"
+#include "mindsave/checkpoint/match.hpp"
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parameter_dict.hpp"
+#include "mindsave/formats/concepts.hpp"
+
+namespace mindsave {
+
+// Any parameter holder, by reference, for LoadOptions::net: MindSpore's load_checkpoint(net=...).
+class NetReference {
+public:
+    template <HasParameters Net>
+    NetReference(Net& net);  // defined below
+    LoadResult load(const ParameterDict& dict, bool strict) const;
+
+private:
+    std::function<LoadResult(const ParameterDict&, bool)> load_;
+};
+
+struct LoadOptions {
+    std::optional<NetReference> net{};        // when set, the loaded dict is also loaded into it
+    bool strict_load = false;                 // for net: match::strict instead of match::suffix
+    std::vector<std::string> filter_prefix{};   // drop names starting with any of these
+    std::vector<std::string> specify_prefix{};  // keep only names starting with one of these
+    std::function<bool(std::string_view)> choice_func{};  // keep a name iff true (ignored when a prefix is set)
+    bool crc_check = false;                   // verify the crc_num footer
+};
+
+namespace detail {
+
+inline bool starts_with_any(std::string_view name, const std::vector<std::string>& prefixes) {
+    return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return name.starts_with(p); });
+}
+
+inline void check_prefixes(const std::vector<std::string>& prefixes, const char* what) {
+    for (const auto& p : prefixes)
+        if (p.empty())
+            throw ConfigError(std::string("load_checkpoint: '") + what + "' can't include an empty prefix");
+}
+
+}  // namespace detail
+
+template <HasParameters Net>
+NetReference::NetReference(Net& net)
+    : load_([&net](const ParameterDict& dict, bool strict) {
+          return strict ? load_param_into_net<match::strict>(net, dict) : load_param_into_net<match::suffix>(net, dict);
+      }) {}
+inline LoadResult NetReference::load(const ParameterDict& dict, bool strict) const { return load_(dict, strict); }
+
+// Reads a checkpoint of Format into an ordered, editable dict, filtered by prefix or choice_func as
+// MindSpore's. load.hpp makes format::any (every readable format, told apart by content) the default.
+template <ReadableFormat Format>
+ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptions& options = {}) {
+    detail::check_prefixes(options.filter_prefix, "filter_prefix");
+    detail::check_prefixes(options.specify_prefix, "specify_prefix");
+    const bool by_prefix = !options.filter_prefix.empty() || !options.specify_prefix.empty();
+    const auto keep = [&](std::string_view name) {
+        if (!options.specify_prefix.empty() && !detail::starts_with_any(name, options.specify_prefix)) return false;
+        if (!options.filter_prefix.empty() && detail::starts_with_any(name, options.filter_prefix)) return false;
+        return by_prefix || !options.choice_func || options.choice_func(name);
+    };
+    const auto read_options = format::detail::read_options_with_crc_check<Format>(options.crc_check);
+    std::vector<TensorRecord> records;
+    if constexpr (requires { Format::read_if(path, read_options, keep); }) {
+        records = Format::read_if(path, read_options, keep);  // a small .ckpt: no map
+    } else if constexpr (MappedFormat<Format>) {
+        records = copy_records(typename Format::Mapped(path, read_options).records(), keep);  // copies what it keeps
+    } else {
+        records = Format::read(path, read_options);
+        std::erase_if(records, [&](const TensorRecord& r) { return !keep(r.name); });
+    }
+    ParameterDict dict(std::move(records));
+    if (dict.empty()) {  // MindSpore raises for both; the message says which
+        if (by_prefix || options.choice_func)
+            throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; "
+                                                 "check 'filter_prefix', 'specify_prefix' and 'choice_func'");
+        throw ParameterError(path.string() + ": the file holds no parameters (an empty checkpoint); check that it "
+                                             "is the file you meant");
+    }
+    if (options.net) options.net->load(dict, options.strict_load);
+    return dict;
+}
+
+// load_checkpoint, then load_param_into_net(net, dict) as MindSpore does when given a net.
+template <MatchPolicy Match = match::suffix, ReadableFormat Format, HasParameters Net>
+ParameterDict load_checkpoint(const std::filesystem::path& path, Net& net, const LoadOptions& options = {}) {
+    ParameterDict dict = load_checkpoint<Format>(path, options);
+    load_param_into_net<Match>(net, dict);
+    return dict;
+}
+
+}  // namespace mindsave

@@ -1,0 +1,211 @@
+// load_param_into_net as MindSpore's, with one step further: loading into a network is a transaction
+// that checks every assignment first and reports all problems at once. No file format is needed here.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mindsave/checkpoint/match.hpp"
+#include "mindsave/core/closest_name.hpp"
+#include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parameter_dict.hpp"
+
+namespace mindsave {
+
+// What load_param_into_net could not match: MindSpore's (param_not_load, ckpt_not_load).
+struct LoadResult {
+    std::vector<std::string> param_not_load;  // network parameters left as they were
+    std::vector<std::string> ckpt_not_load;   // checkpoint entries no parameter took by exact name
+};
+
+struct LoadIntoNetOptions {
+    bool require_all = false;  // a parameter with no checkpoint entry is an error, not a report line
+};
+
+namespace detail {
+
+// How to keep a network's own values where the checkpoint's shapes differ (a new classification
+// head): leave those entries out, by their common dotted prefix ("head.dense.") or one by one.
+inline std::string filter_hint(const std::vector<std::string_view>& names) {
+    std::string_view prefix = names.front();
+    for (const auto n : names) {
+        std::size_t k = 0;
+        while (k < prefix.size() && k < n.size() && prefix[k] == n[k]) ++k;
+        prefix = prefix.substr(0, k);
+    }
+    if (names.size() > 1) prefix = prefix.substr(0, prefix.rfind('.') + 1);  // whole path components ("" if none)
+    std::string hint = "\n  to keep the network's own values for " + std::string(names.size() == 1 ? "it" : "these") +
+                       " (a re-sized head, say), leave " + (names.size() == 1 ? "it" : "them") + " out of the dict: ";
+    if (!prefix.empty())
+        hint += "load_checkpoint(file, {.filter_prefix = {\"" + std::string(prefix) + "\"}}), or ";
+    return hint + "load_checkpoint(file, {.choice_func = ...}) keeping the other names, or dict.erase(name) for each";
+}
+// " (did you mean 'x'?)" for the closest of candidates to name, or "".
+inline std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates) {
+    const auto c = closest_name(name, candidates);
+    if (!c) return "";
+    return " (did you mean '" + c->name + (c->differs_in_prefix ? "'? a prefix differs: load with match::suffix)" : "'?)");
+}
+
+enum class Family { floating, integer, other };
+inline Family family_of(DType t) {
+    if (is_floating(t)) return Family::floating;
+    if (t == DType::Int8 || t == DType::Int16 || t == DType::Int32 || t == DType::Int64) return Family::integer;
+    return Family::other;
+}
+
+// Element-wise conversion between two dtypes of one family: ints go through int64, floats through
+// double, a chunk at a time, so the code is one loop per dtype and side, not one per pair of dtypes.
+inline void convert(std::span<const std::byte> from, DType from_type, std::span<std::byte> to, DType to_type) {
+    constexpr std::size_t chunk = 256;
+    std::int64_t ints[chunk];
+    double floats[chunk];
+    const std::size_t n = to.size() / dtype_size(to_type);
+    for (std::size_t i = 0; i < n; i += chunk) {
+        const std::size_t m = std::min(chunk, n - i);
+        visit_dtype(from_type, [&](auto tag) {
+            using S = decltype(tag);
+            for (std::size_t k = 0; k < m; ++k) {
+                S s;
+                std::memcpy(&s, from.data() + (i + k) * sizeof(S), sizeof(S));
+                if constexpr (std::is_integral_v<S>) ints[k] = static_cast<std::int64_t>(s);
+                else floats[k] = to_double(s);
+            }
+        });
+        visit_dtype(to_type, [&](auto tag) {
+            using D = decltype(tag);
+            for (std::size_t k = 0; k < m; ++k) {
+                D d;
+                if constexpr (std::is_integral_v<D>) d = static_cast<D>(ints[k]);
+                else d = from_double<D>(floats[k]);
+                std::memcpy(to.data() + (i + k) * sizeof(D), &d, sizeof(D));
+            }
+        });
+    }
+}
+
+struct ParameterSlot {
+    std::string name;
+    TensorView view;
+};
+struct MatchRules {
+    bool prefix_fallback, cast_within_family;
+};
+
+// load_param_into_net past the network: compiled once, not once per network and policy.
+inline LoadResult load_into_slots(std::span<const ParameterSlot> slots, const ParameterDict& dict,
+                                  const LoadIntoNetOptions& options, MatchRules rules) {
+    LoadResult result;
+    result.ckpt_not_load = dict.keys();
+    std::vector<std::pair<const ParameterSlot*, const TensorRecord*>> plan;
+    for (const auto& slot : slots) {
+        if (const auto* r = dict.find(slot.name)) {
+            if (r->is_string()) continue;  // MindSpore skips str values silently
+            plan.emplace_back(&slot, r);
+            std::erase(result.ckpt_not_load, slot.name);
+        } else if (!slot.name.starts_with("accu_grads")) {
+            result.param_not_load.push_back(slot.name);
+        }
+    }
+    if (rules.prefix_fallback) {
+        // MindSpore's fallback: the first still-missing name that some key ends with gives a prefix,
+        // tried for all missing names; repeat while a round finds one.
+        while (!result.param_not_load.empty()) {
+            std::optional<std::string> prefix;
+            for (const auto& missing : result.param_not_load) {
+                for (const auto& r : dict)
+                    if (!r.is_string() && r.name.size() > missing.size() && r.name.ends_with(missing)) {
+                        prefix = r.name.substr(0, r.name.size() - missing.size());
+                        break;
+                    }
+                if (prefix) break;
+            }
+            if (!prefix) break;
+            for (const auto& slot : slots) {
+                const auto it = std::find(result.param_not_load.begin(), result.param_not_load.end(), slot.name);
+                if (it == result.param_not_load.end()) continue;
+                const auto* r = dict.find(*prefix + slot.name);
+                if (!r || r->is_string()) continue;
+                plan.emplace_back(&slot, r);
+                result.param_not_load.erase(it);  // MindSpore leaves such entries in ckpt_not_load
+            }
+        }
+    }
+
+    std::vector<std::string> problems;
+    std::vector<std::string_view> resized;  // checkpoint names whose shape differs: a re-sized head, typically
+    std::vector<bool> cast(plan.size(), false);
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+        const auto& [slot, r] = plan[i];
+        const Shape& want = slot->view.shape;
+        const bool same_shape = r->shape == want;
+        // MindSpore reshapes a checkpoint tensor whose extra trailing dims are all 1, e.g. [12,2048,1,1] -> [12,2048]
+        const bool trailing_ones = r->shape.size() > want.size() &&
+                                   std::equal(want.begin(), want.end(), r->shape.begin()) &&
+                                   std::all_of(r->shape.begin() + static_cast<std::ptrdiff_t>(want.size()),
+                                               r->shape.end(), [](std::size_t d) { return d == 1; });
+        if (!same_shape && !trailing_ones) {
+            problems.push_back(slot->name + ": shape " + shape_string(want) + " in the network, " +
+                               shape_string(r->shape) + " in the checkpoint ('" + r->name + "')");
+            resized.push_back(r->name);
+            continue;
+        }
+        if (r->dtype != slot->view.dtype) {
+            const auto fa = detail::family_of(r->dtype), fb = detail::family_of(slot->view.dtype);
+            if (rules.cast_within_family && fa == fb && fa != detail::Family::other) {
+                cast[i] = true;
+            } else {
+                problems.push_back(slot->name + ": dtype " + std::string(dtype_name(slot->view.dtype)) +
+                                   " in the network, " + std::string(dtype_name(r->dtype)) + " in the checkpoint ('" +
+                                   r->name + "')" +
+                                   (fa == fb && fa != detail::Family::other
+                                        ? " (match::suffix converts within a family; match::strict does not)"
+                                        : ""));
+            }
+        }
+    }
+    if (options.require_all)  // suggestions come from the entries no parameter took
+        for (const auto& missing : result.param_not_load)
+            problems.push_back(missing + ": not in the checkpoint" + detail::did_you_mean(missing, result.ckpt_not_load));
+    if (!problems.empty()) {
+        std::string msg = "load_param_into_net: " + std::to_string(problems.size()) +
+                          (problems.size() == 1 ? " problem" : " problems") + "; nothing was loaded:";
+        for (const auto& p : problems) msg += "\n  - " + p;
+        if (!resized.empty()) msg += detail::filter_hint(resized);
+        throw ParameterError(msg);
+    }
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+        const auto& [slot, r] = plan[i];
+        if (cast[i]) detail::convert(r->data, r->dtype, slot->view.bytes, slot->view.dtype);
+        else std::memcpy(slot->view.bytes.data(), r->data.data(), slot->view.bytes.size());
+    }
+    return result;
+}
+
+}  // namespace detail
+
+// Loads every parameter of target (a network, an optimizer, anything with visit_parameters) that the
+// dict holds, matching names by Match. Nothing in target changes unless every matched entry fits
+// (shape, dtype); otherwise one ParameterError lists every problem.
+template <MatchPolicy Match = match::suffix, HasParameters Target>
+LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const LoadIntoNetOptions& options = {}) {
+    std::vector<detail::ParameterSlot> slots;
+    visit_parameters(target, [&](std::string_view name, auto& p) { slots.push_back({std::string(name), view_of(p)}); });
+    return detail::load_into_slots(slots, dict, options, {Match::prefix_fallback, Match::cast_within_family});
+}
+
+// One line per parameter left unloaded, with a did-you-mean from the checkpoint's names.
+inline std::string describe(const LoadResult& result) {
+    std::string out;
+    for (const auto& p : result.param_not_load)
+        out += "not loaded: " + p + detail::did_you_mean(p, result.ckpt_not_load) + "\n";
+    for (const auto& k : result.ckpt_not_load) out += "unused in checkpoint: " + k + "\n";
+    return out;
+}
+
+}  // namespace mindsave
