@@ -2,9 +2,11 @@
 // A missing folder skips a test on a user's clone and fails it in CI (CI=true).
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -32,6 +34,22 @@ inline std::filesystem::path require_path(const std::filesystem::path& path, con
 // A file or folder under ../shared (real MNIST, real MindSpore files).
 inline std::filesystem::path require_shared(const std::filesystem::path& relative) {
     return require_path(shared_dir() / relative, "set -DMINDSAVE_SHARED_DIR=... or the MINDSAVE_SHARED_DIR variable");
+}
+
+// A fixture that is a real damaged file (its name says _CORRUPTED_, as ../shared's README lists it):
+// every reader must refuse it with a FormatError, never load it.
+inline bool is_damaged_fixture(const std::filesystem::path& p) {
+    return p.filename().string().find("_CORRUPTED_") != std::string::npos;
+}
+
+// The real MindSpore .ckpt files under ../shared, sorted: the ones that must read, or the damaged ones.
+inline std::vector<std::filesystem::path> ckpt_fixtures(bool damaged = false) {
+    std::vector<std::filesystem::path> out;
+    for (const auto& e : std::filesystem::directory_iterator(require_shared("fixtures/mindspore/ckpt")))
+        if (e.is_regular_file() && e.path().extension() == ".ckpt" && is_damaged_fixture(e.path()) == damaged)
+            out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 // Real Fashion-MNIST from the Debian package dataset-fashion-mnist.

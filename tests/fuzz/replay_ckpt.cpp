@@ -208,17 +208,23 @@ int main(int argc, char** argv) {
                 return 1;
             }
             ++files;
+            // With --expect-valid, a file named _CORRUPTED_ is a real damaged one: it must be refused instead.
+            const bool must_parse = expect_valid && file.filename().string().find("_CORRUPTED_") == std::string::npos;
             try {
                 format::ckpt::parse(bytes, file, {.crc_check = true});
                 ++accepted;
+                if (expect_valid && !must_parse) {
+                    std::printf("FAILED: %s: a damaged file parsed\n", file.c_str());
+                    return 1;
+                }
             } catch (const Error& e) {
-                if (expect_valid) {
+                if (must_parse) {
                     std::printf("FAILED: %s\n", e.what());
                     return 1;
                 }
             }
             // a real MindSpore file must take the streaming read, not the fallback (same records: fuzz_one)
-            if (expect_valid && !format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), true)) {
+            if (must_parse && !format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), true)) {
                 std::printf("FAILED: %s: the streaming read declines a file MindSpore wrote\n", file.c_str());
                 return 1;
             }
