@@ -100,7 +100,10 @@ std::filesystem::path checkpoint_file_name(std::filesystem::path path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
         throw FileError(path, "is a directory; save_checkpoint needs a file name inside it");
-    if (!path.string().ends_with(Format::extension)) path += std::string(Format::extension);
+    const std::string name = path.string();
+    bool named = name.ends_with(Format::extension);
+    if constexpr (requires { Format::other_extension; }) named = named || name.ends_with(Format::other_extension);
+    if (!named) path += std::string(Format::extension);
     return path;
 }
 

@@ -10,12 +10,10 @@
 #include <vector>
 
 #include "mindsave/core/dtype.hpp"
+#include "mindsave/core/padding.hpp"
 #include "mindsave/core/tensor.hpp"
 
 namespace mindsave {
-
-// How a window op pads: MindSpore's pad_mode values.
-enum class Padding { valid, same, pad };
 
 namespace op {
 using Pair = std::array<std::int64_t, 2>;
@@ -24,7 +22,7 @@ using Pads = std::array<std::int64_t, 4>;  // top, bottom, left, right (MindSpor
 struct Conv {  // inputs: x, weight [out, in, kh, kw] (, bias [out])
     Pair kernel, stride;
     Pads pads;  // the padding actually applied, whatever the mode
-    Padding padding = Padding::valid;
+    PadMode padding = PadMode::valid;
     std::int64_t out_channels = 0;
 };
 struct Dense {};  // inputs: x [N, in], weight [out, in] (, bias [out]): x * weight^T + bias
@@ -32,12 +30,12 @@ struct Relu {};
 struct MaxPool {
     Pair kernel, stride;
     Pads pads;
-    Padding padding = Padding::valid;
+    PadMode padding = PadMode::valid;
 };
 struct AvgPool {
     Pair kernel, stride;
     Pads pads;
-    Padding padding = Padding::valid;
+    PadMode padding = PadMode::valid;
     bool count_include_pad = false;  // explicit padding counted in the divisor (MindSpore's 'pad' default)
 };
 struct GlobalAvgPool {  // mean over H and W

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/tensor.hpp"
 #include "mindsave/core/utf8.hpp"
@@ -22,9 +23,7 @@ namespace detail {
 inline std::vector<std::byte> utf8_to_utf32le(std::string_view s) {
     std::vector<std::byte> out;
     out.reserve(s.size() * 4);
-    auto put = [&](std::uint32_t cp) {
-        for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::byte>((cp >> (8 * b)) & 0xff));
-    };
+    auto put = [&](std::uint32_t cp) { append_le(out, cp, 4); };
     for (std::size_t i = 0; i < s.size();) {
         const Utf8Char ch = utf8_char_at(s, i);
         if (ch.length == 0) {  // one bad byte becomes U+FFFD, as Python's errors="replace" does
@@ -42,8 +41,7 @@ inline std::vector<std::byte> utf8_to_utf32le(std::string_view s) {
 inline std::string utf32le_to_utf8(std::span<const std::byte> b) {
     std::string out;
     for (std::size_t i = 0; i + 4 <= b.size(); i += 4) {
-        std::uint32_t cp = 0;
-        for (int k = 3; k >= 0; --k) cp = (cp << 8) | static_cast<std::uint8_t>(b[i + static_cast<std::size_t>(k)]);
+        auto cp = static_cast<std::uint32_t>(load_le(b.data() + i, 4));
         if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) cp = 0xfffd;  // not a scalar value
         append_utf8(out, cp);
     }

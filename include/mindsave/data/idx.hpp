@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mindsave/core/byte_count.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/tensor.hpp"
@@ -159,10 +160,9 @@ inline IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::filesystem
     // The product of the dimensions must match the bytes present; it is computed with overflow checks.
     const std::size_t width = dtype_size(type->dtype);
     const std::size_t available = n - header;
-    std::size_t need = width;
-    bool overflow = false;
-    for (std::size_t d : out.dims) overflow = __builtin_mul_overflow(need, d, &need) || overflow;
-    if (std::find(out.dims.begin(), out.dims.end(), std::size_t{0}) != out.dims.end()) need = 0, overflow = false;
+    const auto checked = checked_byte_count(out.dims, width);
+    const bool overflow = !checked;
+    const std::size_t need = checked.value_or(0);
     if (overflow || need > available)
         throw FormatError(path, "truncated idx data: " + detail::dims_text(out.dims, *type) + " need " +
                                     (overflow ? std::string("more than 2^64") : std::to_string(need)) +

@@ -9,6 +9,9 @@
 #include <optional>
 #include <span>
 
+#include "mindsave/core/endian.hpp"
+
+
 namespace mindsave::format::detail {
 
 inline constexpr std::size_t crc_footer_bytes = 17;
@@ -23,18 +26,13 @@ inline std::optional<CrcFooter> crc_footer(std::span<const std::byte> file) noex
     if (file.size() < crc_footer_bytes) return std::nullopt;
     const std::byte* f = file.data() + file.size() - crc_footer_bytes;
     if (std::memcmp(f, "crc_num", 7) != 0) return std::nullopt;
-    CrcFooter out;
-    for (int i = 0; i < 10; ++i) {
-        if (i < 6) out.well_formed = out.well_formed && f[7 + i] == std::byte{0};
-        else out.crc = (out.crc << 8) | static_cast<std::uint8_t>(f[7 + i]);
-    }
-    return out;
+    return CrcFooter{static_cast<std::uint32_t>(load_be(f + 13, 4)), load_be(f + 7, 6) == 0};
 }
 
 inline std::array<std::byte, crc_footer_bytes> encode_crc_footer(std::uint32_t crc) noexcept {
     std::array<std::byte, crc_footer_bytes> out{};
     std::memcpy(out.data(), "crc_num", 7);
-    for (int i = 0; i < 4; ++i) out[16 - i] = static_cast<std::byte>((crc >> (8 * i)) & 0xff);
+    store_be(out.data() + 13, crc, 4);
     return out;
 }
 

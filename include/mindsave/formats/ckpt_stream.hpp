@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mindsave/core/byte_count.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/ckpt_crc_footer.hpp"
@@ -42,17 +43,11 @@ inline void ckpt_check_size(const RecordView& r, std::size_t index, const std::f
                                         " bytes, not whole UTF-32 characters");
         return;
     }
-    std::size_t count = 1;
-    bool overflow = false;
-    for (auto d : r.shape) {
-        if (d != 0 && count > SIZE_MAX / d) overflow = true;
-        count *= d;
-    }
-    const std::size_t esize = dtype_size(r.dtype);
-    if (overflow || count > SIZE_MAX / esize || count * esize != r.data.size())
+    const auto need = checked_byte_count(r.shape, dtype_size(r.dtype));
+    if (!need || *need != r.data.size())
         throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(r.name) + "'): shape " +
                                     shape_string(r.shape) + " of " + std::string(dtype_name(r.dtype)) +
-                                    (overflow ? " overflows" : " needs " + std::to_string(count * esize) + " bytes") +
+                                    (!need ? " overflows" : " needs " + std::to_string(*need) + " bytes") +
                                     ", but the record holds " + std::to_string(r.data.size()) + " bytes");
 }
 

@@ -1,5 +1,5 @@
 // Lowers an OpGraph to MindIR's GraphProto and primitives table in MindSpore 2.x "REF::" style
-// (spec section 5.3): Load of each weight, primitives with MindSpore's attributes, shape attributes.
+// (docs/formats.md section 5.3): Load of each weight, primitives with MindSpore's attributes, shape attributes.
 #pragma once
 
 #include <cstdint>
@@ -176,11 +176,11 @@ private:
         return node("BiasAdd", prim, {x, use(n.inputs[2])}, shape_attr(n.output), n.scope);
     }
 
-    static std::string_view pad_mode(Padding p, bool upper) {
+    static std::string_view pad_mode(PadMode p, bool upper) {
         switch (p) {
-            case Padding::same: return upper ? "SAME" : "same";
-            case Padding::valid: return upper ? "VALID" : "valid";
-            case Padding::pad: return upper ? "PAD" : "pad";
+            case PadMode::same: return upper ? "SAME" : "same";
+            case PadMode::valid: return upper ? "VALID" : "valid";
+            case PadMode::pad: return upper ? "PAD" : "pad";
         }
         return "valid";
     }
@@ -188,8 +188,8 @@ private:
     void lower(const op::Conv& c, const OpNode& n) {
         const std::int64_t pad4[] = {c.pads[0], c.pads[1], c.pads[2], c.pads[3]};
         const std::int64_t stride[] = {1, 1, c.stride[0], c.stride[1]}, dilation[] = {1, 1, 1, 1};
-        const std::int64_t explicit_pad[] = {c.padding == Padding::pad ? c.pads[0] : 0, c.padding == Padding::pad ? c.pads[1] : 0,
-                                             c.padding == Padding::pad ? c.pads[2] : 0, c.padding == Padding::pad ? c.pads[3] : 0};
+        const std::int64_t explicit_pad[] = {c.padding == PadMode::pad ? c.pads[0] : 0, c.padding == PadMode::pad ? c.pads[1] : 0,
+                                             c.padding == PadMode::pad ? c.pads[2] : 0, c.padding == PadMode::pad ? c.pads[3] : 0};
         const auto prim = primitive(
             "Conv2D", {mindir_ints("kernel_size", c.kernel), mindir_int("mode", 1), mindir_int("out_channel", c.out_channels),
                        mindir_names("input_names", {"x", "w"}), mindir_ints("pad", explicit_pad),
@@ -218,7 +218,7 @@ private:
                             mindir_ints("kernel_size", kernel), mindir_string("format", "NCHW"),
                             mindir_ints("strides", strides), mindir_names("input_names", {"x"})};
         // explicit padding is the one case that needs the pad list (MindSpore's "PAD" pooling)
-        const auto prim = p.padding == Padding::pad ? primitive(op, attrs, mindir_ints("pad_list", pads)) : primitive(op, attrs);
+        const auto prim = p.padding == PadMode::pad ? primitive(op, attrs, mindir_ints("pad_list", pads)) : primitive(op, attrs);
         finish(n, node(op, prim, uses(n.inputs), shape_attr(n.output), n.scope));
     }
     void lower(const op::MaxPool& p, const OpNode& n) { pool("MaxPool", p, n); }

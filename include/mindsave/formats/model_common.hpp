@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mindsave/core/byte_count.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
@@ -133,13 +134,11 @@ private:
 
 // Checks a tensor's byte count against dtype x shape, naming the file and the tensor.
 inline void check_tensor_bytes(const std::filesystem::path& path, const RecordView& r) {
-    std::size_t n = dtype_size(r.dtype);
-    for (auto d : r.shape) {
-        if (d != 0 && n > SIZE_MAX / d)
-            throw FormatError(path, "tensor '" + std::string(r.name) + "' has dims " + shape_string(r.shape) +
-                                        " whose size overflows");
-        n *= d;
-    }
+    const auto need = checked_byte_count(r.shape, dtype_size(r.dtype));
+    if (!need)
+        throw FormatError(path, "tensor '" + std::string(r.name) + "' has dims " + shape_string(r.shape) +
+                                    " whose size overflows");
+    const std::size_t n = *need;
     if (n != r.data.size())
         throw FormatError(path, "tensor '" + std::string(r.name) + "' " + std::string(dtype_name(r.dtype)) +
                                     shape_string(r.shape) + " needs " + std::to_string(n) + " bytes but holds " +

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record.hpp"
@@ -95,8 +96,8 @@ private:
 
     template <class Window>
     static io::ProtoBuilder padding(const Window& w) {
-        if (w.padding == Padding::same) return onnx_string("auto_pad", "SAME_UPPER");
-        if (w.padding == Padding::valid) return onnx_string("auto_pad", "VALID");
+        if (w.padding == PadMode::same) return onnx_string("auto_pad", "SAME_UPPER");
+        if (w.padding == PadMode::valid) return onnx_string("auto_pad", "VALID");
         const std::int64_t pads[] = {w.pads[0], w.pads[2], w.pads[1], w.pads[3]};  // ONNX: begins, then ends
         return onnx_ints("pads", pads);
     }
@@ -264,9 +265,7 @@ inline void onnx::Mapped::parse_initializer(std::span<const std::byte> tensor, c
     bool has_length = false, external = false, has_raw = false;
     std::vector<std::byte> typed;  // float_data / int32_data / int64_data / double_data, little-endian
     std::uint32_t typed_from = 0;  // the field they came from
-    auto append = [&](std::uint64_t value, std::size_t width) {
-        for (std::size_t i = 0; i < width; ++i) typed.push_back(static_cast<std::byte>((value >> (8 * i)) & 0xff));
-    };
+    auto append = [&](std::uint64_t value, std::size_t width) { append_le(typed, value, width); };
     auto typed_field = [&](std::uint32_t field, io::WireType type, bool fixed, std::size_t fixed_width, std::size_t width) {
         typed_from = field;
         auto one = [&](io::WireReader& in) {

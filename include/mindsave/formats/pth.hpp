@@ -15,6 +15,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mindsave/core/byte_count.hpp"
+#include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/concepts.hpp"
@@ -35,6 +37,7 @@ struct PthReadOptions {
 
 struct pth {
     static constexpr std::string_view extension = ".pth";
+    static constexpr std::string_view other_extension = ".pt";  // torch.save's other usual suffix: kept as given
     static constexpr std::string_view archive_name = "archive";  // the folder inside the zip torch.load expects one of
 
     using WriteOptions = PthWriteOptions;
@@ -170,6 +173,7 @@ private:
         r.shape.assign(t.sizes.begin(), t.sizes.end());
         const std::string where = "tensor '" + v.name + "' (size " + shape_string(r.shape) + ", storage '" + s.key + "')";
         if (std::find(t.sizes.begin(), t.sizes.end(), std::uint64_t{0}) != t.sizes.end()) return;  // no elements
+        if (!checked_byte_count(t.sizes, esize)) throw FormatError(path, where + ": its size overflows");
         std::uint64_t last = t.offset, count = 1, expected_stride = 1;  // last: the highest element index used
         bool contiguous = true;
         for (std::size_t d = t.sizes.size(); d-- > 0;) {
@@ -177,8 +181,7 @@ private:
             if (t.strides[d] != 0 && reach > (UINT64_MAX - last) / t.strides[d])
                 throw FormatError(path, where + ": its strides overflow");
             last += reach * t.strides[d];
-            if (count > UINT64_MAX / t.sizes[d]) throw FormatError(path, where + ": its size overflows");
-            count *= t.sizes[d];
+            count *= t.sizes[d];  // fits: the byte count was checked above
             if (t.sizes[d] != 1 && t.strides[d] != expected_stride) contiguous = false;
             expected_stride = count;
         }
@@ -228,9 +231,7 @@ private:
         std::vector<std::byte> out;
         std::uint32_t memo = 0;
         void op(unsigned char c) { out.push_back(static_cast<std::byte>(c)); }
-        void le(std::uint64_t v, int n) {
-            for (int i = 0; i < n; ++i) out.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xff));
-        }
+        void le(std::uint64_t v, int n) { append_le(out, v, static_cast<std::size_t>(n)); }
         void text(std::string_view s) {
             op('X');
             le(s.size(), 4);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mindsave/core/dtype.hpp"
+#include "mindsave/core/endian.hpp"
 #include "mindsave/io/json.hpp"
 
 namespace mindsave::format::detail {
@@ -115,10 +116,7 @@ private:
         return s;
     }
     std::uint64_t le(int n) {
-        const auto s = take(static_cast<std::uint64_t>(n));
-        std::uint64_t v = 0;
-        for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(s[static_cast<std::size_t>(i)]);
-        return v;
+        return load_le(take(static_cast<std::uint64_t>(n)).data(), static_cast<std::size_t>(n));
     }
     std::string utf8(std::uint64_t n) {
         const auto s = take(n);
@@ -184,11 +182,8 @@ private:
                 case 0x8a: push(long_int(le(1))); break;                                   // LONG1
                 case 0x8b: push(long_int(le(4))); break;                                   // LONG4
                 case 'G': {                                                                // BINFLOAT (big-endian)
-                    const auto s = take(8);
-                    std::uint64_t bits = 0;
-                    for (int i = 0; i < 8; ++i) bits = (bits << 8) | static_cast<std::uint8_t>(s[static_cast<std::size_t>(i)]);
                     Obj* f = make(Kind::floating);
-                    f->floating = std::bit_cast<double>(bits);
+                    f->floating = std::bit_cast<double>(load_be(take(8).data(), 8));
                     push(f);
                     break;
                 }
@@ -250,8 +245,7 @@ private:
     Obj* long_int(std::uint64_t n) {
         if (n > 8) fail("an integer longer than 64 bits");
         const auto s = take(n);
-        std::uint64_t v = 0;
-        for (std::size_t i = n; i-- > 0;) v = (v << 8) | static_cast<std::uint8_t>(s[i]);
+        std::uint64_t v = load_le(s.data(), static_cast<std::size_t>(n));
         if (n > 0 && n < 8 && (static_cast<std::uint8_t>(s[n - 1]) & 0x80)) v |= ~std::uint64_t{0} << (8 * n);  // sign
         return make(Kind::integer, static_cast<std::int64_t>(v));
     }

@@ -1,4 +1,4 @@
-// format::safetensors: the safetensors file as MindSpore >= 2.4 writes it (spec section 1.9), read
+// format::safetensors: the safetensors file as MindSpore >= 2.4 writes it (docs/formats.md section 1.9), read
 // from a memory map as views with the reference reader's checks, and written atomically from tensor memory.
 #pragma once
 
@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "mindsave/core/byte_count.hpp"
+#include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/concepts.hpp"
@@ -58,22 +60,6 @@ inline const SafetensorsDType& safetensors_dtype(DType t) {
     throw DTypeError("no safetensors dtype for " + std::string(dtype_name(t)));
 }
 
-inline std::uint64_t load_le64(const std::byte* p) noexcept {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-    return v;
-}
-
-// shape product times element size, or nullopt on overflow.
-inline std::optional<std::size_t> checked_bytes(std::span<const std::size_t> shape, std::size_t esize) noexcept {
-    std::size_t n = 1;
-    for (const auto d : shape) {
-        if (d != 0 && n > SIZE_MAX / d) return std::nullopt;
-        n *= d;
-    }
-    if (n > SIZE_MAX / esize) return std::nullopt;
-    return n * esize;
-}
 
 }  // namespace detail
 
@@ -116,7 +102,7 @@ struct safetensors {
         if (bytes.size() < 8)
             throw FormatError(path, "not a safetensors file: " + std::to_string(bytes.size()) +
                                         " bytes, too short for the 8-byte header length");
-        const std::uint64_t n = detail::load_le64(bytes.data());
+        const std::uint64_t n = load_le(bytes.data(), 8);
         if (n > max_header_bytes)
             throw FormatError(path, "safetensors header length " + std::to_string(n) + " exceeds the format's limit of " +
                                         std::to_string(max_header_bytes) + " bytes (the file is damaged or not safetensors)");
@@ -174,7 +160,7 @@ struct safetensors {
                       const WriteOptions& options = {}) {
         const Layout layout = plan(records, options);
         std::byte length[8];
-        for (int i = 0; i < 8; ++i) length[i] = static_cast<std::byte>((layout.header.size() >> (8 * i)) & 0xff);
+        store_le(length, layout.header.size(), 8);
         std::vector<std::span<const std::byte>> pieces;
         pieces.reserve(records.size() + 2);
         pieces.emplace_back(length, 8);
@@ -313,7 +299,7 @@ private:
                                                  std::to_string(e->begin - start) + " bytes after the previous tensor") +
                                             (previous ? " '" + previous->name + "'" : "") +
                                             " (tensors must tile the data buffer in order)");
-            const auto need = detail::checked_bytes(e->shape, e->type->size);
+            const auto need = checked_byte_count(e->shape, e->type->size);
             if (!need)
                 throw FormatError(path, where + ": shape " + shape_string(e->shape) + " of " + std::string(e->type->name) +
                                             " overflows");
@@ -364,7 +350,7 @@ private:
                 throw ParameterError("tensor name '" + std::string(r.name) + "' is not UTF-8: safetensors needs UTF-8 names");
             if (r.name == "__metadata__")
                 throw ParameterError("a tensor may not be named '__metadata__' in safetensors (the key is reserved)");
-            const auto need = detail::checked_bytes(r.shape, dtype_size(r.dtype));
+            const auto need = checked_byte_count(r.shape, dtype_size(r.dtype));
             if (!need || *need != r.data.size())
                 throw ShapeError("tensor '" + std::string(r.name) + "': shape " + shape_string(r.shape) + " of " +
                                  std::string(dtype_name(r.dtype)) + " does not match its " + std::to_string(r.data.size()) +

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "mindsave/core/padding.hpp"
 #include "mindsave/graph/trace.hpp"
 #include "mindsave/nn/activation.hpp"
 #include "mindsave/nn/batchnorm.hpp"
@@ -23,19 +24,11 @@ namespace detail {
 struct Window {
     std::int64_t out, before, after;
 };
-inline Window window(std::size_t n, std::size_t k, std::size_t stride, Padding mode, std::size_t pad) {
-    const auto N = static_cast<std::int64_t>(n), K = static_cast<std::int64_t>(k), S = static_cast<std::int64_t>(stride);
-    if (mode == Padding::same) {
-        const std::int64_t out = (N + S - 1) / S;
-        const std::int64_t total = std::max<std::int64_t>((out - 1) * S + K - N, 0);
-        return {out, total / 2, total - total / 2};
-    }
-    const auto P = static_cast<std::int64_t>(mode == Padding::pad ? pad : 0);
-    return {(N + 2 * P - K) / S + 1, P, P};
-}
-
-constexpr Padding padding_of(PadMode m) {
-    return m == PadMode::same ? Padding::same : m == PadMode::valid ? Padding::valid : Padding::pad;
+inline Window window(std::size_t n, std::size_t k, std::size_t stride, PadMode mode, std::size_t pad) {
+    const std::size_t out = mindsave::detail::padded_output_size(mode, n, k, stride, pad);
+    return {static_cast<std::int64_t>(out),
+            static_cast<std::int64_t>(mindsave::detail::padding_before(mode, n, out, k, stride, pad)),
+            static_cast<std::int64_t>(mindsave::detail::padding_after(mode, n, out, k, stride, pad))};
 }
 
 // The geometry of a k x k window op over an [N, C, H, W] value, or a ShapeError naming the layer.
@@ -45,7 +38,7 @@ struct Geometry {
     Shape out;  // [N, C, OH, OW] with C filled by the caller when it changes
 };
 inline Geometry geometry(const Tracer& t, std::size_t x, const Path& path, std::size_t k, std::size_t stride,
-                         Padding mode, std::size_t pad) {
+                         PadMode mode, std::size_t pad) {
     const Shape& s = t.expect_rank(x, 4, path);
     const Window h = window(s[2], k, stride, mode, pad), w = window(s[3], k, stride, mode, pad);
     if (h.out < 1 || w.out < 1)
@@ -61,14 +54,14 @@ template <std::size_t I, std::size_t O, std::size_t K, PadMode M, std::size_t S,
 struct export_rule<Conv2d<I, O, K, M, S, P, B, W, BI>> {
     template <class L>
     static std::size_t trace(Tracer& t, L& layer, std::size_t x, const Path& path) {
-        auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
+        auto g = detail::geometry(t, x, path, K, S, M, P);
         if (t.shape(x)[1] != I)
             throw ShapeError("export: " + path.scope + " expects " + std::to_string(I) + " input channels, got " +
                              shape_string(t.shape(x)));
         g.out[1] = O;
         auto inputs = t.parameters(layer, path);  // weight (, bias)
         inputs.insert(inputs.begin(), x);
-        return t.add(op::Conv{g.kernel, g.stride, g.pads, detail::padding_of(M), static_cast<std::int64_t>(O)},
+        return t.add(op::Conv{g.kernel, g.stride, g.pads, M, static_cast<std::int64_t>(O)},
                      std::move(inputs), std::move(g.out), path.scope);
     }
 };
@@ -98,8 +91,8 @@ template <std::size_t K, std::size_t S, PadMode M, std::size_t P>
 struct export_rule<MaxPool2d<K, S, M, P>> {
     template <class L>
     static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
-        auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
-        return t.add(op::MaxPool{g.kernel, g.stride, g.pads, detail::padding_of(M)}, {x}, std::move(g.out), path.scope);
+        auto g = detail::geometry(t, x, path, K, S, M, P);
+        return t.add(op::MaxPool{g.kernel, g.stride, g.pads, M}, {x}, std::move(g.out), path.scope);
     }
 };
 
@@ -107,9 +100,9 @@ template <std::size_t K, std::size_t S, PadMode M, std::size_t P, bool IncludePa
 struct export_rule<AvgPool2d<K, S, M, P, IncludePad>> {
     template <class L>
     static std::size_t trace(Tracer& t, L&, std::size_t x, const Path& path) {
-        auto g = detail::geometry(t, x, path, K, S, detail::padding_of(M), P);
+        auto g = detail::geometry(t, x, path, K, S, M, P);
         const bool include_pad = M == PadMode::pad && IncludePad;
-        return t.add(op::AvgPool{g.kernel, g.stride, g.pads, detail::padding_of(M), include_pad}, {x}, std::move(g.out),
+        return t.add(op::AvgPool{g.kernel, g.stride, g.pads, M, include_pad}, {x}, std::move(g.out),
                      path.scope);
     }
 };

@@ -139,7 +139,7 @@ OpGraph trace(Net& net, std::span<const Shape> input_shapes, std::string cell_na
     Tracer t(g);
     std::vector<std::size_t> xs;
     for (std::size_t i = 0; i < input_shapes.size(); ++i)
-        xs.push_back(t.input(i == 0 ? "x" : "x" + std::to_string(i), input_shapes[i]));
+        xs.push_back(t.input(std::string("x").append(i == 0 ? "" : std::to_string(i)), input_shapes[i]));  // (GCC 12 -O3 -Wrestrict dislikes "x" + ...)
     const Path top{"", "Default"};
     if constexpr (MultiInputExport<Net>) {
         g.outputs = export_rule<Net>::trace_inputs(t, net, xs, top);

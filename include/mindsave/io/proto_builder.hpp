@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mindsave/core/endian.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
 
 namespace mindsave::io {
@@ -28,7 +29,7 @@ public:
     ProtoBuilder& float32(std::uint32_t field, float v) {
         key(field, WireType::fixed32);
         const auto bits = std::bit_cast<std::uint32_t>(v);
-        for (int i = 0; i < 4; ++i) owned_.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+        append_le(owned_, bits, 4);
         extend_owned();
         return *this;
     }

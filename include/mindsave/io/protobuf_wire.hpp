@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "mindsave/core/endian.hpp"
+
+
 namespace mindsave::io {
 
 enum class WireType : std::uint8_t { varint = 0, fixed64 = 1, length_delimited = 2, fixed32 = 5 };
@@ -80,8 +83,7 @@ public:
 private:
     std::uint64_t fixed(std::size_t n) {
         if (n > bytes_.size() - pos_) fail("fixed-width field runs past the end");
-        std::uint64_t v = 0;
-        for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(bytes_[pos_ + i]) << (8 * i);
+        const std::uint64_t v = load_le(bytes_.data() + pos_, n);
         pos_ += n;
         return v;
     }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
@@ -31,8 +32,7 @@ class ZipCursor {
 public:
     ZipCursor(std::span<const std::byte> b, std::uint64_t at) : bytes_(b), at_(at) {}
     std::uint64_t get(int n) {
-        std::uint64_t v = 0;
-        for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(bytes_[at_ + static_cast<std::uint64_t>(i)]);
+        const std::uint64_t v = load_le(bytes_.data() + at_, static_cast<std::size_t>(n));
         at_ += static_cast<std::uint64_t>(n);
         return v;
     }
@@ -43,9 +43,7 @@ private:
     std::uint64_t at_;
 };
 
-inline void put_le(std::vector<std::byte>& out, std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) out.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xff));
-}
+inline void put_le(std::vector<std::byte>& out, std::uint64_t v, int n) { append_le(out, v, static_cast<std::size_t>(n)); }
 }  // namespace detail
 
 // The entries of a ZIP archive held in memory (e.g. a MappedFile). Only stored entries are accepted:
@@ -236,7 +234,7 @@ public:
         for (const auto& c : central_) {
             const bool big_size = c.size >= zip64_at_, big_offset = c.offset >= zip64_at_;
             detail::put_le(cd, 0x02014b50, 4);
-            detail::put_le(cd, (3u << 8) | 45u, 2);  // made by: Unix, spec 4.5
+            detail::put_le(cd, (3u << 8) | 45u, 2);  // made by: Unix, ZIP spec (APPNOTE) version 4.5
             detail::put_le(cd, big_size || big_offset ? 45 : 20, 2);
             detail::put_le(cd, 0x0800, 2);
             detail::put_le(cd, 0, 2);

@@ -10,6 +10,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/padding.hpp"
 #include "mindsave/core/parallel.hpp"
 #include "mindsave/core/schema.hpp"
 #include "mindsave/nn/init.hpp"
@@ -18,7 +19,6 @@
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/kernels/gemm.hpp"
 #include "mindsave/nn/kernels/parallel_gemm.hpp"
-#include "mindsave/nn/padding.hpp"
 
 namespace mindsave {
 

@@ -10,9 +10,9 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/padding.hpp"
 #include "mindsave/core/parallel.hpp"
 #include "mindsave/nn/kernels/pool.hpp"
-#include "mindsave/nn/padding.hpp"
 
 namespace mindsave {
 

@@ -1,5 +1,5 @@
-// Padding as MindSpore's convolution and pooling layers spell it: pad_mode 'same', 'valid' or 'pad',
-// and the output size and leading padding each mode gives along one axis.
+// Padding as MindSpore's convolution and pooling layers spell it: pad_mode 'same', 'valid' or 'pad', and the
+// output size and padding each mode gives along one axis; layers, export and the kernels all use this.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +25,16 @@ constexpr std::size_t padding_before(PadMode mode, std::size_t n, std::size_t ou
     if (mode == PadMode::pad) return padding;
     const std::size_t needed = out ? (out - 1) * s + k : 0;
     return (needed > n ? needed - n : 0) / 2;
+}
+
+// Padding after the last element: the rest of 'same''s total, or 'pad''s amount.
+constexpr std::size_t padding_after(PadMode mode, std::size_t n, std::size_t out, std::size_t k, std::size_t s,
+                                    std::size_t padding) noexcept {
+    if (mode == PadMode::valid) return 0;
+    if (mode == PadMode::pad) return padding;
+    const std::size_t needed = out ? (out - 1) * s + k : 0;
+    const std::size_t total = needed > n ? needed - n : 0;
+    return total - total / 2;
 }
 
 }  // namespace detail
