@@ -15,12 +15,12 @@
 
 #include <catch2/catch.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "mindsave/data/mnist.hpp"
 #include "mindsave/data/pipeline.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/mindsave.hpp"
-#include "shared_data.hpp"
+#include "support/shared_data.hpp"
 #include "support/same_parameters.hpp"
 #include "support/tsv_format.hpp"
 

@@ -1,6 +1,11 @@
 // core/: dtypes and their names, half-precision conversions, the seeded generator, concepts.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -170,4 +175,68 @@ TEST_CASE("shape errors name the layer, the expected and the actual shape", "[er
     Dense<10, 2> dense;
     CHECK_THROWS_WITH(dense.forward(x, y), Catch::Contains("Flatten"));
     CHECK_THROWS_AS(dense.forward(x, y), Error);
+}
+
+TEST_CASE("checked_byte_count multiplies a shape out, reports overflow, and counts a zero dimension as empty",
+          "[core][byte_count]") {
+    CHECK(checked_byte_count(Shape{6, 1, 5, 5}, 4) == std::optional<std::size_t>(600));
+    CHECK(checked_byte_count(Shape{}, 8) == std::optional<std::size_t>(8));  // a 0-d scalar: one element
+    CHECK_FALSE(checked_byte_count(Shape{std::size_t{1} << 40, std::size_t{1} << 30}, 1).has_value());
+    CHECK_FALSE(checked_byte_count(Shape{std::size_t{1} << 62}, 4).has_value());  // the element size overflows
+    CHECK(checked_byte_count(Shape{std::size_t{1} << 20, std::size_t{1} << 20, 0}, 4) == std::optional<std::size_t>(0));
+    // as numpy and the reference safetensors reader: the other dimensions must not overflow, even beside a 0
+    CHECK_FALSE(checked_byte_count(Shape{std::size_t{1} << 40, std::size_t{1} << 40, 0}, 4).has_value());
+    const std::vector<std::uint64_t> torch_sizes{3, 4};
+    CHECK(checked_byte_count(torch_sizes, 2) == std::optional<std::size_t>(24));
+}
+
+TEST_CASE("endian helpers read and write n-byte integers in both byte orders", "[core][endian]") {
+    std::byte buf[8]{};
+    store_le(buf, 0x0102030405060708u, 8);
+    CHECK(std::to_integer<int>(buf[0]) == 0x08);
+    CHECK(std::to_integer<int>(buf[7]) == 0x01);
+    CHECK(load_le(buf, 8) == 0x0102030405060708u);
+    CHECK(load_le(buf, 3) == 0x060708u);
+    store_be(buf, 0xa1b2c3d4u, 4);
+    CHECK(std::to_integer<int>(buf[0]) == 0xa1);
+    CHECK(load_be(buf, 4) == 0xa1b2c3d4u);
+    std::vector<char> text;
+    append_le(text, 0x41424344u, 4);
+    CHECK(std::string(text.begin(), text.end()) == "DCBA");
+    static_assert(load_le("\x01\x02", 2) == 0x0201);  // usable at compile time
+}
+
+TEST_CASE("'same' padding splits the missing input around it, the odd pixel after, for every size", "[core][padding]") {
+    for (std::size_t n = 1; n <= 12; ++n)
+        for (std::size_t k = 1; k <= 7; ++k)
+            for (std::size_t s = 1; s <= 3; ++s) {
+                INFO("n=" << n << " k=" << k << " s=" << s);
+                const std::size_t out = detail::padded_output_size(PadMode::same, n, k, s, 0);
+                CHECK(out == (n + s - 1) / s);
+                const std::size_t before = detail::padding_before(PadMode::same, n, out, k, s, 0);
+                const std::size_t after = detail::padding_after(PadMode::same, n, out, k, s, 0);
+                const std::size_t needed = (out - 1) * s + k;
+                CHECK(before + n + after == std::max(needed, n));
+                CHECK((after == before || after == before + 1));
+                CHECK(detail::padding_after(PadMode::pad, n, out, k, s, 2) == 2);
+                CHECK(detail::padding_after(PadMode::valid, n, out, k, s, 2) == 0);
+            }
+}
+
+TEST_CASE("a type's cell name is its own, a model's is given beside it, a Sequential is a SequentialCell",
+          "[core][cell_name]") {
+    STATIC_REQUIRE(cell_name<Conv2d<1, 6, 5>> == "Conv2d");
+    STATIC_REQUIRE(cell_name<BatchNorm2d<4>> == "BatchNorm2d");
+    STATIC_REQUIRE(cell_name<Momentum> == "Momentum");
+    STATIC_REQUIRE(cell_name<LeNet5<>> == "LeNet5");
+    STATIC_REQUIRE(cell_name<ResNet50<2>> == "ResNet");
+    STATIC_REQUIRE(cell_name<Sequential<Named<"fc", Dense<4, 2>>>> == "SequentialCell");
+    STATIC_REQUIRE(cell_name<int> == "Cell");
+    // the graph of a plain Sequential is named after its class, as MindSpore names a graph
+    Sequential<Named<"fc", Dense<4, 2>>> net;
+    const Shape input{1, 4};
+    CHECK(export_graph(net, std::span<const Shape>(&input, 1)).name == "SequentialCell");
+    LeNet5<> lenet;
+    const Shape image{1, 1, 32, 32};
+    CHECK(export_graph(lenet, std::span<const Shape>(&image, 1)).name == "LeNet5");
 }

@@ -11,7 +11,7 @@
 
 #include "mindsave/core/parallel.hpp"
 #include "mindsave/mindsave.hpp"
-#include "allocation_counter.hpp"
+#include "support/allocation_counter.hpp"
 
 using namespace mindsave;
 

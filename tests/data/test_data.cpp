@@ -18,14 +18,14 @@
 #include <google/protobuf/io/gzip_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "mindsave/data/idx.hpp"
 #include "mindsave/data/mnist.hpp"
 #include "mindsave/data/pipeline.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/io/read_file.hpp"
-#include "allocation_counter.hpp"
-#include "shared_data.hpp"
+#include "support/allocation_counter.hpp"
+#include "support/shared_data.hpp"
 
 namespace fs = std::filesystem;
 using namespace mindsave;

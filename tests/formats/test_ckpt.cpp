@@ -11,9 +11,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "mindsave/mindsave.hpp"
-#include "shared_data.hpp"
+#include "support/shared_data.hpp"
 
 using namespace mindsave;
 namespace fs = std::filesystem;
@@ -110,9 +110,12 @@ TEST_CASE("a real damaged checkpoint (bytes mangled by a text encoder) is refuse
     for (const auto& path : damaged) {
         INFO(path.filename());
         const std::string name = path.filename().string();
-        CHECK_THROWS_MATCHES(format::ckpt::read(path), FormatError, Catch::Contains(name) && Catch::Contains("runs past the end"));
-        CHECK_THROWS_MATCHES(format::ckpt::Mapped(path), FormatError, Catch::Contains(name));
-        CHECK_THROWS_MATCHES(load_checkpoint(path), FormatError, Catch::Contains(name));
+        CHECK_THROWS_AS(format::ckpt::read(path), FormatError);
+        CHECK_THROWS_WITH(format::ckpt::read(path), Catch::Contains(name) && Catch::Contains("runs past the end"));
+        CHECK_THROWS_AS(format::ckpt::Mapped(path), FormatError);
+        CHECK_THROWS_WITH(format::ckpt::Mapped(path), Catch::Contains(name));
+        CHECK_THROWS_AS(load_checkpoint(path), FormatError);
+        CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains(name));
         const auto bytes = io::read_whole_file(path);
         CHECK_FALSE(format::detail::stream_ckpt(format::detail::MemorySource{bytes}, bytes.size(), true).has_value());
     }
@@ -646,4 +649,26 @@ TEST_CASE("a user's own struct of tensors saves and loads through visit_paramete
     CHECK(r.param_not_load.empty());
     CHECK(b.embedding(1, 2) == 9.5);
     CHECK(b.counts(2) == 3);
+}
+
+TEST_CASE("the crc_num footer decodes what it encodes, and any of its six high bytes set makes it malformed",
+          "[ckpt][crc]") {
+    for (const std::uint32_t crc : {0u, 1u, 0x12345678u, 0xffffffffu}) {
+        const auto footer = format::detail::encode_crc_footer(crc);
+        CHECK(std::string(reinterpret_cast<const char*>(footer.data()), 7) == "crc_num");
+        const auto decoded = format::detail::crc_footer(footer);
+        REQUIRE(decoded.has_value());
+        CHECK(decoded->crc == crc);
+        CHECK(decoded->well_formed);
+        for (std::size_t high = 7; high < 13; ++high) {  // the 10-byte big-endian value: 6 zero bytes, then the CRC
+            auto bad = footer;
+            bad[high] = std::byte{1};
+            INFO("byte " << high);
+            CHECK_FALSE(format::detail::crc_footer(bad)->well_formed);
+            CHECK(format::detail::crc_footer(bad)->crc == crc);
+        }
+    }
+    std::vector<std::byte> not_footer(17, std::byte{'x'});
+    CHECK_FALSE(format::detail::crc_footer(not_footer).has_value());
+    CHECK_FALSE(format::detail::crc_footer(std::span<const std::byte>(not_footer).first(16)).has_value());
 }

@@ -14,7 +14,7 @@
 #include "mindsave/mindsave.hpp"
 #include "support/same_parameters.hpp"
 #include "support/tsv_format.hpp"
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace mindsave;
 namespace fs = std::filesystem;
@@ -120,4 +120,13 @@ TEST_CASE("a user's format takes part in filtering and editing like ours", "[for
     CHECK(back.keys() == dict.keys());
     REQUIRE(back.find("note") != nullptr);
     CHECK(back.at("note").text == std::optional<std::string>("from a user format"));
+}
+
+TEST_CASE("save_checkpoint's file name gains the format's extension unless it has one (.pt counts for .pth)", "[formats]") {
+    CHECK(checkpoint_file_name<format::ckpt>("lenet") == fs::path("lenet.ckpt"));
+    CHECK(checkpoint_file_name<format::ckpt>("lenet.ckpt") == fs::path("lenet.ckpt"));
+    CHECK(checkpoint_file_name<format::pth>("model.pt") == fs::path("model.pt"));
+    CHECK(checkpoint_file_name<format::pth>("model") == fs::path("model.pth"));
+    CHECK(checkpoint_file_name<format::safetensors>("model.pt") == fs::path("model.pt.safetensors"));
+    CHECK(checkpoint_file_name<tsv>("x") == fs::path("x.tsv"));
 }

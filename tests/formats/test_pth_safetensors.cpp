@@ -13,7 +13,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "mindsave/checkpoint/load.hpp"
 #include "mindsave/checkpoint/rename.hpp"
 #include "mindsave/checkpoint/save.hpp"
@@ -25,7 +25,7 @@
 #include "mindsave/nn/conv2d.hpp"
 #include "mindsave/nn/dense.hpp"
 #include "mindsave/nn/sequential.hpp"
-#include "shared_data.hpp"
+#include "support/shared_data.hpp"
 
 using namespace mindsave;
 namespace fs = std::filesystem;

@@ -106,7 +106,7 @@ def join_like_loader(raws):
 
 
 def predict(saved, writer, slice_bytes):
-    """The raw records MindSpore's save_checkpoint writes for these values (spec 1.4, 1.5)."""
+    """The raw records MindSpore's save_checkpoint writes for these values (docs/formats.md sections 1.4, 1.5)."""
     legacy = writer == "2.2"
     out = []
     for s in saved:

@@ -4,7 +4,7 @@
   onnx MODEL            onnx.checker (full check) on the model, external data loaded;
                         prints "init NAME DTYPE DIMS CRC32" per initializer and "op TYPE" per node.
   mindir MODEL          decodes with protoc's Python code for tests/interop/mind_ir.proto; reads
-                        external data exactly as spec section 5.4 lays it out (header, sorted, padded);
+                        external data exactly as docs/formats.md section 5.4 lays it out (header, sorted, padded);
                         prints "param NAME DTYPE DIMS CRC32" and "op TYPE" (REF:: resolved) per node.
   structure OURS REF    checks that OURS has the structure of the real MindSpore file REF: for every
                         primitive type both use, the same attribute names; parameter, input and node

@@ -18,8 +18,8 @@
 
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/mindsave.hpp"
-#include "shared_data.hpp"
-#include "temp_dir.hpp"
+#include "support/shared_data.hpp"
+#include "support/temp_dir.hpp"
 
 namespace mindsave::export_testing {
 

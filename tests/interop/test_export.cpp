@@ -18,7 +18,7 @@
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/mindsave.hpp"
-#include "shared_data.hpp"
+#include "support/shared_data.hpp"
 
 using namespace mindsave;
 namespace fs = std::filesystem;

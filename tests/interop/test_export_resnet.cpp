@@ -8,7 +8,7 @@
 #include "mindsave/data/pipeline.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/mindsave.hpp"
-#include "shared_data.hpp"
+#include "support/shared_data.hpp"
 
 using namespace mindsave;
 using namespace mindsave::export_testing;

@@ -15,10 +15,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "checkpoint.pb.h"
 #include "interop_mix.hpp"
-#include "shared_data.hpp"
+#include "support/shared_data.hpp"
 
 namespace fs = std::filesystem;
 using mindsave::format::ckpt;
@@ -133,7 +133,7 @@ std::string serialize_records(const std::vector<Raw>& records) {
     return out;
 }
 
-// The records MindSpore's save_checkpoint would write for these values (spec 1.4, 1.5).
+// The records MindSpore's save_checkpoint would write for these values (docs/formats.md sections 1.4, 1.5).
 std::vector<Raw> predict(const std::vector<Saved>& saved, Writer writer, std::size_t slice_bytes) {
     const bool legacy = writer == Writer::v2_2;
     std::vector<Raw> out;

@@ -11,7 +11,7 @@
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/mindsave.hpp"
-#include "shared_data.hpp"
+#include "support/shared_data.hpp"
 
 using namespace mindsave;
 namespace vision = mindsave::data::vision;

@@ -18,14 +18,14 @@
 
 #include <catch2/catch.hpp>
 
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "mindsave/mindsave.hpp"
 #include "mindsave/data/mnist.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/models/resnet50.hpp"
 #include "mindsave/models/torchvision.hpp"
-#include "allocation_counter.hpp"
-#include "shared_data.hpp"
+#include "support/allocation_counter.hpp"
+#include "support/shared_data.hpp"
 
 using namespace mindsave;
 namespace fs = std::filesystem;
@@ -38,7 +38,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// ---- the schema, written out from spec 9.4 independently of the network type ----------------
+// ---- the schema, written out from docs/formats.md section 9.4 independently of the network type ----------------
 
 struct Entry {
     std::string name;

@@ -11,8 +11,8 @@
 #include "mindsave/data/pipeline.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/mindsave.hpp"
-#include "allocation_counter.hpp"
-#include "shared_data.hpp"
+#include "support/allocation_counter.hpp"
+#include "support/shared_data.hpp"
 
 using namespace mindsave;
 namespace vision = mindsave::data::vision;
