@@ -1,4 +1,4 @@
-// The ResNet50-size parameter set the benchmarks save and load: mindcv's names and shapes (spec 9.3),
+// The ResNet50-size parameter set the benchmarks save and load: mindcv's names and shapes (docs/formats.md section 9.3),
 // held by a user's own struct of xt::xarray<float> (no mindsave layers), filled with cheap noise.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace mindsave::bench {
 
-// ResNet50's parameters with mindcv's names and shapes (spec 9.3): 267 Float32 tensors, 25.6 M values.
+// ResNet50's parameters with mindcv's names and shapes (docs/formats.md section 9.3): 267 Float32 tensors, 25.6 M values.
 struct ParamSpec {
     std::string name;
     mindsave::Shape shape;

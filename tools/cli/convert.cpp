@@ -33,7 +33,8 @@ Converts a checkpoint between MindSpore's .ckpt, safetensors (as MindSpore >= 2.
 metadata {"format": "ms"}) and PyTorch's torch.save files (.pth or .pt, a state dict); the
 weights of a MindIR or ONNX model convert too (IN only: a model also holds a graph).
 OUT's format comes from its extension: .ckpt, .safetensors, .pth, .pt. IN's comes from its
-content where that is certain, else its extension (a note says when they contradict). OUT is written atomically (beside it, then renamed into place) and may be IN.
+content where that is certain, else its extension (a note says when they contradict).
+OUT is written atomically (beside it, then renamed into place) and may be IN.
 The input is read without running any code: a .pth may only hold tensors, numbers and
 strings in (nested) dicts; nested keys are joined with '.', Python numbers become 0-d
 tensors (int: Int64, float: Float64, bool: Bool), str values stay strings (not in safetensors).

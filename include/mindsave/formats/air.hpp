@@ -1,5 +1,5 @@
 // format::air: Ascend's AIR (GE IR) has its place among the export formats, but only Ascend's GE
-// backend can produce it (spec section 7): exporting raises MindSpore's error and points elsewhere.
+// backend can produce it (docs/formats.md section 7): exporting raises MindSpore's error and points elsewhere.
 #pragma once
 
 #include <filesystem>

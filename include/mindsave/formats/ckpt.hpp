@@ -1,4 +1,4 @@
-// format::ckpt: MindSpore's .ckpt, a stream of one-value Checkpoint messages (spec section 1), read
+// format::ckpt: MindSpore's .ckpt, a stream of one-value Checkpoint messages (docs/formats.md section 1), read
 // from a memory map as views, or copied (a small file by preadv: ckpt_stream.hpp), and written streaming
 // from tensor memory, atomically.
 #pragma once

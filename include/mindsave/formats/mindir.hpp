@@ -1,4 +1,4 @@
-// format::mindir: MindSpore's MindIR ModelProto (spec section 5), written from an OpGraph with the
+// format::mindir: MindSpore's MindIR ModelProto (docs/formats.md section 5), written from an OpGraph with the
 // weights inline or split into {name}_variables/data_0, and read back as named parameter records.
 #pragma once
 

@@ -1,4 +1,4 @@
-// {prefix}-graph.meta: the training step as MindSpore's anf_ir ModelProto (spec section 6), traced from
+// {prefix}-graph.meta: the training step as MindSpore's anf_ir ModelProto (docs/formats.md section 6), traced from
 // the network type: parameters with types and shapes, forward, loss, gradient and optimizer nodes.
 #pragma once
 
