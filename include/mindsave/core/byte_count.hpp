@@ -1,5 +1,5 @@
-// The bytes a tensor of a given shape and element size takes, overflow-checked: the one rule every reader
-// applies before trusting a shape read from a file, and every writer before sizing a buffer.
+// What a shape read from a file may be: at most max_tensor_rank dimensions, and bytes counted with overflow
+// checked. The one rule every reader applies before trusting a shape, and every writer before sizing a buffer.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,10 @@
 #include <utility>
 
 namespace mindsave {
+
+// The most dimensions a file may give a tensor (numpy's limit, and the safetensors reader's): a hostile
+// file cannot make a reader grow a shape without bound.
+inline constexpr std::size_t max_tensor_rank = 64;
 
 // element_size times the product of shape, or nullopt when that does not fit in std::size_t. As numpy and the
 // reference safetensors reader, a shape whose non-zero dimensions overflow is refused even when another

@@ -240,15 +240,8 @@ private:
         while (!t.at_end()) {
             io::WireType type;
             const auto field = t.key(type);
-            if (field == 1 && type == io::WireType::varint) {
-                if (r.shape.size() >= 64) t.fail("more than 64 dims");
-                r.shape.push_back(static_cast<std::size_t>(t.varint()));
-            } else if (field == 1 && type == io::WireType::length_delimited) {  // packed dims, tolerated
-                io::WireReader packed(t.bytes(), t.offset());
-                while (!packed.at_end()) {
-                    if (r.shape.size() >= 64) t.fail("more than 64 dims");
-                    r.shape.push_back(static_cast<std::size_t>(packed.varint()));
-                }
+            if (field == 1 && (type == io::WireType::varint || type == io::WireType::length_delimited)) {
+                io::read_dims(t, type, r.shape);  // packed dims are tolerated
             } else if (field == 2 && type == io::WireType::length_delimited) {
                 const auto name = t.string();
                 if (name == "str") {

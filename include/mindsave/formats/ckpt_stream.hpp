@@ -204,10 +204,10 @@ private:
         if (!field(2, ld)) return std::nullopt;
         const std::uint64_t tensor = h.varint();
         if (!within(tensor) || h.offset() + tensor != value_end) return std::nullopt;
-        std::size_t dims[64], rank = 0;  // one allocation for the shape, not one per growth
+        std::size_t dims[max_tensor_rank], rank = 0;  // one allocation for the shape, not one per growth
         std::uint32_t number = h.key(type);
         for (; number == 1 && type == io::WireType::varint; number = h.key(type)) {
-            if (rank == 64) return std::nullopt;
+            if (rank == max_tensor_rank) return std::nullopt;
             dims[rank++] = static_cast<std::size_t>(h.varint());
         }
         out.shape.assign(dims, dims + rank);

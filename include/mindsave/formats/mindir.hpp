@@ -144,10 +144,8 @@ struct mindir {
             while (!r.at_end()) {
                 io::WireType type;
                 const auto field = r.key(type);
-                if (field == 1 && type == io::WireType::varint) v.shape.push_back(static_cast<std::size_t>(r.varint()));
-                else if (field == 1 && type == io::WireType::length_delimited) {
-                    io::WireReader packed(r.bytes());
-                    while (!packed.at_end()) v.shape.push_back(static_cast<std::size_t>(packed.varint()));
+                if (field == 1 && (type == io::WireType::varint || type == io::WireType::length_delimited)) {
+                    io::read_dims(r, type, v.shape);
                 } else if (field == 2 && type == io::WireType::varint) dtype = r.varint();
                 else if (field == 7 && type == io::WireType::length_delimited) name = r.string();
                 else if (field == 9 && type == io::WireType::length_delimited) v.data = r.bytes(), inline_data = true;

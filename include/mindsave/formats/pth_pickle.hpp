@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mindsave/core/byte_count.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/endian.hpp"
 #include "mindsave/io/json.hpp"
@@ -289,7 +290,8 @@ private:
     }
     std::vector<std::uint64_t> ints(const Obj* o, const char* what) {
         if (o->kind != Kind::tuple) fail(std::string(what) + " must be a tuple of ints");
-        if (o->items.size() > 64) fail(std::string(what) + " has more than 64 dims");
+        if (o->items.size() > max_tensor_rank)
+            fail(std::string(what) + " has more than " + std::to_string(max_tensor_rank) + " dims");
         std::vector<std::uint64_t> v;
         for (const Obj* i : o->items) v.push_back(count(i, what));
         return v;

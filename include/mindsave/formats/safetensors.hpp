@@ -66,7 +66,6 @@ inline const SafetensorsDType& safetensors_dtype(DType t) {
 struct safetensors {
     static constexpr std::string_view extension = ".safetensors";
     static constexpr std::uint64_t max_header_bytes = 100'000'000;  // the reference reader's limit
-    static constexpr std::size_t max_dims = 64;
 
     using WriteOptions = SafetensorsWriteOptions;
     using ReadOptions = SafetensorsReadOptions;
@@ -251,7 +250,7 @@ private:
                 if (j.peek() != '[') j.fail("'shape' is not an array of integers");
                 j.begin_array();
                 while (j.next_element()) {
-                    if (e.shape.size() == max_dims) j.fail("more than " + std::to_string(max_dims) + " dims");
+                    if (e.shape.size() == max_tensor_rank) j.fail("more than " + std::to_string(max_tensor_rank) + " dims");
                     e.shape.push_back(static_cast<std::size_t>(j.uint64()));
                 }
             } else if (field == "data_offsets") {

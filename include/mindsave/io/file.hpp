@@ -170,17 +170,7 @@ inline std::vector<std::byte> read_whole_file(const std::filesystem::path& path)
     struct stat st {};
     const auto fd = detail::open_for_reading(path, st);
     std::vector<std::byte> out(static_cast<std::size_t>(st.st_size));
-    std::size_t done = 0;
-    while (done < out.size()) {
-        const ssize_t r = ::pread(fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(done));
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            throw FileError(path, "cannot read: " + detail::errno_message(errno));
-        }
-        if (r == 0) break;  // shrank while reading: keep what is there
-        done += static_cast<std::size_t>(r);
-    }
-    out.resize(done);
+    out.resize(detail::read_at(fd.get(), out, 0, path));  // fewer if it shrank while reading: keep what is there
     return out;
 }
 

@@ -7,7 +7,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "mindsave/core/byte_count.hpp"
 #include "mindsave/core/endian.hpp"
 
 
@@ -128,6 +130,19 @@ constexpr std::uint64_t field_key(std::uint32_t field, WireType type) noexcept {
 // Size of a length-delimited field holding n payload bytes: key, length, payload.
 constexpr std::size_t length_delimited_size(std::uint32_t field, std::size_t n) noexcept {
     return varint_size(field_key(field, WireType::length_delimited)) + varint_size(n) + n;
+}
+
+// A repeated dims field (TensorProto.dims in .ckpt, MindIR and ONNX) at r, unpacked (one value) or packed
+// (all of them), appended to shape; more than max_tensor_rank dimensions is a WireError.
+inline void read_dims(WireReader& r, WireType type, std::vector<std::size_t>& shape) {
+    auto one = [&](WireReader& in) {
+        if (shape.size() >= max_tensor_rank) in.fail("more than " + std::to_string(max_tensor_rank) + " dims");
+        shape.push_back(static_cast<std::size_t>(in.varint()));
+    };
+    if (type != WireType::length_delimited) return one(r);
+    const auto packed_bytes = r.bytes();
+    WireReader packed(packed_bytes, r.offset() - packed_bytes.size());  // its offsets stay the file's
+    while (!packed.at_end()) one(packed);
 }
 
 }  // namespace mindsave::io

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -24,20 +25,10 @@ namespace mindsave::io {
 
 namespace detail {
 
-// pread that retries on EINTR and short reads; returns the bytes read (fewer only at end of file).
+// read_at (io/file.hpp) for byte buffers of std::uint8_t: the bytes read, fewer only at end of file.
 inline std::size_t pread_full(int fd, std::uint8_t* out, std::size_t n, off_t offset,
                               const std::filesystem::path& path) {
-    std::size_t done = 0;
-    while (done < n) {
-        const ssize_t r = ::pread(fd, out + done, n - done, offset + static_cast<off_t>(done));
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            throw FileError(path, "cannot read: " + errno_message(errno));
-        }
-        if (r == 0) break;
-        done += static_cast<std::size_t>(r);
-    }
-    return done;
+    return read_at(fd, std::as_writable_bytes(std::span(out, n)), static_cast<std::size_t>(offset), path);
 }
 
 inline std::vector<std::uint8_t> read_plain(int fd, std::size_t size_hint, const std::filesystem::path& path) {

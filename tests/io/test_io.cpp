@@ -1,0 +1,90 @@
+// include/mindsave/io/: the protobuf wire reader's dims field (unpacked, packed, the rank cap that every
+// tensor-proto reader now shares) and whole-file reads through read_at.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "mindsave/io/file.hpp"
+#include "mindsave/io/proto_builder.hpp"
+#include "mindsave/io/protobuf_wire.hpp"
+#include "mindsave/io/read_file.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace mindsave;
+
+namespace {
+
+// The bytes of a message holding field 1 as the given dims, unpacked (one key per value) or packed.
+std::vector<std::byte> dims_message(const std::vector<std::uint64_t>& dims, bool packed) {
+    std::vector<std::byte> out;
+    auto varint = [&](std::uint64_t v) {
+        for (; v >= 0x80; v >>= 7) out.push_back(static_cast<std::byte>((v & 0x7f) | 0x80));
+        out.push_back(static_cast<std::byte>(v));
+    };
+    if (!packed) {
+        for (const auto d : dims) varint(0x08), varint(d);
+        return out;
+    }
+    std::vector<std::byte> body;
+    std::swap(out, body);
+    for (const auto d : dims) varint(d);
+    std::swap(out, body);
+    varint(0x0a), varint(body.size());
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+}
+
+std::vector<std::size_t> read_all_dims(const std::vector<std::byte>& bytes) {
+    io::WireReader r(bytes);
+    std::vector<std::size_t> shape;
+    while (!r.at_end()) {
+        io::WireType type{};
+        REQUIRE(r.key(type) == 1);
+        io::read_dims(r, type, shape);
+    }
+    return shape;
+}
+
+}  // namespace
+
+TEST_CASE("read_dims takes unpacked and packed dims alike, up to max_tensor_rank", "[io][wire]") {
+    const std::vector<std::uint64_t> dims{6, 1, 5, 300};
+    CHECK(read_all_dims(dims_message(dims, false)) == std::vector<std::size_t>{6, 1, 5, 300});
+    CHECK(read_all_dims(dims_message(dims, true)) == std::vector<std::size_t>{6, 1, 5, 300});
+    CHECK(read_all_dims(dims_message(std::vector<std::uint64_t>(max_tensor_rank, 1), true)).size() == max_tensor_rank);
+}
+
+TEST_CASE("a dims field past max_tensor_rank is a WireError at its place in the file", "[io][wire][hostile]") {
+    for (const bool packed : {false, true}) {
+        INFO("packed " << packed);
+        const auto bytes = dims_message(std::vector<std::uint64_t>(max_tensor_rank + 1, 1), packed);
+        try {
+            read_all_dims(bytes);
+            FAIL("65 dims were accepted");
+        } catch (const io::WireError& e) {
+            CHECK(e.what == "more than 64 dims");
+            CHECK(e.offset == bytes.size() - 1);  // the 65th value: the message's last byte
+        }
+    }
+}
+
+TEST_CASE("read_whole_file and read_file_maybe_gzip return a file's exact bytes; a missing file is a FileError",
+          "[io][file]") {
+    testing::TempDir dir("io");
+    std::string content(200'000, '\0');
+    for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 7 + i / 251);
+    std::ofstream(dir.path / "data.bin", std::ios::binary) << content;
+    const auto whole = io::read_whole_file(dir.path / "data.bin");
+    REQUIRE(whole.size() == content.size());
+    CHECK(std::equal(whole.begin(), whole.end(), content.begin(),
+                     [](std::byte b, char c) { return b == static_cast<std::byte>(c); }));
+    const auto plain = io::read_file_maybe_gzip(dir.path / "data.bin");
+    CHECK(std::string(plain.begin(), plain.end()) == content);
+    CHECK_THROWS_AS(io::read_whole_file(dir.path / "missing.bin"), FileError);
+    CHECK_THROWS_WITH(io::read_whole_file(dir.path / "missing.bin"), Catch::Contains("missing.bin"));
+}
