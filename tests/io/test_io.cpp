@@ -21,21 +21,19 @@ namespace {
 
 // The bytes of a message holding field 1 as the given dims, unpacked (one key per value) or packed.
 std::vector<std::byte> dims_message(const std::vector<std::uint64_t>& dims, bool packed) {
-    std::vector<std::byte> out;
-    auto varint = [&](std::uint64_t v) {
-        for (; v >= 0x80; v >>= 7) out.push_back(static_cast<std::byte>((v & 0x7f) | 0x80));
-        out.push_back(static_cast<std::byte>(v));
+    auto varint = [](std::vector<std::byte>& to, std::uint64_t v) {
+        for (; v >= 0x80; v >>= 7) to.push_back(static_cast<std::byte>((v & 0x7f) | 0x80));
+        to.push_back(static_cast<std::byte>(v));
     };
-    if (!packed) {
-        for (const auto d : dims) varint(0x08), varint(d);
-        return out;
+    std::vector<std::byte> out, body;
+    for (const auto d : dims) {
+        if (!packed) varint(out, 0x08);
+        varint(packed ? body : out, d);
     }
-    std::vector<std::byte> body;
-    std::swap(out, body);
-    for (const auto d : dims) varint(d);
-    std::swap(out, body);
-    varint(0x0a), varint(body.size());
-    out.insert(out.end(), body.begin(), body.end());
+    if (packed) {
+        varint(out, 0x0a), varint(out, body.size());
+        out.insert(out.end(), body.begin(), body.end());
+    }
     return out;
 }
 

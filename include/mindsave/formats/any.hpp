@@ -64,7 +64,7 @@ inline std::optional<Detected> detect_by_extension(const std::filesystem::path& 
     if (ext == mindir::extension) return Detected::mindir;
     if (ext == onnx::extension) return Detected::onnx;
     if (ext == safetensors::extension) return Detected::safetensors;
-    if (ext == ".pth" || ext == ".pt") return Detected::pth;
+    if (ext == pth::extension || ext == pth::other_extension) return Detected::pth;
     return std::nullopt;
 }
 
