@@ -348,15 +348,13 @@ std::unique_ptr<std::byte[]> aligned_stream_read(const fs::path& path, std::vect
     while (pos < size) {  // lenet_file() has no CRC footer
         if (pos + 1024 > off + len && off + len < size) off = pos, len = fill(pos);  // a header may cross the end
         io::WireReader h({win.get() + (pos - off), off + len - pos}, pos);
-        io::WireType type;
         ArenaRecord r;
-        h.key(type), h.varint();                   // Checkpoint.value, its length
-        h.key(type), r.name = std::string(h.string());
-        h.key(type), h.varint();                   // TensorProto, its length
-        std::uint32_t field = h.key(type);
-        for (; field == 1; field = h.key(type)) r.shape.push_back(h.varint());
+        h.key(), h.varint();                       // Checkpoint.value, its length
+        h.key(), r.name = std::string(h.string());
+        h.key(), h.varint();                       // TensorProto, its length
+        for (auto key = h.key(); key.number == 1; key = h.key()) r.shape.push_back(h.varint());
         static_cast<void>(h.string());             // tensor_type
-        h.key(type);
+        h.key();
         const auto n = static_cast<std::size_t>(h.varint()), at = h.offset();
         cursor = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(cursor) + 7) & ~std::uintptr_t{7});
         r.data = {cursor, n};

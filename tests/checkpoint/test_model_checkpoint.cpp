@@ -21,12 +21,14 @@
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/mindsave.hpp"
 #include "support/shared_data.hpp"
+#include "support/file_bytes.hpp"
 #include "support/same_parameters.hpp"
 #include "support/tsv_format.hpp"
 
 using namespace mindsave;
 namespace fs = std::filesystem;
 namespace vision = mindsave::data::vision;
+using mindsave::testing::bytes_of;
 
 namespace {
 
@@ -36,11 +38,6 @@ std::set<std::string> files_in(const fs::path& dir) {
     std::set<std::string> out;
     for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
     return out;
-}
-
-std::vector<char> bytes_of(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
 }
 
 // A small real dataset: `steps` batches of 8 MNIST test images per epoch, shuffled by (seed, epoch).

@@ -1,5 +1,5 @@
 // include/mindsave/io/: the protobuf wire reader's dims field (unpacked, packed, the rank cap that every
-// tensor-proto reader now shares) and whole-file reads through read_at.
+// tensor-proto reader now shares), whole-file reads through read_at, and MappedFile.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +13,7 @@
 #include "mindsave/io/proto_builder.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
 #include "mindsave/io/read_file.hpp"
+#include "support/file_bytes.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mindsave;
@@ -41,9 +42,9 @@ std::vector<std::size_t> read_all_dims(const std::vector<std::byte>& bytes) {
     io::WireReader r(bytes);
     std::vector<std::size_t> shape;
     while (!r.at_end()) {
-        io::WireType type{};
-        REQUIRE(r.key(type) == 1);
-        io::read_dims(r, type, shape);
+        const auto key = r.key();
+        REQUIRE(key.number == 1);
+        io::read_dims(r, key.type, shape);
     }
     return shape;
 }
@@ -85,4 +86,24 @@ TEST_CASE("read_whole_file and read_file_maybe_gzip return a file's exact bytes;
     CHECK(std::string(plain.begin(), plain.end()) == content);
     CHECK_THROWS_AS(io::read_whole_file(dir.path / "missing.bin"), FileError);
     CHECK_THROWS_WITH(io::read_whole_file(dir.path / "missing.bin"), Catch::Contains("missing.bin"));
+}
+
+TEST_CASE("MappedFile holds a file's exact bytes whether it reads a small file or maps a larger one", "[io]") {
+    testing::TempDir dir("mapped");
+    constexpr std::size_t limit = io::MappedFile::small_file;
+    for (const std::size_t size : {std::size_t{1}, std::size_t{4096}, limit, limit + 1, 3 * limit + 7}) {
+        INFO("size " << size);
+        std::vector<char> bytes(size);
+        for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 131 + size) >> 3);
+        testing::write_bytes(dir / "f.bin", bytes);
+        io::MappedFile file(dir / "f.bin");
+        const io::MappedFile moved(std::move(file));  // the bytes move with the object, read or mapped
+        REQUIRE(moved.bytes().size() == size);
+        CHECK(std::memcmp(moved.bytes().data(), bytes.data(), size) == 0);
+        CHECK(moved.path() == dir / "f.bin");
+    }
+    testing::write_bytes(dir / "empty.bin", {});
+    CHECK(io::MappedFile(dir / "empty.bin").bytes().empty());
+    CHECK_THROWS_WITH(io::MappedFile(dir.path), Catch::Contains("is a directory"));
+    CHECK_THROWS_WITH(io::MappedFile(dir / "missing.bin"), Catch::Contains("does not exist"));
 }

@@ -18,10 +18,13 @@
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mindir.hpp"
+#include "mindsave/formats/mindir_fields.hpp"
 #include "mindsave/formats/onnx.hpp"
+#include "mindsave/formats/onnx_fields.hpp"
 #include "mindsave/formats/pth.hpp"
 #include "mindsave/formats/safetensors.hpp"
 #include "mindsave/io/file.hpp"
+#include "mindsave/io/protobuf_wire.hpp"
 
 namespace mindsave::format {
 
@@ -51,9 +54,11 @@ inline std::optional<Detected> detect_by_content(std::span<const std::byte> firs
     if (at(0) == 'P' && at(1) == 'K' && (at(2) == 3 || at(2) == 5)) return Detected::pth;
     if (n == 9 && at(8) == '{' && at(7) == 0 && at(6) == 0 && at(5) == 0) return Detected::safetensors;
     if (at(0) == 0x80 && n > 1 && at(1) <= 5) return Detected::pth;
-    if (at(0) == 0x08) return Detected::onnx;
+    constexpr auto onnx_first = io::field_key(proto::onnx::ModelProto::ir_version, io::WireType::varint);
+    constexpr auto mindir_first = io::field_key(proto::mindir::ModelProto::ir_version, io::WireType::length_delimited);
+    if (at(0) == onnx_first) return Detected::onnx;
     if (at(0) == 0xd8) return Detected::mindir;  // encrypted; the MindIR reader says so
-    if (at(0) == 0x0a && at(1) > 0 && at(1) < 0x80 && at(2) >= '0' && at(2) <= '9') return Detected::mindir;
+    if (at(0) == mindir_first && at(1) > 0 && at(1) < 0x80 && at(2) >= '0' && at(2) <= '9') return Detected::mindir;
     return std::nullopt;
 }
 
@@ -135,11 +140,9 @@ struct any {
         Detected format;
         if (size <= ckpt::stream_max_bytes) {
             const detail::FileSource source{fd.get(), path};
-            detail::CkptStream<detail::FileSource> stream(source, size, options.crc_check, detail::ckpt_stream_window);
-            format = detect(stream.head(), path);
-            if (format == Detected::ckpt)
-                if (auto records = stream.run()) return detail::keep_only(std::move(*records), keep);
-            // else the mapped parse below gives the joined records or the error
+            detail::CkptFileReader<detail::FileSource> reader(source, size, path);
+            format = detect(reader.head(), path);
+            if (format == Detected::ckpt) return detail::keep_only(reader.read(options.crc_check), keep);
         } else {
             format = detect(fd.get(), path);
         }

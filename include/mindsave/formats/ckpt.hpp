@@ -1,5 +1,5 @@
 // format::ckpt: MindSpore's .ckpt, a stream of one-value Checkpoint messages (docs/formats.md section 1), read
-// from a memory map as views, or copied (a small file by preadv: ckpt_stream.hpp), and written streaming
+// from a memory map as views, or copied (a small file by preadv: ckpt_records.hpp), and written streaming
 // from tensor memory, atomically.
 #pragma once
 
@@ -19,7 +19,8 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/ckpt_crc_footer.hpp"
-#include "mindsave/formats/ckpt_stream.hpp"
+#include "mindsave/formats/ckpt_fields.hpp"
+#include "mindsave/formats/ckpt_records.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/io/crc32.hpp"
@@ -89,57 +90,35 @@ struct ckpt {
             out.stored_crc_ = footer->crc;
             out.crc_well_formed_ = footer->well_formed;
             body = body.first(body.size() - detail::crc_footer_bytes);
-            if (options.crc_check && !out.crc_matches(body))
-                throw FormatError(path, "CRC-32 check failed: the stored checksum does not match the records "
-                                        "(the file is damaged or was changed after saving)");
+            if (options.crc_check && !out.crc_matches(body)) throw detail::ckpt_crc_error(path);
         }
-        io::WireReader file(body);
-        std::size_t index = 0;
-        while (!file.at_end()) {
-            RecordView r;
-            try {
-                io::WireType type;
-                if (file.key(type) != 1 || type != io::WireType::length_delimited)
-                    file.fail("expected Checkpoint.value (field 1)");
-                const io::WireReader at_record = file;
-                try {
-                    const auto value = file.bytes();
-                    parse_value(value, file.offset() - value.size(), r);
-                } catch (const io::WireError&) {
-                    if (r.name.empty()) r.name = peek_tag(at_record);
-                    throw;
-                }
-            } catch (const io::WireError& e) {
-                throw FormatError(path, "not a valid MindSpore checkpoint: record " + std::to_string(index) +
-                                            (r.name.empty() ? "" : " ('" + std::string(r.name) + "')") + ": " +
-                                            e.what + " at byte " + std::to_string(e.offset) +
-                                            " (the file is truncated or corrupt)");
+        detail::CkptMemoryWindow window{body};
+        auto& records = out.records_;
+        for (std::size_t pos = 0, index = 0; pos < body.size(); ++index) {
+            auto h = detail::ckpt_next_record(window, pos, body.size(), index, path);
+            pos = h.end;
+            const auto data = body.subspan(h.content, h.length);
+            if (records.empty() || !detail::ckpt_continues(records.back(), h, path)) {
+                records.push_back({h.name, h.dtype, std::move(h.shape), data, h.is_string});
+                continue;
             }
-            detail::ckpt_finish(r);
-            ++index;
-            auto& records = out.records_;
-            if (!records.empty() && records.back().name == r.name) {  // a further piece of a split tensor
-                auto& prev = records.back();
-                if (prev.is_string != r.is_string || (!r.is_string && prev.dtype != r.dtype))
-                    throw FormatError(path, "pieces of tensor '" + std::string(r.name) + "' disagree on type");
-                const bool first_join = out.joined_.empty() || out.joined_.back().data() != prev.data.data();
-                if (first_join) out.joined_.emplace_back(prev.data.begin(), prev.data.end());
-                auto& buf = out.joined_.back();
-                buf.insert(buf.end(), r.data.begin(), r.data.end());
-                prev.data = buf;
-                prev.shape = r.shape;
-            } else {
-                records.push_back(std::move(r));
-            }
+            // a further piece of a split tensor: the pieces are joined in a buffer of their own
+            auto& prev = records.back();
+            const bool first_join = out.joined_.empty() || out.joined_.back().data() != prev.data.data();
+            if (first_join) out.joined_.emplace_back(prev.data.begin(), prev.data.end());
+            auto& buf = out.joined_.back();
+            buf.insert(buf.end(), data.begin(), data.end());
+            prev.data = buf;
+            prev.shape = std::move(h.shape);
         }
-        for (std::size_t i = 0; i < out.records_.size(); ++i) detail::ckpt_check_size(out.records_[i], i, path);
+        for (std::size_t i = 0; i < records.size(); ++i) detail::ckpt_check_size(records[i], i, path);
         return out;
     }
 
     // Records as views into the file's bytes: a memory map (zero copy), or a small file read whole.
     using Mapped = detail::MappedContents<ckpt>;
 
-    // Files up to this size are read with preadv (format/ckpt_stream.hpp), larger ones through a map.
+    // Files up to this size are read with preadv (ckpt_records.hpp), larger ones through a map.
     static constexpr std::size_t stream_max_bytes = std::size_t{64} << 20;
 
     // Every record, copied out of the file, in file order (split tensors joined). Each tensor's bytes
@@ -191,77 +170,19 @@ struct ckpt {
     }
 
 private:
-    // A file of at most stream_max_bytes in a layout the streaming read takes; nullopt otherwise.
+    using Checkpoint = proto::ckpt::Checkpoint;
+    using CheckpointValue = proto::ckpt::CheckpointValue;
+    using TensorProto = proto::ckpt::TensorProto;
+    static constexpr auto ld = io::WireType::length_delimited;
+
+    // A file of at most stream_max_bytes, read without a map; nullopt for a larger one.
     static std::optional<std::vector<TensorRecord>> read_small(const std::filesystem::path& path,
                                                                const ReadOptions& options) {
         struct stat st {};
         const auto fd = io::detail::open_for_reading(path, st);
         const auto size = static_cast<std::size_t>(st.st_size);
         if (size > stream_max_bytes) return std::nullopt;
-        return detail::stream_ckpt(detail::FileSource{fd.get(), path}, size, options.crc_check);
-    }
-
-    // The tag of a record whose length runs past the end (a cut file), if its start is intact: for messages.
-    static std::string_view peek_tag(io::WireReader r) noexcept {
-        try {
-            r.varint();  // the record's (too long) length
-            io::WireType type;
-            if (r.key(type) == 1 && type == io::WireType::length_delimited) return r.string();
-        } catch (const io::WireError&) {
-        }
-        return {};
-    }
-
-    static void parse_value(std::span<const std::byte> value, std::size_t base, RecordView& r) {
-        bool has_tag = false, has_tensor = false;
-        io::WireReader v(value, base);
-        while (!v.at_end()) {
-            io::WireType type;
-            const auto field = v.key(type);
-            if (field == 1 && type == io::WireType::length_delimited) {
-                r.name = v.string();
-                has_tag = true;
-            } else if (field == 2 && type == io::WireType::length_delimited) {
-                const auto tensor = v.bytes();
-                parse_tensor(tensor, v.offset() - tensor.size(), r);
-                has_tensor = true;
-            } else if (field == 3 && type == io::WireType::length_delimited) {
-                v.fail("map-parameter records (MapTensorProto, embedding caches) are not supported");
-            } else {
-                v.skip(type);
-            }
-        }
-        if (!has_tag || !has_tensor) v.fail("a Checkpoint.Value without its required tag or tensor");
-    }
-
-    static void parse_tensor(std::span<const std::byte> tensor, std::size_t base, RecordView& r) {
-        io::WireReader t(tensor, base);
-        bool has_type = false, has_content = false;
-        while (!t.at_end()) {
-            io::WireType type;
-            const auto field = t.key(type);
-            if (field == 1 && (type == io::WireType::varint || type == io::WireType::length_delimited)) {
-                io::read_dims(t, type, r.shape);  // packed dims are tolerated
-            } else if (field == 2 && type == io::WireType::length_delimited) {
-                const auto name = t.string();
-                if (name == "str") {
-                    r.is_string = true;
-                } else if (const auto dtype = parse_dtype(name)) {
-                    r.dtype = *dtype;
-                } else {
-                    t.fail("unknown tensor_type '" + std::string(name.substr(0, 64)) +
-                           "' (MindSpore's loader rejects it too; known: Bool, Int8..Int64, UInt8..UInt64, "
-                           "Float16/32/64, BFloat16, str)");
-                }
-                has_type = true;
-            } else if (field == 3 && type == io::WireType::length_delimited) {
-                r.data = t.bytes();
-                has_content = true;
-            } else {
-                t.skip(type);
-            }
-        }
-        if (!has_type || !has_content) t.fail("a TensorProto without its required tensor_type or tensor_content");
+        return detail::read_ckpt(detail::FileSource{fd.get(), path}, size, path, options.crc_check);
     }
 
     struct HeaderSize {
@@ -272,14 +193,14 @@ private:
     static HeaderSize header_size(const RecordView& r, std::size_t content, bool scalar_dims) {
         const std::string_view type = r.is_string ? "str" : dtype_name(r.dtype);
         std::size_t dims = 0;
-        if (scalar_dims) dims = 2;  // 08 00
+        if (scalar_dims) dims = io::varint_field_size(TensorProto::dims, 0);
         else
-            for (auto d : r.shape) dims += 1 + io::varint_size(d);
-        const std::size_t tensor_payload = dims + io::length_delimited_size(2, type.size()) + 1 +
-                                           io::varint_size(content) + content;
-        const std::size_t value_payload =
-            io::length_delimited_size(1, r.name.size()) + io::length_delimited_size(2, tensor_payload);
-        const std::size_t record = 1 + io::varint_size(value_payload) + value_payload;
+            for (auto d : r.shape) dims += io::varint_field_size(TensorProto::dims, d);
+        const std::size_t tensor_payload = dims + io::length_delimited_size(TensorProto::tensor_type, type.size()) +
+                                           io::length_delimited_size(TensorProto::tensor_content, content);
+        const std::size_t value_payload = io::length_delimited_size(CheckpointValue::tag, r.name.size()) +
+                                          io::length_delimited_size(CheckpointValue::tensor, tensor_payload);
+        const std::size_t record = io::length_delimited_size(Checkpoint::value, value_payload);
         return {tensor_payload - content, value_payload, record - content};
     }
 
@@ -364,27 +285,18 @@ private:
             const std::string_view type = r.is_string ? "str" : dtype_name(r.dtype);
             std::byte* const start = sink.reserve(size.record);
             std::byte* p = start;
-            *p++ = std::byte{0x0a};
-            p = io::put_varint(p, size.value);
-            *p++ = std::byte{0x0a};
-            p = io::put_varint(p, r.name.size());
+            p = io::put_varint(io::put_key(p, Checkpoint::value, ld), size.value);
+            p = io::put_varint(io::put_key(p, CheckpointValue::tag, ld), r.name.size());
             p = std::copy_n(reinterpret_cast<const std::byte*>(r.name.data()), r.name.size(), p);
-            *p++ = std::byte{0x12};
-            p = io::put_varint(p, size.tensor + piece.size());
+            p = io::put_varint(io::put_key(p, CheckpointValue::tensor, ld), size.tensor + piece.size());
             if (scalar_dims) {
-                *p++ = std::byte{0x08};
-                *p++ = std::byte{0x00};
+                p = io::put_varint(io::put_key(p, TensorProto::dims, io::WireType::varint), 0);
             } else {
-                for (auto d : r.shape) {
-                    *p++ = std::byte{0x08};
-                    p = io::put_varint(p, d);
-                }
+                for (auto d : r.shape) p = io::put_varint(io::put_key(p, TensorProto::dims, io::WireType::varint), d);
             }
-            *p++ = std::byte{0x12};
-            p = io::put_varint(p, type.size());
+            p = io::put_varint(io::put_key(p, TensorProto::tensor_type, ld), type.size());
             p = std::copy_n(reinterpret_cast<const std::byte*>(type.data()), type.size(), p);
-            *p++ = std::byte{0x1a};
-            p = io::put_varint(p, piece.size());
+            p = io::put_varint(io::put_key(p, TensorProto::tensor_content, ld), piece.size());
             sink.commit(static_cast<std::size_t>(p - start));
             sink.content(piece);
         });

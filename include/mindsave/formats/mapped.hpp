@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "mindsave/core/record.hpp"
@@ -27,6 +28,13 @@ private:
     io::MappedFile file_;
     typename Format::Contents contents_;
 };
+
+// The records keep(name) accepts, in their order.
+template <class Keep>
+std::vector<TensorRecord> keep_only(std::vector<TensorRecord> records, Keep&& keep) {
+    std::erase_if(records, [&](const TensorRecord& r) { return !keep(std::string_view(r.name)); });
+    return records;
+}
 
 // Format::read: every record copied out, in the order parse gives. The file is mapped and
 // populated up front, so each tensor's bytes are copied once, from the page cache into its record.

@@ -18,9 +18,11 @@
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/concepts.hpp"
+#include "mindsave/formats/mindir_fields.hpp"
 #include "mindsave/formats/mindir_graph.hpp"
 #include "mindsave/formats/model_common.hpp"
 #include "mindsave/io/file.hpp"
+#include "mindsave/io/proto_builder.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
 
 namespace mindsave::format {
@@ -66,19 +68,23 @@ struct mindir {
         for (std::size_t i = 0; i < g.parameters.size(); ++i) {
             const OpValue& p = g.value(g.parameters[i]);
             io::ProtoBuilder t = detail::mindir_tensor_type(p.dtype, p.shape);
-            t.string(7, graph_name + ":" + p.name);
+            t.string(TensorProto::name, graph_name + ":" + p.name);
             if (split)
-                t.message(12, io::ProtoBuilder().string(1, location).int64(2, external[i][0]).int64(3, external[i][1]));
+                t.message(TensorProto::external_data, io::ProtoBuilder()
+                                                          .string(ExternalDataProto::location, location)
+                                                          .int64(ExternalDataProto::offset, external[i][0])
+                                                          .int64(ExternalDataProto::length, external[i][1]));
             else
-                t.borrowed(9, data[i]);
-            t.string(13, p.name).varint(16, 0);  // ref_key, compression_type NO_COMPRESSION
-            graph.message(3, t);
+                t.borrowed(TensorProto::raw_data, data[i]);
+            t.string(TensorProto::ref_key, p.name).varint(TensorProto::compression_type, 0);  // NO_COMPRESSION
+            graph.message(GraphProto::parameter, t);
         }
         io::ProtoBuilder model;
-        model.string(1, "0.1.1").string(2, "MindSpore").string(5, options.model_version)
-            .string(6, "written by mindsave").message(7, graph).boolean(10, true);
-        for (const auto& p : primitives) model.message(12, p);
-        model.varint(13, 1);
+        model.string(ModelProto::ir_version, "0.1.1").string(ModelProto::producer_name, "MindSpore")
+            .string(ModelProto::model_version, options.model_version).string(ModelProto::doc_string, "written by mindsave")
+            .message(ModelProto::graph, graph).boolean(ModelProto::little_endian, true);
+        for (const auto& p : primitives) model.message(ModelProto::primitives, p);
+        model.varint(ModelProto::mind_ir_version, 1);  // IR_VERSION
 
         auto file = split ? stem.parent_path() / (base + "_graph.mindir") : stem;
         if (!split) file += extension;
@@ -110,14 +116,13 @@ struct mindir {
                 io::WireReader r(bytes);
                 bool producer = false;
                 while (!r.at_end()) {
-                    io::WireType type;
-                    const auto field = r.key(type);
-                    if (field == 2 && type == io::WireType::length_delimited) producer = !r.string().empty();
-                    else if (field == 5 && type == io::WireType::length_delimited) model_version_ = r.string();
-                    else if (field == 7 && type == io::WireType::length_delimited) parse_graph(r.bytes(), path);
-                    else if (field == 10 && type == io::WireType::varint) {
+                    const auto key = r.key();
+                    if (key.is(ModelProto::producer_name, ld)) producer = !r.string().empty();
+                    else if (key.is(ModelProto::model_version, ld)) model_version_ = r.string();
+                    else if (key.is(ModelProto::graph, ld)) parse_graph(r.bytes(), path);
+                    else if (key.is(ModelProto::little_endian, io::WireType::varint)) {
                         if (r.varint() != 1) throw FormatError(path, "the model is big-endian; this host is little-endian");
-                    } else r.skip(type);
+                    } else r.skip(key.type);
                 }
                 if (!producer || model_version_.empty())
                     throw FormatError(path, "not a MindIR model: producer_name or model_version is missing");
@@ -128,11 +133,10 @@ struct mindir {
         void parse_graph(std::span<const std::byte> graph, const std::filesystem::path& path) {
             io::WireReader r(graph, static_cast<std::size_t>(graph.data() - file_->bytes().data()));
             while (!r.at_end()) {
-                io::WireType type;
-                const auto field = r.key(type);
-                if (field == 2 && type == io::WireType::length_delimited) graph_name_ = r.string();
-                else if (field == 3 && type == io::WireType::length_delimited) parse_parameter(r.bytes(), path);
-                else r.skip(type);
+                const auto key = r.key();
+                if (key.is(GraphProto::name, ld)) graph_name_ = r.string();
+                else if (key.is(GraphProto::parameter, ld)) parse_parameter(r.bytes(), path);
+                else r.skip(key.type);
             }
         }
         void parse_parameter(std::span<const std::byte> tensor, const std::filesystem::path& path) {
@@ -142,26 +146,24 @@ struct mindir {
             std::uint64_t dtype = 0, offset = 0, length = 0;
             bool inline_data = false, external = false;
             while (!r.at_end()) {
-                io::WireType type;
-                const auto field = r.key(type);
-                if (field == 1 && (type == io::WireType::varint || type == io::WireType::length_delimited)) {
-                    io::read_dims(r, type, v.shape);
-                } else if (field == 2 && type == io::WireType::varint) dtype = r.varint();
-                else if (field == 7 && type == io::WireType::length_delimited) name = r.string();
-                else if (field == 9 && type == io::WireType::length_delimited) v.data = r.bytes(), inline_data = true;
-                else if (field == 13 && type == io::WireType::length_delimited) ref_key = r.string();
-                else if (field == 12 && type == io::WireType::length_delimited) {
+                const auto key = r.key();
+                if (key.is(TensorProto::dims) && (key.type == io::WireType::varint || key.type == ld)) {
+                    io::read_dims(r, key.type, v.shape);
+                } else if (key.is(TensorProto::data_type, io::WireType::varint)) dtype = r.varint();
+                else if (key.is(TensorProto::name, ld)) name = r.string();
+                else if (key.is(TensorProto::raw_data, ld)) v.data = r.bytes(), inline_data = true;
+                else if (key.is(TensorProto::ref_key, ld)) ref_key = r.string();
+                else if (key.is(TensorProto::external_data, ld)) {
                     external = true;
                     io::WireReader e(r.bytes());
                     while (!e.at_end()) {
-                        io::WireType t;
-                        const auto f = e.key(t);
-                        if (f == 1 && t == io::WireType::length_delimited) location = e.string();
-                        else if (f == 2 && t == io::WireType::varint) offset = e.varint();
-                        else if (f == 3 && t == io::WireType::varint) length = e.varint();
-                        else e.skip(t);
+                        const auto k = e.key();
+                        if (k.is(ExternalDataProto::location, ld)) location = e.string();
+                        else if (k.is(ExternalDataProto::offset, io::WireType::varint)) offset = e.varint();
+                        else if (k.is(ExternalDataProto::length, io::WireType::varint)) length = e.varint();
+                        else e.skip(k.type);
                     }
-                } else r.skip(type);
+                } else r.skip(key.type);
             }
             // ref_key is the parameter's name; older files only have "<graph>:<name>"
             const auto colon = name.find(':');
@@ -199,6 +201,12 @@ struct mindir {
     }
 
 private:
+    using ModelProto = proto::mindir::ModelProto;
+    using GraphProto = proto::mindir::GraphProto;
+    using TensorProto = proto::mindir::TensorProto;
+    using ExternalDataProto = proto::mindir::TensorProto_ExternalDataProto;
+    static constexpr auto ld = io::WireType::length_delimited;
+
     // data_0: a 64-byte header (byte 0 = 1: little-endian), then the weights sorted by name, each
     // padded with zeros to a multiple of 64 bytes.
     static void write_data_file(const std::filesystem::path& file, const OpGraph& g,

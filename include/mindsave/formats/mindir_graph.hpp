@@ -13,50 +13,61 @@
 #include <vector>
 
 #include "mindsave/core/op_graph.hpp"
+#include "mindsave/formats/mindir_fields.hpp"
 #include "mindsave/formats/model_common.hpp"
 #include "mindsave/io/proto_builder.hpp"
 
 namespace mindsave::format::detail {
 
-// MindIR field numbers used here (mind_ir.proto).
+// AttributeProto.type values used here (mind_ir.proto's AttributeType).
 enum MindirAttrType : std::uint64_t {
     attr_float = 1, attr_int64 = 7, attr_string = 8, attr_bool = 9, attr_tensors = 19, attr_tuple = 20,
     attr_list = 21, attr_umonad = 23
 };
 
 inline io::ProtoBuilder mindir_attr(std::string_view name) {
+    using proto::mindir::AttributeProto;
     io::ProtoBuilder a;
-    a.string(1, name);
+    a.string(AttributeProto::name, name);
     return a;
 }
 inline io::ProtoBuilder mindir_int(std::string_view name, std::int64_t v, MindirAttrType type = attr_int64) {
-    io::ProtoBuilder a;
-    return a.string(1, name).int64(3, v).varint(16, type);
+    using proto::mindir::AttributeProto;
+    return mindir_attr(name).int64(AttributeProto::i, v).varint(AttributeProto::type, type);
 }
 inline io::ProtoBuilder mindir_float(std::string_view name, float v) {
-    io::ProtoBuilder a;
-    return a.string(1, name).float32(2, v).varint(16, attr_float);
+    using proto::mindir::AttributeProto;
+    return mindir_attr(name).float32(AttributeProto::f, v).varint(AttributeProto::type, attr_float);
 }
 inline io::ProtoBuilder mindir_string(std::string_view name, std::string_view s) {
-    io::ProtoBuilder a;
-    return a.string(1, name).string(5, s).varint(16, attr_string);
+    using proto::mindir::AttributeProto;
+    return mindir_attr(name).string(AttributeProto::s, s).varint(AttributeProto::type, attr_string);
 }
+// A tuple of int64: each element is an AttributeProto of its own in `values`, its value in `ints`.
 inline io::ProtoBuilder mindir_ints(std::string_view name, std::span<const std::int64_t> values) {
-    io::ProtoBuilder a;
-    a.string(1, name).varint(16, attr_tuple);
-    for (auto v : values) a.message(17, io::ProtoBuilder().int64(10, v).varint(16, attr_int64));
+    using proto::mindir::AttributeProto;
+    io::ProtoBuilder a = mindir_attr(name);
+    a.varint(AttributeProto::type, attr_tuple);
+    for (auto v : values)
+        a.message(AttributeProto::values,
+                  io::ProtoBuilder().int64(AttributeProto::ints, v).varint(AttributeProto::type, attr_int64));
     return a;
 }
 inline io::ProtoBuilder mindir_names(std::string_view name, std::initializer_list<std::string_view> names) {
-    io::ProtoBuilder a;
-    a.string(1, name).varint(16, attr_list);
-    for (auto n : names) a.message(17, io::ProtoBuilder().string(11, n).varint(16, attr_string));
+    using proto::mindir::AttributeProto;
+    io::ProtoBuilder a = mindir_attr(name);
+    a.varint(AttributeProto::type, attr_list);
+    for (auto n : names)
+        a.message(AttributeProto::values,
+                  io::ProtoBuilder().string(AttributeProto::strings, n).varint(AttributeProto::type, attr_string));
     return a;
 }
+// A TensorProto with dims and data_type only: a value's abstract, or a weight before its data.
 inline io::ProtoBuilder mindir_tensor_type(DType dtype, const Shape& shape) {
+    using proto::mindir::TensorProto;
     io::ProtoBuilder t;
-    for (auto d : shape) t.int64(1, static_cast<std::int64_t>(d));
-    return t.varint(2, static_cast<std::uint64_t>(tensor_proto_dtype(dtype)));
+    for (auto d : shape) t.int64(TensorProto::dims, static_cast<std::int64_t>(d));
+    return t.varint(TensorProto::data_type, static_cast<std::uint64_t>(tensor_proto_dtype(dtype)));
 }
 
 // Builds the main graph node by node; ids count nodes and primitives together, as MindSpore's do.
@@ -75,8 +86,9 @@ public:
         prims_ = &primitives;
         if (!g_.parameters.empty()) {
             monad_ = "[ValueNode]" + std::to_string(next());
-            graph.message(1, io::ProtoBuilder().string(2, monad_).string(3, monad_).string(4, "Constant")
-                                 .message(5, mindir_attr("value").varint(16, attr_umonad)));
+            graph.message(GraphProto::node, io::ProtoBuilder().string(NodeProto::output, monad_).string(NodeProto::name, monad_)
+                                                .string(NodeProto::op_type, "Constant")
+                                                .message(NodeProto::attribute, mindir_attr("value").varint(AttributeProto::type, attr_umonad)));
             load_prim_ = primitive("Load", {});
         }
         for (const auto& n : g_.nodes) std::visit([&](const auto& op) { lower(op, n); }, n.op);
@@ -88,24 +100,31 @@ public:
         if (!loads_.empty()) {  // side effects of the weight loads are tied to the result, as MindSpore's are
             const auto tuple = node("MakeTuple", primitive("MakeTuple", {}), loads_, tuple_shape(loaded_order_), "Default");
             const auto state = node("UpdateState", primitive("UpdateState", {}), {monad_, tuple},
-                                    mindir_attr("shape").varint(16, attr_umonad), "Default");
+                                    mindir_attr("shape").varint(AttributeProto::type, attr_umonad), "Default");
             result = node("Depend", primitive("Depend", {mindir_int("side_effect_propagate", 1)}), {result, state},
                           outs.size() > 1 ? tuple_shape(g_.outputs) : shape_attr(g_.outputs.front()), "Default");
         }
-        graph.string(2, name_);
+        graph.string(GraphProto::name, name_);
         for (auto i : g_.inputs)
-            graph.message(5, io::ProtoBuilder().string(1, value_names_[i]).message(2, mindir_tensor_type(g_.value(i).dtype, g_.value(i).shape)));
+            graph.message(GraphProto::input, io::ProtoBuilder().string(ValueInfoProto::name, value_names_[i])
+                                                 .message(ValueInfoProto::tensor, mindir_tensor_type(g_.value(i).dtype, g_.value(i).shape)));
         io::ProtoBuilder out;
-        out.string(1, result);
-        for (auto o : g_.outputs) out.message(2, mindir_tensor_type(g_.value(o).dtype, g_.value(o).shape));
-        graph.message(6, out);
-        graph.string(7, "");
-        graph.string(9, "");
+        out.string(ValueInfoProto::name, result);
+        for (auto o : g_.outputs) out.message(ValueInfoProto::tensor, mindir_tensor_type(g_.value(o).dtype, g_.value(o).shape));
+        graph.message(GraphProto::output, out);
+        graph.string(GraphProto::bprop_hash, "");
+        graph.string(GraphProto::bprop_filepath, "");
     }
 
     const std::string& graph_name() const noexcept { return name_; }
 
 private:
+    using GraphProto = proto::mindir::GraphProto;
+    using NodeProto = proto::mindir::NodeProto;
+    using ValueInfoProto = proto::mindir::ValueInfoProto;
+    using AttributeProto = proto::mindir::AttributeProto;
+    using PrimitiveProto = proto::mindir::PrimitiveProto;
+
     std::uint64_t next() { return id_++; }
 
     // A primitive entry "<Op>:<id>" with the given attributes; returns its name.
@@ -113,21 +132,26 @@ private:
                           const std::optional<io::ProtoBuilder>& extra = std::nullopt) {
         const std::string name = std::string(op) + ":" + std::to_string(next());
         io::ProtoBuilder p;
-        p.string(1, name).string(2, op);
-        for (const auto& a : attrs) p.message(3, a);
-        if (extra) p.message(3, *extra);
+        p.string(PrimitiveProto::name, name).string(PrimitiveProto::op_type, op);
+        for (const auto& a : attrs) p.message(PrimitiveProto::attribute, a);
+        if (extra) p.message(PrimitiveProto::attribute, *extra);
         prims_->push_back(std::move(p));
         return name;
     }
 
     io::ProtoBuilder shape_attr(std::size_t v) const {
-        return mindir_attr("shape").message(12, mindir_tensor_type(g_.value(v).dtype, g_.value(v).shape)).varint(16, attr_tensors);
+        return mindir_attr("shape")
+            .message(AttributeProto::tensors, mindir_tensor_type(g_.value(v).dtype, g_.value(v).shape))
+            .varint(AttributeProto::type, attr_tensors);
     }
     io::ProtoBuilder tuple_shape(std::span<const std::size_t> vs) const {
         io::ProtoBuilder a = mindir_attr("shape");
-        a.varint(16, attr_tuple);
+        a.varint(AttributeProto::type, attr_tuple);
         for (auto v : vs)
-            a.message(17, io::ProtoBuilder().message(12, mindir_tensor_type(g_.value(v).dtype, g_.value(v).shape)).varint(16, attr_tensors));
+            a.message(AttributeProto::values,
+                      io::ProtoBuilder()
+                          .message(AttributeProto::tensors, mindir_tensor_type(g_.value(v).dtype, g_.value(v).shape))
+                          .varint(AttributeProto::type, attr_tensors));
         return a;
     }
 
@@ -137,10 +161,11 @@ private:
         const auto id = next();
         const std::string name = name_ + ":CNode_" + std::to_string(id) + ":" + std::to_string(id);
         io::ProtoBuilder n;
-        for (const auto& in : inputs) n.string(1, in);
-        n.string(2, name).string(3, name).string(4, "REF::" + prim).message(5, shape);
-        n.string(7, std::string(scope) + "/" + std::string(op) + "-op" + std::to_string(op_count_++));
-        graph_->message(1, n);
+        for (const auto& in : inputs) n.string(NodeProto::input, in);
+        n.string(NodeProto::output, name).string(NodeProto::name, name).string(NodeProto::op_type, "REF::" + prim)
+            .message(NodeProto::attribute, shape);
+        n.string(NodeProto::domain, std::string(scope) + "/" + std::string(op) + "-op" + std::to_string(op_count_++));
+        graph_->message(GraphProto::node, n);
         return name;
     }
 
@@ -163,7 +188,8 @@ private:
     // A constant node (tuple of int64 or a scalar int64), named "<graph>:ValueNode_<id>".
     std::string constant(const io::ProtoBuilder& value) {
         const std::string name = name_ + ":ValueNode_" + std::to_string(next());
-        graph_->message(1, io::ProtoBuilder().string(2, name).string(3, name).string(4, "Constant").message(5, value));
+        graph_->message(GraphProto::node, io::ProtoBuilder().string(NodeProto::output, name).string(NodeProto::name, name)
+                                              .string(NodeProto::op_type, "Constant").message(NodeProto::attribute, value));
         return name;
     }
 

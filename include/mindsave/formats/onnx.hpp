@@ -15,12 +15,14 @@
 #include <variant>
 #include <vector>
 
+#include "mindsave/core/byte_count.hpp"
 #include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/model_common.hpp"
+#include "mindsave/formats/onnx_fields.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/proto_builder.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
@@ -37,30 +39,42 @@ struct OnnxReadOptions {};  // ONNX carries no checksum: load_checkpoint's crc_c
 
 namespace detail {
 
+// AttributeProto.type values used here (onnx.proto's AttributeType).
+enum OnnxAttrType : std::uint64_t { onnx_attr_float = 1, onnx_attr_int = 2, onnx_attr_string = 3, onnx_attr_ints = 7 };
+
 inline io::ProtoBuilder onnx_int(std::string_view name, std::int64_t v) {
+    using proto::onnx::AttributeProto;
     io::ProtoBuilder a;
-    return a.string(1, name).int64(3, v).varint(20, 2);
+    return a.string(AttributeProto::name, name).int64(AttributeProto::i, v).varint(AttributeProto::type, onnx_attr_int);
 }
 inline io::ProtoBuilder onnx_float(std::string_view name, float v) {
+    using proto::onnx::AttributeProto;
     io::ProtoBuilder a;
-    return a.string(1, name).float32(2, v).varint(20, 1);
+    return a.string(AttributeProto::name, name).float32(AttributeProto::f, v).varint(AttributeProto::type, onnx_attr_float);
 }
 inline io::ProtoBuilder onnx_string(std::string_view name, std::string_view s) {
+    using proto::onnx::AttributeProto;
     io::ProtoBuilder a;
-    return a.string(1, name).string(4, s).varint(20, 3);
+    return a.string(AttributeProto::name, name).string(AttributeProto::s, s).varint(AttributeProto::type, onnx_attr_string);
 }
 inline io::ProtoBuilder onnx_ints(std::string_view name, std::span<const std::int64_t> v) {
+    using proto::onnx::AttributeProto;
     io::ProtoBuilder a;
-    a.string(1, name);
-    for (auto x : v) a.int64(8, x);
-    return a.varint(20, 7);
+    a.string(AttributeProto::name, name);
+    for (auto x : v) a.int64(AttributeProto::ints, x);
+    return a.varint(AttributeProto::type, onnx_attr_ints);
 }
 inline io::ProtoBuilder onnx_value_info(std::string_view name, const OpValue& v) {
+    using namespace proto::onnx;
     io::ProtoBuilder shape;
-    for (auto d : v.shape) shape.message(1, io::ProtoBuilder().int64(1, static_cast<std::int64_t>(d)));
+    for (auto d : v.shape)
+        shape.message(TensorShapeProto::dim,
+                      io::ProtoBuilder().int64(TensorShapeProto_Dimension::dim_value, static_cast<std::int64_t>(d)));
     io::ProtoBuilder tensor;
-    tensor.varint(1, static_cast<std::uint64_t>(tensor_proto_dtype(v.dtype))).message(2, shape);
-    return io::ProtoBuilder().string(1, name).message(2, io::ProtoBuilder().message(1, tensor));
+    tensor.varint(TypeProto_Tensor::elem_type, static_cast<std::uint64_t>(tensor_proto_dtype(v.dtype)))
+        .message(TypeProto_Tensor::shape, shape);
+    return io::ProtoBuilder().string(ValueInfoProto::name, name)
+        .message(ValueInfoProto::type, io::ProtoBuilder().message(TypeProto::tensor_type, tensor));
 }
 
 // Lowers OpGraph nodes to ONNX nodes. Values are named as MindSpore's exporter names them: inputs by
@@ -81,11 +95,12 @@ private:
     std::string fresh() { return std::to_string(++counter_); }
     void node(std::string_view op, const std::vector<std::string>& inputs, const std::string& output,
               std::initializer_list<io::ProtoBuilder> attrs) {
+        using namespace proto::onnx;
         io::ProtoBuilder n;
-        for (const auto& in : inputs) n.string(1, in);
-        n.string(2, output).string(3, output + std::string(op)).string(4, op);
-        for (const auto& a : attrs) n.message(5, a);
-        graph_->message(1, n);
+        for (const auto& in : inputs) n.string(NodeProto::input, in);
+        n.string(NodeProto::output, output).string(NodeProto::name, output + std::string(op)).string(NodeProto::op_type, op);
+        for (const auto& a : attrs) n.message(NodeProto::attribute, a);
+        graph_->message(GraphProto::node, n);
     }
     std::vector<std::string> ins(const OpNode& n) const {
         std::vector<std::string> out;
@@ -165,27 +180,35 @@ struct onnx {
         io::ProtoBuilder graph;
         detail::OnnxEmitter emitter(g);
         emitter.emit(graph);
-        graph.string(2, g.name.empty() ? std::string("mindsave") : g.name);
+        graph.string(GraphProto::name, g.name.empty() ? std::string("mindsave") : g.name);
         for (std::size_t i = 0; i < g.parameters.size(); ++i) {
             const OpValue& p = g.value(g.parameters[i]);
             io::ProtoBuilder t;
-            for (auto d : p.shape) t.int64(1, static_cast<std::int64_t>(d));
-            t.varint(2, static_cast<std::uint64_t>(detail::tensor_proto_dtype(p.dtype))).string(8, p.name);
+            for (auto d : p.shape) t.int64(TensorProto::dims, static_cast<std::int64_t>(d));
+            t.varint(TensorProto::data_type, static_cast<std::uint64_t>(detail::tensor_proto_dtype(p.dtype)))
+                .string(TensorProto::name, p.name);
             if (offsets[i] < 0) {
-                t.borrowed(9, data[i]);
+                t.borrowed(TensorProto::raw_data, data[i]);
             } else {
-                auto entry = [](std::string_view k, std::string_view v) { return io::ProtoBuilder().string(1, k).string(2, v); };
-                t.message(13, entry("location", location)).message(13, entry("offset", std::to_string(offsets[i])))
-                    .message(13, entry("length", std::to_string(data[i].size()))).varint(14, 1);
+                auto entry = [](std::string_view k, std::string_view v) {
+                    return io::ProtoBuilder().string(StringStringEntryProto::key, k).string(StringStringEntryProto::value, v);
+                };
+                t.message(TensorProto::external_data, entry("location", location))
+                    .message(TensorProto::external_data, entry("offset", std::to_string(offsets[i])))
+                    .message(TensorProto::external_data, entry("length", std::to_string(data[i].size())))
+                    .varint(TensorProto::data_location, 1);  // EXTERNAL
             }
-            graph.message(5, t);
+            graph.message(GraphProto::initializer, t);
         }
-        for (auto i : g.inputs) graph.message(11, detail::onnx_value_info(emitter.name(i), g.value(i)));
-        for (auto o : g.outputs) graph.message(12, detail::onnx_value_info(emitter.name(o), g.value(o)));
+        for (auto i : g.inputs) graph.message(GraphProto::input, detail::onnx_value_info(emitter.name(i), g.value(i)));
+        for (auto o : g.outputs) graph.message(GraphProto::output, detail::onnx_value_info(emitter.name(o), g.value(o)));
 
         io::ProtoBuilder model;
-        model.int64(1, 7).string(2, "MindSpore").string(3, "1.0").string(6, "written by mindsave").message(7, graph)
-            .message(8, io::ProtoBuilder().string(1, "").int64(2, options.opset));
+        model.int64(ModelProto::ir_version, 7).string(ModelProto::producer_name, "MindSpore")
+            .string(ModelProto::producer_version, "1.0").string(ModelProto::doc_string, "written by mindsave")
+            .message(ModelProto::graph, graph)
+            .message(ModelProto::opset_import, io::ProtoBuilder().string(OperatorSetIdProto::domain, "")
+                                                   .int64(OperatorSetIdProto::version, options.opset));
         detail::write_model_file(file, model);
         written.insert(written.begin(), file);
         return written;
@@ -200,10 +223,9 @@ struct onnx {
                 io::WireReader r(file_->bytes());
                 bool graph = false;
                 while (!r.at_end()) {
-                    io::WireType type;
-                    const auto field = r.key(type);
-                    if (field == 7 && type == io::WireType::length_delimited) parse_graph(r.bytes(), path), graph = true;
-                    else r.skip(type);
+                    const auto key = r.key();
+                    if (key.is(ModelProto::graph, ld)) parse_graph(r.bytes(), path), graph = true;
+                    else r.skip(key.type);
                 }
                 if (!graph) throw FormatError(path, "not an ONNX model: it has no graph");
             } catch (const io::WireError& e) {
@@ -217,10 +239,9 @@ struct onnx {
         void parse_graph(std::span<const std::byte> g, const std::filesystem::path& path) {
             io::WireReader r(g, base(g));
             while (!r.at_end()) {
-                io::WireType type;
-                const auto field = r.key(type);
-                if (field == 5 && type == io::WireType::length_delimited) parse_initializer(r.bytes(), path);
-                else r.skip(type);
+                const auto key = r.key();
+                if (key.is(GraphProto::initializer, ld)) parse_initializer(r.bytes(), path);
+                else r.skip(key.type);
             }
         }
         void parse_initializer(std::span<const std::byte> tensor, const std::filesystem::path& path);
@@ -237,6 +258,13 @@ struct onnx {
     }
 
 private:
+    using ModelProto = proto::onnx::ModelProto;
+    using OperatorSetIdProto = proto::onnx::OperatorSetIdProto;
+    using GraphProto = proto::onnx::GraphProto;
+    using TensorProto = proto::onnx::TensorProto;
+    using StringStringEntryProto = proto::onnx::StringStringEntryProto;
+    static constexpr auto ld = io::WireType::length_delimited;
+
     static void write_data_file(const std::filesystem::path& file, const std::vector<std::span<const std::byte>>& data,
                                 const WriteOptions& options, std::vector<std::int64_t>& offsets) {
         static constexpr std::array<std::byte, external_alignment> zeros{};
@@ -264,55 +292,65 @@ inline void onnx::Mapped::parse_initializer(std::span<const std::byte> tensor, c
     std::uint64_t dtype = 0, offset = 0, length = 0;
     bool has_length = false, external = false, has_raw = false;
     std::vector<std::byte> typed;  // float_data / int32_data / int64_data / double_data, little-endian
-    std::uint32_t typed_from = 0;  // the field they came from
+    TensorProto typed_from{};      // the field they came from
     auto append = [&](std::uint64_t value, std::size_t width) { append_le(typed, value, width); };
-    auto typed_field = [&](std::uint32_t field, io::WireType type, bool fixed, std::size_t fixed_width, std::size_t width) {
+    // A repeated number field, unpacked (one element of wire type `element`) or packed: its values
+    // appended as `width`-byte little-endian elements.
+    auto typed_field = [&](TensorProto field, io::WireType type, io::WireType element, std::size_t width) {
         typed_from = field;
         auto one = [&](io::WireReader& in) {
-            append(fixed ? (fixed_width == 4 ? in.fixed32() : in.fixed64()) : in.varint(), width);
+            append(element == io::WireType::fixed32   ? in.fixed32()
+                   : element == io::WireType::fixed64 ? in.fixed64()
+                                                      : in.varint(),
+                   width);
         };
         if (type == io::WireType::length_delimited) {
-            io::WireReader packed(r.bytes());
+            const auto packed_bytes = r.bytes();
+            io::WireReader packed(packed_bytes, r.offset() - packed_bytes.size());
             while (!packed.at_end()) one(packed);
         } else {
             one(r);
         }
     };
+    using io::WireType;
+    const auto number_field = [](io::FieldKey key, TensorProto field, WireType element) {
+        return key.is(field) && (key.type == element || key.type == ld);
+    };
     while (!r.at_end()) {
-        io::WireType type;
-        const auto field = r.key(type);
-        if (field == 1 && (type == io::WireType::varint || type == io::WireType::length_delimited)) {
+        const auto key = r.key();
+        const auto type = key.type;
+        if (key.is(TensorProto::dims) && (type == WireType::varint || type == ld)) {
             io::read_dims(r, type, v.shape);
-        } else if (field == 2 && type == io::WireType::varint) dtype = r.varint();
-        else if (field == 8 && type == io::WireType::length_delimited) name = r.string();
-        else if (field == 9 && type == io::WireType::length_delimited) v.data = r.bytes(), has_raw = true;
-        else if (field == 4 && type != io::WireType::varint) typed_field(4, type, true, 4, 4);   // float_data
-        else if (field == 5 && type != io::WireType::fixed32) typed_field(5, type, false, 0, 4);  // int32_data
-        else if (field == 7 && type != io::WireType::fixed32) typed_field(7, type, false, 0, 8);  // int64_data
-        else if (field == 10 && type != io::WireType::varint) typed_field(10, type, true, 8, 8);  // double_data
-        else if (field == 13 && type == io::WireType::length_delimited) {
+        } else if (key.is(TensorProto::data_type, WireType::varint)) dtype = r.varint();
+        else if (key.is(TensorProto::name, ld)) name = r.string();
+        else if (key.is(TensorProto::raw_data, ld)) v.data = r.bytes(), has_raw = true;
+        // a number field on another wire type is not that field (protobuf skips it as unknown)
+        else if (number_field(key, TensorProto::float_data, WireType::fixed32)) typed_field(TensorProto::float_data, type, WireType::fixed32, 4);
+        else if (number_field(key, TensorProto::int32_data, WireType::varint)) typed_field(TensorProto::int32_data, type, WireType::varint, 4);
+        else if (number_field(key, TensorProto::int64_data, WireType::varint)) typed_field(TensorProto::int64_data, type, WireType::varint, 8);
+        else if (number_field(key, TensorProto::double_data, WireType::fixed64)) typed_field(TensorProto::double_data, type, WireType::fixed64, 8);
+        else if (key.is(TensorProto::external_data, ld)) {
             io::WireReader e(r.bytes());
-            std::string_view key, value;
+            std::string_view entry_key, value;
             while (!e.at_end()) {
-                io::WireType t;
-                const auto f = e.key(t);
-                if (f == 1 && t == io::WireType::length_delimited) key = e.string();
-                else if (f == 2 && t == io::WireType::length_delimited) value = e.string();
-                else e.skip(t);
+                const auto k = e.key();
+                if (k.is(StringStringEntryProto::key, ld)) entry_key = e.string();
+                else if (k.is(StringStringEntryProto::value, ld)) value = e.string();
+                else e.skip(k.type);
             }
             auto number = [&] {
                 std::uint64_t n = 0;
-                if (value.empty() || value.size() > 19) throw FormatError(path, "initializer '" + std::string(name) + "': bad external " + std::string(key));
+                if (value.empty() || value.size() > 19) throw FormatError(path, "initializer '" + std::string(name) + "': bad external " + std::string(entry_key));
                 for (char c : value) {
-                    if (c < '0' || c > '9') throw FormatError(path, "initializer '" + std::string(name) + "': bad external " + std::string(key));
+                    if (c < '0' || c > '9') throw FormatError(path, "initializer '" + std::string(name) + "': bad external " + std::string(entry_key));
                     n = n * 10 + static_cast<std::uint64_t>(c - '0');
                 }
                 return n;
             };
-            if (key == "location") location = value;
-            else if (key == "offset") offset = number();
-            else if (key == "length") length = number(), has_length = true;
-        } else if (field == 14 && type == io::WireType::varint) external = r.varint() == 1;
+            if (entry_key == "location") location = value;
+            else if (entry_key == "offset") offset = number();
+            else if (entry_key == "length") length = number(), has_length = true;
+        } else if (key.is(TensorProto::data_location, WireType::varint)) external = r.varint() == 1;  // 1: EXTERNAL
         else r.skip(type);
     }
     names_.emplace_back(name);
@@ -322,14 +360,16 @@ inline void onnx::Mapped::parse_initializer(std::span<const std::byte> tensor, c
     v.dtype = *dt;
     if (external) {
         if (!has_length) {
-            std::size_t n = dtype_size(v.dtype);
-            for (auto d : v.shape) n *= d;
-            length = n;
+            const auto n = checked_byte_count(v.shape, dtype_size(v.dtype));
+            if (!n) throw FormatError(path, "initializer '" + names_.back() + "': shape " + shape_string(v.shape) + " overflows");
+            length = *n;
         }
         v.data = external_.range(location, offset, length, names_.back());
     } else if (!has_raw && !typed.empty()) {
-        const bool fits = (typed_from == 4 && v.dtype == DType::Float32) || (typed_from == 5 && v.dtype == DType::Int32) ||
-                          (typed_from == 7 && v.dtype == DType::Int64) || (typed_from == 10 && v.dtype == DType::Float64);
+        const bool fits = (typed_from == TensorProto::float_data && v.dtype == DType::Float32) ||
+                          (typed_from == TensorProto::int32_data && v.dtype == DType::Int32) ||
+                          (typed_from == TensorProto::int64_data && v.dtype == DType::Int64) ||
+                          (typed_from == TensorProto::double_data && v.dtype == DType::Float64);
         if (!fits) throw FormatError(path, "initializer '" + names_.back() + "' stores " + std::string(dtype_name(v.dtype)) +
                                                " values in a typed field mindsave does not decode; re-save with raw_data");
         v.data = owned_.emplace_back(std::move(typed));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mindsave/core/concepts.hpp"
+#include "mindsave/graph/anf_ir_fields.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/proto_builder.hpp"
 #include "mindsave/nn/activation.hpp"
@@ -131,10 +132,13 @@ inline std::uint64_t anf_dtype(DType t) {
     return 0;
 }
 
+// A TypeProto {DT_TENSOR, tensor_type {elem_type, shape}}.
 inline io::ProtoBuilder tensor_type(DType t, const Shape& shape) {
+    using namespace proto::anf_ir;
     io::ProtoBuilder dims;
-    for (auto d : shape) dims.message(1, io::ProtoBuilder().varint(1, d));
-    return io::ProtoBuilder().varint(1, 14 /* DT_TENSOR */).message(2, io::ProtoBuilder().varint(1, anf_dtype(t)).message(2, dims));
+    for (auto d : shape) dims.message(TensorShapeProto::dim, io::ProtoBuilder().varint(TensorShapeProto_Dimension::size, d));
+    const auto tensor = io::ProtoBuilder().varint(TypeProto_Tensor::elem_type, anf_dtype(t)).message(TypeProto_Tensor::shape, dims);
+    return io::ProtoBuilder().varint(TypeProto::data_type, 14 /* DT_TENSOR */).message(TypeProto::tensor_type, tensor);
 }
 
 }  // namespace detail
@@ -144,6 +148,7 @@ inline io::ProtoBuilder tensor_type(DType t, const Shape& shape) {
 template <class Net, HasParameters Train>
 std::string training_graph_meta(Train& train, std::string_view net_name, std::string_view loss_name,
                                 std::string_view optimizer_name, const Shape& input_shape, const Shape& label_shape) {
+    using namespace proto::anf_ir;
     detail::Trace trace;
     const std::string backbone = "Default/network-WithLossCell/_backbone-" + std::string(net_name);
     trace.add_sequence(backbone, "", static_cast<Net*>(nullptr));
@@ -165,10 +170,12 @@ std::string training_graph_meta(Train& train, std::string_view net_name, std::st
     std::string previous = "inputs0";
     auto node = [&](const std::string& op, const std::string& scope, const std::vector<std::string>& inputs) {
         io::ProtoBuilder n;
-        for (const auto& in : inputs) n.message(1, io::ProtoBuilder().string(1, in).varint(2, 0));
+        for (const auto& in : inputs)
+            n.message(NodeProto::input, io::ProtoBuilder().string(InputProto::name, in).varint(InputProto::type, 0));  // DATA_EDGE
         const std::string name = std::to_string(++id);
-        n.string(2, name).string(3, op).string(4, scope).string(8, scope + "/" + op + "-op" + name);
-        graph.message(1, n);
+        n.string(NodeProto::name, name).string(NodeProto::op_type, op).string(NodeProto::scope, scope)
+            .string(NodeProto::full_name, scope + "/" + op + "-op" + name);
+        graph.message(GraphProto::node, n);
         return name;
     };
     for (const auto& op : trace.forward) previous = node(op.op_type, op.scope, {previous});
@@ -181,13 +188,16 @@ std::string training_graph_meta(Train& train, std::string_view net_name, std::st
     const std::string opt_scope = "Default/optimizer-" + std::string(optimizer_name);
     for (const auto& p : params)
         if (p.trainable) node("ApplyMomentum", opt_scope, {p.name, "moments." + p.name, "learning_rate", previous, "momentum"});
-    graph.string(2, std::to_string(id + 1) + "_construct.Default");
-    graph.message(3, io::ProtoBuilder().string(1, "inputs0").message(2, detail::tensor_type(DType::Float32, input_shape)));
-    graph.message(3, io::ProtoBuilder().string(1, "inputs1").message(2, detail::tensor_type(DType::Int32, label_shape)));
-    for (const auto& p : params)
-        graph.message(3, io::ProtoBuilder().string(1, p.name).message(2, detail::tensor_type(p.dtype, p.shape)));
-    graph.message(4, io::ProtoBuilder().string(1, loss_node));
-    return io::ProtoBuilder().varint(1, 1).message(4, graph).str();
+    graph.string(GraphProto::name, std::to_string(id + 1) + "_construct.Default");
+    auto parameter = [&](std::string_view name, DType dtype, const Shape& shape) {
+        graph.message(GraphProto::parameters, io::ProtoBuilder().string(ParameterProto::name, name)
+                                                  .message(ParameterProto::type, detail::tensor_type(dtype, shape)));
+    };
+    parameter("inputs0", DType::Float32, input_shape);
+    parameter("inputs1", DType::Int32, label_shape);
+    for (const auto& p : params) parameter(p.name, p.dtype, p.shape);
+    graph.message(GraphProto::outputs, io::ProtoBuilder().string(OutputProto::name, loss_node));
+    return io::ProtoBuilder().varint(ModelProto::ir_version, 1).message(ModelProto::graph, graph).str();
 }
 
 // Writes bytes to path atomically (replacing an earlier graph file, as MindSpore does).

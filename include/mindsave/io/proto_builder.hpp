@@ -18,22 +18,22 @@ namespace mindsave::io {
 
 class ProtoBuilder {
 public:
-    ProtoBuilder& varint(std::uint32_t field, std::uint64_t v) {
+    ProtoBuilder& varint(Field field, std::uint64_t v) {
         key(field, WireType::varint);
         put_varint_owned(v);
         return *this;
     }
     // int64/int32/enum fields: negative values take ten bytes, as protobuf encodes them.
-    ProtoBuilder& int64(std::uint32_t field, std::int64_t v) { return varint(field, static_cast<std::uint64_t>(v)); }
-    ProtoBuilder& boolean(std::uint32_t field, bool v) { return varint(field, v ? 1 : 0); }
-    ProtoBuilder& float32(std::uint32_t field, float v) {
+    ProtoBuilder& int64(Field field, std::int64_t v) { return varint(field, static_cast<std::uint64_t>(v)); }
+    ProtoBuilder& boolean(Field field, bool v) { return varint(field, v ? 1 : 0); }
+    ProtoBuilder& float32(Field field, float v) {
         key(field, WireType::fixed32);
         const auto bits = std::bit_cast<std::uint32_t>(v);
         append_le(owned_, bits, 4);
         extend_owned();
         return *this;
     }
-    ProtoBuilder& string(std::uint32_t field, std::string_view s) {
+    ProtoBuilder& string(Field field, std::string_view s) {
         key(field, WireType::length_delimited);
         put_varint_owned(s.size());
         owned_.append(s);
@@ -41,13 +41,13 @@ public:
         return *this;
     }
     // Bytes that stay where they are (tensor memory) until the message is written.
-    ProtoBuilder& borrowed(std::uint32_t field, std::span<const std::byte> b) {
+    ProtoBuilder& borrowed(Field field, std::span<const std::byte> b) {
         key(field, WireType::length_delimited);
         put_varint_owned(b.size());
         push_borrowed(b);
         return *this;
     }
-    ProtoBuilder& message(std::uint32_t field, const ProtoBuilder& m) {
+    ProtoBuilder& message(Field field, const ProtoBuilder& m) {
         key(field, WireType::length_delimited);
         put_varint_owned(m.size());
         const std::size_t base = owned_.size();
@@ -58,7 +58,7 @@ public:
         }
         return *this;
     }
-    ProtoBuilder& packed_int64(std::uint32_t field, std::span<const std::int64_t> values) {
+    ProtoBuilder& packed_int64(Field field, std::span<const std::int64_t> values) {
         std::size_t n = 0;
         for (auto v : values) n += varint_size(static_cast<std::uint64_t>(v));
         key(field, WireType::length_delimited);
@@ -91,7 +91,7 @@ private:
         std::size_t offset = 0, size = 0;
     };
 
-    void key(std::uint32_t field, WireType type) { put_varint_owned(field_key(field, type)); }
+    void key(Field field, WireType type) { put_varint_owned(field_key(field, type)); }
     void put_varint_owned(std::uint64_t v) {
         std::byte buf[10];
         const auto n = static_cast<std::size_t>(put_varint(buf, v) - buf);

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "mindsave/core/byte_count.hpp"
@@ -16,6 +17,26 @@
 namespace mindsave::io {
 
 enum class WireType : std::uint8_t { varint = 0, fixed64 = 1, length_delimited = 2, fixed32 = 5 };
+
+// A message's field numbers are an enum class over std::uint32_t, one per message (protozero's way:
+// `enum class TensorProto : std::uint32_t { dims = 1, ... }`), so a number cannot meet the wrong message.
+template <class E>
+concept FieldEnum = std::is_enum_v<E> && std::same_as<std::underlying_type_t<E>, std::uint32_t>;
+
+// A field number as the writers take it: made only from a FieldEnum, never from a bare integer.
+struct Field {
+    std::uint32_t number;
+    template <FieldEnum E>
+    constexpr Field(E field) noexcept : number(static_cast<std::uint32_t>(field)) {}  // implicit by design
+};
+
+// A field's key as read: its number and wire type.
+struct FieldKey {
+    std::uint32_t number;
+    WireType type;
+    constexpr bool is(Field field, WireType wire) const noexcept { return number == field.number && type == wire; }
+    constexpr bool is(Field field) const noexcept { return number == field.number; }
+};
 
 // Thrown by WireReader on malformed input; callers rethrow it as a FormatError naming their file.
 struct WireError {
@@ -29,6 +50,7 @@ public:
         : bytes_(bytes), base_(base_offset) {}
 
     bool at_end() const noexcept { return pos_ == bytes_.size(); }
+    std::size_t remaining() const noexcept { return bytes_.size() - pos_; }
     std::size_t offset() const noexcept { return base_ + pos_; }  // position within the whole file
 
     std::uint64_t varint() {
@@ -42,14 +64,13 @@ public:
         fail("varint longer than 10 bytes");
     }
 
-    // Reads a field key; returns the field number and sets the wire type.
-    std::uint32_t key(WireType& type) {
+    // Reads a field key: the field number and its wire type.
+    FieldKey key() {
         const std::uint64_t k = varint();
         const auto t = static_cast<std::uint8_t>(k & 7);
         if (t != 0 && t != 1 && t != 2 && t != 5) fail("unsupported wire type " + std::to_string(t));
         if ((k >> 3) == 0 || (k >> 3) > 0x1fffffff) fail("invalid field number");
-        type = static_cast<WireType>(t);
-        return static_cast<std::uint32_t>(k >> 3);
+        return {static_cast<std::uint32_t>(k >> 3), static_cast<WireType>(t)};
     }
 
     // A length-delimited payload, checked to lie inside the range.
@@ -65,6 +86,12 @@ public:
     std::string_view string() {
         const auto b = bytes();
         return {reinterpret_cast<const char*>(b.data()), b.size()};
+    }
+
+    // Passes over n bytes (a payload whose length was read with varint()).
+    void skip_bytes(std::size_t n) {
+        if (n > bytes_.size() - pos_) fail("length " + std::to_string(n) + " runs past the end");
+        pos_ += n;
     }
 
     // Little-endian fixed-width values (float, double, fixed32/64 fields and packed runs of them).
@@ -123,12 +150,22 @@ inline std::byte* put_varint(std::byte* out, std::uint64_t v) noexcept {
     return out;
 }
 
-constexpr std::uint64_t field_key(std::uint32_t field, WireType type) noexcept {
-    return (static_cast<std::uint64_t>(field) << 3) | static_cast<std::uint64_t>(type);
+constexpr std::uint64_t field_key(Field field, WireType type) noexcept {
+    return (static_cast<std::uint64_t>(field.number) << 3) | static_cast<std::uint64_t>(type);
+}
+
+// Appends a field's key at out; returns the position after it.
+inline std::byte* put_key(std::byte* out, Field field, WireType type) noexcept {
+    return put_varint(out, field_key(field, type));
+}
+
+// Size of a varint field holding v: key and value.
+constexpr std::size_t varint_field_size(Field field, std::uint64_t v) noexcept {
+    return varint_size(field_key(field, WireType::varint)) + varint_size(v);
 }
 
 // Size of a length-delimited field holding n payload bytes: key, length, payload.
-constexpr std::size_t length_delimited_size(std::uint32_t field, std::size_t n) noexcept {
+constexpr std::size_t length_delimited_size(Field field, std::size_t n) noexcept {
     return varint_size(field_key(field, WireType::length_delimited)) + varint_size(n) + n;
 }
 
