@@ -8,10 +8,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <tuple>
-#include <exception>
 #include <filesystem>
 #include <initializer_list>
 #include <memory>
@@ -19,9 +17,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
+#include "mindsave/checkpoint/async_writer.hpp"
 #include "mindsave/checkpoint/config.hpp"
 #include "mindsave/checkpoint/export.hpp"
 #include "mindsave/checkpoint/save.hpp"
@@ -130,9 +128,6 @@ public:
     }
     ModelCheckpoint(const ModelCheckpoint&) = delete;
     ModelCheckpoint& operator=(const ModelCheckpoint&) = delete;
-    ~ModelCheckpoint() {
-        if (writer_.joinable()) writer_.join();  // each writer joins the one before it
-    }
 
     const std::string& prefix() const noexcept { return prefix_; }
     const std::filesystem::path& directory() const noexcept { return directory_; }
@@ -148,12 +143,12 @@ public:
             last_step_ = ctx.cur_step_num;
             trigger_.saved(trigger::Moment<Clock>{ctx.cur_step_num, Clock::now()});
         }
-        if (!config_.async_save || writer_.joinable() || !snapshot_.empty()) return;
+        if (!config_.async_save || writer_.running() || !snapshot_.empty()) return;
         std::vector<std::size_t> sizes;
         with_views(ctx, [&](std::span<const RecordView> views) {
             for (const auto& v : views) sizes.push_back(v.data.size());
         });
-        start_writer([this, sizes = std::move(sizes)](auto&&, auto&&) {
+        writer_.start([this, sizes = std::move(sizes)](auto&&, auto&&) {
             snapshot_.resize(sizes.size());
             for (std::size_t i = 0; i < sizes.size(); ++i) snapshot_[i].data.assign(sizes[i], std::byte{0});
         });
@@ -161,7 +156,7 @@ public:
 
     template <class Ctx>
     void on_train_step_begin(Ctx&) {
-        rethrow_writer_error();  // a failed background write surfaces on the training thread
+        writer_.rethrow_error();  // a failed background write surfaces on the training thread
     }
 
     template <class Ctx>
@@ -177,16 +172,13 @@ public:
     void on_train_end(Ctx& ctx) {
         if (ctx.cur_step_num != last_step_ && ctx.cur_step_num > 0)
             save(ctx, file_name(ctx), {ctx.cur_step_num, Clock::now()});
-        wait_for_writer();
+        writer_.wait();
     }
 
     template <class Ctx>
     void on_train_exception(Ctx& ctx) {
-        wait_for_writer_quietly();
-        {
-            std::lock_guard lock(writer_mutex_);
-            writer_error_ = nullptr;  // the training error is the one reported; don't replay this later
-        }
+        writer_.wait_quietly();
+        writer_.forget_error();  // the training error is the one reported; don't replay this later
         if (!trigger_.saves_on_exception() || ctx.cur_step_num == 0) return;
         const std::string prefix = detail::run_prefix(directory_, base_prefix_, true, Format::extension);
         const auto name = prefix + "-" + std::to_string(ctx.cur_epoch_num) + "_" + std::to_string(ctx.step_in_epoch()) +
@@ -298,9 +290,9 @@ private:
         if (!config_.async_save) {
             write_now(ctx, path, /*keep=*/true);
         } else {
-            wait_for_snapshot();
+            writer_.wait_for_room();  // the last writer is done with the snapshot; at most one other runs
             snapshot(ctx);
-            start_writer([this, path, t = now.now](auto&& release_snapshot, auto&& after_previous) {
+            writer_.start([this, path, t = now.now](auto&& release_snapshot, auto&& after_previous) {
                 RecordViews views;
                 views.reserve(snapshot_.size());
                 for (const auto& r : snapshot_) views.add(r);
@@ -397,78 +389,6 @@ private:
         }
     }
 
-    // Runs job(release_snapshot, after_previous) on a new writer thread. The job holds the snapshot
-    // until it calls release_snapshot() (or ends); after_previous() waits for the writer before it,
-    // which the thread joins in any case before it ends, so joining the newest writer joins them all.
-    template <class Job>
-    void start_writer(Job job) {
-        {
-            std::lock_guard lock(writer_mutex_);
-            snapshot_busy_ = true;
-            ++writers_;
-        }
-        // shared, so that if the thread cannot be started the previous writer is still ours to join
-        const auto previous = std::make_shared<std::thread>(std::move(writer_));
-        auto body = [this, job = std::move(job), previous]() mutable {
-            bool released = false;  // by this job: a later one may hold the snapshot by the time it ends
-            const auto release_snapshot = [this, &released] {
-                if (std::exchange(released, true)) return;
-                std::lock_guard lock(writer_mutex_);
-                snapshot_busy_ = false;
-                writer_cv_.notify_all();
-            };
-            const auto after_previous = [&previous] {
-                if (previous->joinable()) previous->join();
-            };
-            try {
-                job(release_snapshot, after_previous);
-            } catch (...) {
-                std::lock_guard lock(writer_mutex_);
-                if (!writer_error_) writer_error_ = std::current_exception();
-            }
-            release_snapshot();
-            after_previous();
-            std::lock_guard lock(writer_mutex_);
-            --writers_;
-            writer_cv_.notify_all();
-        };
-        try {
-            writer_ = std::thread(std::move(body));
-        } catch (...) {
-            if (previous->joinable()) previous->join();
-            std::lock_guard lock(writer_mutex_);
-            snapshot_busy_ = false;
-            --writers_;
-            throw;
-        }
-    }
-
-    // Before a snapshot: the last writer has handed its bytes to the kernel and at most one other is
-    // still making its file durable (so a slow disk holds training up instead of piling up threads).
-    void wait_for_snapshot() {
-        {
-            std::unique_lock lock(writer_mutex_);
-            writer_cv_.wait(lock, [this] { return !snapshot_busy_ && writers_ < 2; });
-        }
-        rethrow_writer_error();
-    }
-
-    void wait_for_writer() {
-        if (writer_.joinable()) writer_.join();
-        rethrow_writer_error();
-    }
-    void wait_for_writer_quietly() noexcept {
-        if (writer_.joinable()) writer_.join();
-    }
-    void rethrow_writer_error() {
-        std::exception_ptr e;
-        {
-            std::lock_guard lock(writer_mutex_);
-            e = std::exchange(writer_error_, nullptr);
-        }
-        if (e) std::rethrow_exception(e);
-    }
-
     struct Saved {
         std::filesystem::path path;
         typename Clock::time_point time;
@@ -486,12 +406,9 @@ private:
     CheckpointStats stats_;
     std::vector<TensorRecord> snapshot_;
     std::vector<Saved> saved_;
-    std::thread writer_;  // the newest background writer
-    std::mutex writer_mutex_, retain_mutex_;
-    std::condition_variable writer_cv_;
-    bool snapshot_busy_ = false;  // a writer still reads snapshot_
-    int writers_ = 0;             // writer threads not yet finished
-    std::exception_ptr writer_error_;  // the first failure of a background write
+    std::mutex retain_mutex_;
+    // last: destroyed first, so its writers are joined while the snapshot and the rest still live
+    detail::AsyncWriter writer_{/*max_in_flight=*/2};
 };
 
 }  // namespace mindsave

@@ -2,15 +2,13 @@
 // a list of {name, value}; append_dict, choice_func, crc_check, async_save; written atomically.
 #pragma once
 
-#include <exception>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
+#include "mindsave/checkpoint/async_writer.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/record_views.hpp"
@@ -31,54 +29,12 @@ struct SaveOptions {
 
 namespace detail {
 
-// At most one background save at a time, as MindSpore: a new save waits for the previous one,
-// and its failure is raised then (or by wait_for_async_save).
-class AsyncSaver {
-public:
-    static AsyncSaver& instance() {
-        static AsyncSaver saver;
-        return saver;
-    }
-    template <class F>
-    void start(F&& job) {
-        std::unique_lock lock(mutex_);
-        while (thread_.joinable()) {  // another caller's save may have started since: wait for it too
-            lock.unlock();
-            wait();
-            lock.lock();
-        }
-        thread_ = std::thread([this, job = std::forward<F>(job)]() mutable {
-            try {
-                job();
-            } catch (...) {
-                std::lock_guard inner(mutex_);
-                error_ = std::current_exception();
-            }
-        });
-    }
-    void wait() {
-        std::thread t;
-        {
-            std::lock_guard lock(mutex_);
-            t = std::move(thread_);
-        }
-        if (t.joinable()) t.join();
-        std::exception_ptr e;
-        {
-            std::lock_guard lock(mutex_);
-            e = std::exchange(error_, nullptr);
-        }
-        if (e) std::rethrow_exception(e);
-    }
-    ~AsyncSaver() {
-        if (thread_.joinable()) thread_.join();
-    }
-
-private:
-    std::mutex mutex_;
-    std::thread thread_;
-    std::exception_ptr error_;
-};
+// save_checkpoint's background writer: at most one save at a time, as MindSpore's; a new save waits for the
+// previous one, and its failure is raised then (or by wait_for_async_save).
+inline AsyncWriter& async_save_writer() {
+    static AsyncWriter writer(/*max_in_flight=*/1);
+    return writer;
+}
 
 // The format's write options from save_checkpoint's, each where the format has it: format::ckpt takes
 // all three, format::safetensors only crc, format::pth none (its zip entries always carry a CRC-32).
@@ -108,7 +64,7 @@ std::filesystem::path checkpoint_file_name(std::filesystem::path path) {
 }
 
 // Waits for the background save started by save_checkpoint(..., {.async_save = true}); rethrows its error.
-inline void wait_for_async_save() { detail::AsyncSaver::instance().wait(); }
+inline void wait_for_async_save() { detail::async_save_writer().wait(); }
 
 template <class T>
 concept Saveable = HasParameters<T> || std::same_as<std::remove_cvref_t<T>, ParameterDict> ||
@@ -138,14 +94,16 @@ void save_checkpoint(Obj& obj, const std::filesystem::path& path, const SaveOpti
     for (const auto& v : options.append_dict) records.add(v.record);
 
     const auto write_options = detail::write_options_for<Format>(options);
+    auto& writer = detail::async_save_writer();
     if (!options.async_save) {
-        detail::AsyncSaver::instance().wait();  // never race a background save of the same file
+        writer.wait();  // never race a background save of the same file
         Format::write(file, records.views(), write_options);
         return;
     }
+    writer.wait_for_room();  // the previous save has ended; its failure is raised here
     // Snapshot: own every byte, so the caller may change the parameters as soon as we return.
     std::vector<TensorRecord> snapshot = copy_records(records.views());
-    detail::AsyncSaver::instance().start([file, write_options, snapshot = std::move(snapshot)] {
+    writer.start([file, write_options, snapshot = std::move(snapshot)](auto&&, auto&&) {
         RecordViews own;
         for (const auto& r : snapshot) own.add(r);
         Format::write(file, own.views(), write_options);
