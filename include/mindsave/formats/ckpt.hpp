@@ -98,7 +98,8 @@ struct ckpt {
             auto h = detail::ckpt_next_record(window, pos, body.size(), index, path);
             pos = h.end;
             const auto data = body.subspan(h.content, h.length);
-            if (records.empty() || !detail::ckpt_continues(records.back(), h, path)) {
+            if (records.empty() ||
+                !detail::ckpt_continues(records.back().name, records.back().is_string, records.back().dtype, h, path)) {
                 records.push_back({h.name, h.dtype, std::move(h.shape), data, h.is_string});
                 continue;
             }

@@ -59,6 +59,7 @@ inline bool ckpt_decode_tensor(io::WireReader& r, std::size_t tensor_end, std::s
     while (r.offset() < tensor_end) {
         const auto key = r.key();
         if (key.is(TensorProto::dims) && (key.type == io::WireType::varint || key.type == ld)) {
+            if (h.shape.capacity() == 0) h.shape.reserve(8);  // one allocation for a usual rank, not one per growth
             io::read_dims(r, key.type, h.shape);  // packed dims are tolerated
         } else if (key.is(TensorProto::tensor_type, ld)) {
             const auto name = r.string();
@@ -129,26 +130,32 @@ inline void ckpt_finish(CkptRecordHeader& h) {
     else if (h.shape.size() == 1 && h.shape[0] == 0 && h.length == dtype_size(h.dtype)) h.shape.clear();
 }
 
-inline void ckpt_check_size(const RecordView& r, std::size_t index, const std::filesystem::path& path) {
-    if (r.is_string) {
-        if (r.data.size() % 4 != 0)
-            throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(r.name) +
-                                        "'): a str value of " + std::to_string(r.data.size()) +
-                                        " bytes, not whole UTF-32 characters");
+// A record's bytes must be what its shape and dtype need (a str record: whole UTF-32 characters).
+inline void ckpt_check_size(std::string_view name, bool is_string, DType dtype, const Shape& shape, std::size_t bytes,
+                            std::size_t index, const std::filesystem::path& path) {
+    if (is_string) {
+        if (bytes % 4 != 0)
+            throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(name) + "'): a str value of " +
+                                        std::to_string(bytes) + " bytes, not whole UTF-32 characters");
         return;
     }
-    const auto need = checked_byte_count(r.shape, dtype_size(r.dtype));
-    if (!need || *need != r.data.size())
-        throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(r.name) + "'): shape " +
-                                    shape_string(r.shape) + " of " + std::string(dtype_name(r.dtype)) +
+    const auto need = checked_byte_count(shape, dtype_size(dtype));
+    if (!need || *need != bytes)
+        throw FormatError(path, "record " + std::to_string(index) + " ('" + std::string(name) + "'): shape " +
+                                    shape_string(shape) + " of " + std::string(dtype_name(dtype)) +
                                     (!need ? " overflows" : " needs " + std::to_string(*need) + " bytes") +
-                                    ", but the record holds " + std::to_string(r.data.size()) + " bytes");
+                                    ", but the record holds " + std::to_string(bytes) + " bytes");
+}
+inline void ckpt_check_size(const RecordView& r, std::size_t index, const std::filesystem::path& path) {
+    ckpt_check_size(r.name, r.is_string, r.dtype, r.shape, r.data.size(), index, path);
 }
 
-// Whether h continues the record before it (MindSpore splits a large tensor into records of one name).
-inline bool ckpt_continues(const RecordView& prev, const CkptRecordHeader& h, const std::filesystem::path& path) {
-    if (prev.name != h.name) return false;
-    if (prev.is_string != h.is_string || (!h.is_string && prev.dtype != h.dtype))
+// Whether h continues the record before it, named prev_name (MindSpore splits a large tensor into records
+// of one name); their types must agree.
+inline bool ckpt_continues(std::string_view prev_name, bool prev_is_string, DType prev_dtype, const CkptRecordHeader& h,
+                           const std::filesystem::path& path) {
+    if (prev_name != h.name) return false;
+    if (prev_is_string != h.is_string || (!h.is_string && prev_dtype != h.dtype))
         throw FormatError(path, "pieces of tensor '" + std::string(h.name) + "' disagree on type");
     return true;
 }
@@ -258,7 +265,7 @@ public:
         try {
             while (pos < records_end_) {
                 auto h = ckpt_next_record(*this, pos, records_end_, index++, path_);
-                if (out.empty() || !ckpt_continues(view_of(out.back(), text, text.size()), h, path_)) {
+                if (out.empty() || !ckpt_continues(out.back().name, out.back().text.has_value(), out.back().dtype, h, path_)) {
                     out.emplace_back();
                     out.back().name.assign(h.name);  // before the window moves on
                     out.back().dtype = h.dtype;
@@ -276,7 +283,10 @@ public:
                 }
                 pos = h.end;
             }
-            for (std::size_t i = 0, t = 0; i < out.size(); ++i) ckpt_check_size(view_of(out[i], text, out[i].text ? ++t : 0), i, path_);
+            for (std::size_t i = 0, t = 0; i < out.size(); ++i) {
+                const auto& r = out[i];
+                ckpt_check_size(r.name, r.text.has_value(), r.dtype, r.shape, r.text ? text[t++].size() : r.data.size(), i, path_);
+            }
         } catch (const FormatError&) {
             // parse tests the CRC before the records: the same file gives the same error
             if (crc_check && !crc_matches(*footer)) throw ckpt_crc_error(path_);
@@ -305,12 +315,6 @@ public:
     }
 
 private:
-    // r as a view, a str record's bytes being text[text_number - 1]: for ckpt_continues and the size check.
-    static RecordView view_of(const TensorRecord& r, const std::vector<std::vector<std::byte>>& text, std::size_t text_number) {
-        const auto bytes = r.text ? std::span<const std::byte>(text[text_number - 1]) : std::span<const std::byte>(r.data);
-        return {r.name, r.dtype, r.shape, bytes, r.text.has_value()};
-    }
-
     // The window becomes the file's bytes from off on, as many as fit before records_end_.
     void fill(std::size_t off) {
         const std::size_t n = std::min(cap_, size_ - off);
