@@ -240,6 +240,43 @@ void BM_LoadCheckpointResNet50(benchmark::State& state) { load_dict(state, "resn
 BENCHMARK(BM_LoadCheckpointLeNet5)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadCheckpointResNet50)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
 
+// ---- load straight into a network whose parameters exist (a resumed or fine-tuned run): the limit is one
+// read() of the same bytes into memory that is already touched ----
+
+std::size_t raw_read_into(const fs::path& path, std::span<std::byte> buf) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("open " + path.string());
+    std::size_t done = 0;
+    while (done < buf.size()) {
+        const ssize_t r = ::read(fd, buf.data() + done, buf.size() - done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) die("read");
+        done += static_cast<std::size_t>(r);
+    }
+    ::close(fd);
+    return done;
+}
+
+template <class Net>
+void load_into(benchmark::State& state, const fs::path& path, Net& net) {
+    const auto size = static_cast<std::size_t>(fs::file_size(path));
+    std::vector<std::byte> touched(size, std::byte{1});  // the raw read's destination, faulted in once
+    raw_read_into(path, touched);
+    interleave(state, size, [&] { benchmark::DoNotOptimize(load_param_into_net(net, path)); },
+               [&] { benchmark::DoNotOptimize(raw_read_into(path, touched)); });
+}
+void BM_LoadIntoNetLeNet5(benchmark::State& state) {
+    LeNetTraining t;  // the network and its optimizer: every record of the file has a home
+    auto holder = train_network(t.net, t.opt);
+    load_into(state, lenet_file(), holder);
+}
+void BM_LoadIntoNetResNet50(benchmark::State& state) {
+    ResNet50Weights w;
+    load_into(state, resnet_file(), w);
+}
+BENCHMARK(BM_LoadIntoNetLeNet5)->UseManualTime()->Iterations(400)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoadIntoNetResNet50)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
+
 // The records in place (views into the file's bytes, no copy per tensor), as format::ckpt::Mapped
 // gives them; for a file this small its bytes are read, not mapped.
 void BM_MappedLeNet5(benchmark::State& state) {

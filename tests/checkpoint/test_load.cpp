@@ -1,5 +1,6 @@
 // checkpoint/load_checkpoint, load_param_into_net: MindSpore's filters, its exact not-loaded lists, the
-// prefix fallback, dtype and shape conversion, and loads as transactions, on real MindSpore checkpoints.
+// prefix fallback, dtype and shape conversion, and loads as transactions, on real MindSpore checkpoints;
+// load_param_into_net(net, file) straight from the file, with the same answers and no dict.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -7,8 +8,10 @@
 #include <catch2/catch.hpp>
 
 #include "mindsave/mindsave.hpp"
+#include "support/allocation_counter.hpp"
 #include "support/file_bytes.hpp"
 #include "support/shared_data.hpp"
+#include "support/same_parameters.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mindsave;
@@ -34,6 +37,30 @@ struct WideModel {  // parameters wider than the files' values, more than one co
         f(std::string_view("scale"), scale);
     }
 };
+
+// 16 tensors of 1 MiB each.
+struct BigModel {
+    std::vector<xt::xtensor<float, 1>> t = std::vector<xt::xtensor<float, 1>>(16, xt::xtensor<float, 1>(xt::ones<float>({1u << 18})));
+    std::vector<std::string> names = [] {
+        std::vector<std::string> n;
+        for (int i = 0; i < 16; ++i) n.push_back("t." + std::to_string(i));
+        return n;
+    }();
+    template <class F>
+    void visit_parameters(F&& f) {
+        for (std::size_t i = 0; i < t.size(); ++i) f(std::string_view(names[i]), t[i]);
+    }
+};
+
+// A digest of every parameter's bytes: equal before and after means the load changed nothing.
+template <class Net>
+std::uint32_t parameters_digest(Net& net) {
+    RecordViews views;
+    views.add_parameters(net);
+    std::uint32_t crc = 0;
+    for (const auto& v : views.views()) crc = io::crc32(v.data, io::crc32(std::as_bytes(std::span(v.name)), crc));
+    return crc;
+}
 
 }  // namespace
 
@@ -188,4 +215,123 @@ TEST_CASE("a dict loaded from a file can be edited and saved again", "[ckpt]") {
     CHECK(back.at("fc3.bias").as<float>()[0] == 42.0f);
     CHECK(back.at("epoch_num").dtype == DType::Int64);
     CHECK(back.keys().back() == "epoch_num");
+}
+
+TEST_CASE("load_param_into_net(net, file) gives what load_checkpoint and load_param_into_net(net, dict) give",
+          "[ckpt][fixture][direct]") {
+    for (const auto& path : testing::ckpt_fixtures()) {
+        INFO(path.filename());
+        const auto dict = load_checkpoint(path);
+        LeNet5<> via_dict(1), direct(1);
+        if (!dict.contains("conv1.weight")) {  // not a LeNet5: both ways report the same lists (or refuse alike)
+            CellList a, b;
+            std::string dict_error, direct_error;
+            LoadResult x, y;
+            try { x = load_param_into_net(a, dict); } catch (const Error& e) { dict_error = e.what(); }
+            try { y = load_param_into_net(b, path); } catch (const Error& e) { direct_error = e.what(); }
+            CHECK(direct_error == dict_error);
+            CHECK(x.param_not_load == y.param_not_load);
+            CHECK(x.ckpt_not_load == y.ckpt_not_load);
+            testing::check_same_parameters(a, b);
+            continue;
+        }
+        const auto expected = load_param_into_net(via_dict, dict);
+        const auto got = load_param_into_net(direct, path);
+        CHECK(got.param_not_load == expected.param_not_load);
+        CHECK(got.ckpt_not_load == expected.ckpt_not_load);
+        testing::check_same_parameters(via_dict, direct);
+        Momentum opt_dict(via_dict, 0.5f, 0.1f), opt_direct(direct, 0.5f, 0.1f);
+        load_param_into_net(opt_dict, dict);
+        load_param_into_net<match::suffix, format::ckpt>(opt_direct, path, {.crc_check = true});
+        testing::check_same_parameters(opt_dict, opt_direct);
+    }
+}
+
+TEST_CASE("a direct load takes split tensors, filters and conversions as the dict path does", "[ckpt][direct]") {
+    TempDir dir("direct");
+    LeNet5<> source(5);
+    Momentum opt(source, 0.01f, 0.9f);
+    save_checkpoint(train_network(source, opt), dir / "split.ckpt", {.crc_check = true, .slice_bytes = 1000});
+    LeNet5<> net(6);
+    const auto r = load_param_into_net<match::strict>(net, dir / "split.ckpt", {.crc_check = true});
+    CHECK(r.param_not_load.empty());
+    CHECK(r.ckpt_not_load.size() == 11);  // moments.*, learning_rate, momentum, global_step
+    testing::check_same_parameters(source, net);
+
+    LeNet5<> filtered(6);
+    const Tensor fc3_before = filtered.get<"fc3">().weight().value;
+    const auto f = load_param_into_net(filtered, dir / "split.ckpt", {.filter_prefix = {"fc3.", "moments."}});
+    CHECK(f.param_not_load == std::vector<std::string>{"fc3.weight", "fc3.bias"});
+    const bool fc3_kept = filtered.get<"fc3">().weight().value == fc3_before;
+    CHECK(fc3_kept);
+    const bool fc1_loaded = filtered.get<"fc1">().weight().value == source.get<"fc1">().weight().value;
+    CHECK(fc1_loaded);
+    CHECK_THROWS_WITH(load_param_into_net(filtered, dir / "split.ckpt", {.specify_prefix = {"nothing."}}),
+                      Catch::Contains("split.ckpt") && Catch::Contains("empty after filter"));
+
+    // Float64 and Int32 in the file, Float32 and Int64 in the network: converted, as from a dict
+    xt::xtensor<std::int32_t, 1> counts = xt::zeros<std::int32_t>({1000});
+    xt::xtensor<double, 1> scale = xt::zeros<double>({1000});
+    for (std::size_t i = 0; i < 1000; ++i) {
+        counts(i) = static_cast<std::int32_t>(i * 2654435761u);
+        scale(i) = 1.0 / (1.0 + static_cast<double>(i));
+    }
+    save_checkpoint(std::vector<NamedValue>{{"counts", counts}, {"scale", scale}}, dir / "wide.ckpt");
+    WideModel from_file, from_dict;
+    load_param_into_net(from_file, dir / "wide.ckpt");
+    load_param_into_net(from_dict, load_checkpoint(dir / "wide.ckpt"));
+    testing::check_same_parameters(from_file, from_dict);
+    CHECK(from_file.counts(999) == std::int64_t{counts(999)});
+    CHECK_THROWS_AS(load_param_into_net<match::strict>(from_file, dir / "wide.ckpt"), ParameterError);
+    CHECK_THROWS_AS(load_param_into_net(net, dir / "split.ckpt", {.net = net}), ConfigError);
+}
+
+TEST_CASE("a direct load that fails leaves every parameter byte-identical", "[ckpt][direct][hostile]") {
+    TempDir dir("direct");
+    LeNet5<> source(5);
+    save_checkpoint(source, dir / "good.ckpt", {.crc_check = true});
+    const auto good = bytes_of(dir / "good.ckpt");
+    LeNet5<> net(9);
+    const auto before = parameters_digest(net);
+
+    // cut in the middle of fc1.weight's bytes (the largest tensor): found while planning, before any write
+    const auto fc1 = std::string_view(good.data(), good.size()).find("fc1.weight");
+    REQUIRE(fc1 != std::string_view::npos);
+    write_bytes(dir / "cut.ckpt", std::span(good).first(fc1 + 5000));
+    CHECK_THROWS_AS(load_param_into_net(net, dir / "cut.ckpt"), FormatError);
+    CHECK_THROWS_WITH(load_param_into_net(net, dir / "cut.ckpt"), Catch::Contains("cut.ckpt") && Catch::Contains("fc1.weight"));
+    CHECK(parameters_digest(net) == before);
+
+    // one tensor byte changed: the CRC is checked before anything is written
+    auto flipped = good;
+    flipped[fc1 + 3000] ^= 0x40;
+    write_bytes(dir / "flipped.ckpt", flipped);
+    CHECK_THROWS_WITH(load_param_into_net(net, dir / "flipped.ckpt", {.crc_check = true}), Catch::Contains("CRC-32 check failed"));
+    CHECK(parameters_digest(net) == before);
+
+    // a shape that does not fit: one ParameterError, nothing written
+    LeNet5<> other_source(1);
+    save_checkpoint(std::vector<NamedValue>{{"fc1.weight", xt::xtensor<float, 2>(xt::ones<float>({120, 401}))},
+                                            {"conv1.weight", xt::xtensor<float, 4>(xt::ones<float>({6, 1, 5, 5}))}},
+                    dir / "shape.ckpt");
+    CHECK_THROWS_WITH(load_param_into_net(net, dir / "shape.ckpt"),
+                      Catch::Contains("fc1.weight: shape [120, 400] in the network, [120, 401] in the checkpoint") &&
+                          Catch::Contains("nothing was loaded"));
+    CHECK(parameters_digest(net) == before);
+}
+
+TEST_CASE("a direct load allocates nothing in proportion to the file", "[ckpt][direct][alloc]") {
+    TempDir dir("direct");
+    // a dict load allocates each tensor; a direct load reads them into the model's memory
+    BigModel source, loaded;
+    for (std::size_t i = 0; i < source.t.size(); ++i) source.t[i] *= static_cast<float>(i + 1);
+    save_checkpoint(source, dir / "big.ckpt");
+    testing::reset_largest_allocation();
+    load_param_into_net(loaded, dir / "big.ckpt");
+    const auto largest = testing::largest_allocation_since_reset();
+    testing::check_same_parameters(source, loaded);
+    CHECK(largest < (std::size_t{64} << 10));  // the header window and the plan, not a tensor
+    testing::reset_largest_allocation();
+    load_param_into_net(loaded, load_checkpoint(dir / "big.ckpt"));
+    CHECK(testing::largest_allocation_since_reset() >= (std::size_t{1} << 20));  // the check can fail: the dict path does
 }

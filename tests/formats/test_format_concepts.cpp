@@ -105,8 +105,19 @@ TEMPLATE_TEST_CASE("every format saves a network and loads it back bit for bit, 
     LeNet5<> fresh{12};
     load_checkpoint<match::strict, TestType>(file, fresh);
     check_same_parameters(net, fresh);
+    // and straight from the file, with no dict (the format's plan, its mapping, or its read)
+    LeNet5<> direct{13};
+    const LoadResult result = load_param_into_net<match::strict, TestType>(direct, file);
+    CHECK(result.param_not_load.empty());
+    CHECK(result.ckpt_not_load.empty());
+    check_same_parameters(net, direct);
     // and through format::any where it reads the format (all but the user's)
-    if constexpr (!std::is_same_v<TestType, tsv>) CHECK(load_checkpoint(file).size() == dict.size());
+    if constexpr (!std::is_same_v<TestType, tsv>) {
+        CHECK(load_checkpoint(file).size() == dict.size());
+        LeNet5<> any{14};
+        load_param_into_net(any, file);
+        check_same_parameters(net, any);
+    }
 }
 
 TEST_CASE("a user's format takes part in filtering and editing like ours", "[formats]") {

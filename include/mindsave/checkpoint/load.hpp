@@ -20,5 +20,7 @@ template <ReadableFormat Format = format::any>
 ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptions& options);
 template <MatchPolicy Match, ReadableFormat Format = format::any, HasParameters Net>
 ParameterDict load_checkpoint(const std::filesystem::path& path, Net& net, const LoadOptions& options);
+template <MatchPolicy Match, ReadableFormat Format = format::any, HasParameters Net>
+LoadResult load_param_into_net(Net& net, const std::filesystem::path& path, const LoadOptions& options);
 
 }  // namespace mindsave

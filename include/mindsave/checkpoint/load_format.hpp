@@ -17,7 +17,9 @@
 #include "mindsave/checkpoint/match.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
+#include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/concepts.hpp"
+#include "mindsave/formats/mapped.hpp"
 
 namespace mindsave {
 
@@ -53,6 +55,27 @@ inline void check_prefixes(const std::vector<std::string>& prefixes, const char*
             throw ConfigError(std::string("load_checkpoint: '") + what + "' can't include an empty prefix");
 }
 
+// load_checkpoint's filter: specify_prefix, then filter_prefix, else choice_func, as MindSpore's.
+inline auto load_filter(const LoadOptions& options) {
+    check_prefixes(options.filter_prefix, "filter_prefix");
+    check_prefixes(options.specify_prefix, "specify_prefix");
+    const bool by_prefix = !options.filter_prefix.empty() || !options.specify_prefix.empty();
+    return [&options, by_prefix](std::string_view name) {
+        if (!options.specify_prefix.empty() && !starts_with_any(name, options.specify_prefix)) return false;
+        if (!options.filter_prefix.empty() && starts_with_any(name, options.filter_prefix)) return false;
+        return by_prefix || !options.choice_func || options.choice_func(name);
+    };
+}
+
+// MindSpore raises for an empty dict; the message says why it is empty.
+[[noreturn]] inline void throw_nothing_loaded(const std::filesystem::path& path, const LoadOptions& options) {
+    if (!options.filter_prefix.empty() || !options.specify_prefix.empty() || options.choice_func)
+        throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; "
+                                             "check 'filter_prefix', 'specify_prefix' and 'choice_func'");
+    throw ParameterError(path.string() + ": the file holds no parameters (an empty checkpoint); check that it "
+                                         "is the file you meant");
+}
+
 }  // namespace detail
 
 template <HasParameters Net>
@@ -66,14 +89,7 @@ inline LoadResult NetReference::load(const ParameterDict& dict, bool strict) con
 // MindSpore's. load.hpp makes format::any (every readable format, told apart by content) the default.
 template <ReadableFormat Format>
 ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptions& options = {}) {
-    detail::check_prefixes(options.filter_prefix, "filter_prefix");
-    detail::check_prefixes(options.specify_prefix, "specify_prefix");
-    const bool by_prefix = !options.filter_prefix.empty() || !options.specify_prefix.empty();
-    const auto keep = [&](std::string_view name) {
-        if (!options.specify_prefix.empty() && !detail::starts_with_any(name, options.specify_prefix)) return false;
-        if (!options.filter_prefix.empty() && detail::starts_with_any(name, options.filter_prefix)) return false;
-        return by_prefix || !options.choice_func || options.choice_func(name);
-    };
+    const auto keep = detail::load_filter(options);
     const auto read_options = format::detail::read_options_with_crc_check<Format>(options.crc_check);
     std::vector<TensorRecord> records;
     if constexpr (requires { Format::read_if(path, read_options, keep); }) {
@@ -85,15 +101,49 @@ ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptio
         std::erase_if(records, [&](const TensorRecord& r) { return !keep(r.name); });
     }
     ParameterDict dict(std::move(records));
-    if (dict.empty()) {  // MindSpore raises for both; the message says which
-        if (by_prefix || options.choice_func)
-            throw ParameterError(path.string() + ": the loaded parameter dict is empty after filter or specify; "
-                                                 "check 'filter_prefix', 'specify_prefix' and 'choice_func'");
-        throw ParameterError(path.string() + ": the file holds no parameters (an empty checkpoint); check that it "
-                                             "is the file you meant");
-    }
+    if (dict.empty()) detail::throw_nothing_loaded(path, options);
     if (options.net) options.net->load(dict, options.strict_load);
     return dict;
+}
+
+// load_param_into_net(net, file): the same matching, planned from the file's record headers, and each tensor's
+// bytes read straight from the file into its parameter (a .ckpt by preadv; formats without a plan of their
+// own copy from their mapping) -- one copy, no dict. options filter as load_checkpoint's do. Nothing changes
+// unless every assignment fits; a malformed or truncated file, or a CRC mismatch with crc_check, is found first.
+template <MatchPolicy Match = match::suffix, ReadableFormat Format, HasParameters Net>
+LoadResult load_param_into_net(Net& net, const std::filesystem::path& path, const LoadOptions& options = {}) {
+    if (options.net)
+        throw ConfigError("load_param_into_net(net, file): the network is the first argument; LoadOptions::net is "
+                          "for load_checkpoint");
+    const auto keep = detail::load_filter(options);
+    const auto read_options = format::detail::read_options_with_crc_check<Format>(options.crc_check);
+    std::vector<detail::ParameterSlot> slots;
+    visit_parameters(net, [&](std::string_view name, auto& p) { slots.push_back({std::string(name), view_of(p)}); });
+    const detail::MatchRules rules{Match::prefix_fallback, Match::cast_within_family};
+    const auto load = [&](const auto& plan) {
+        const auto& all = plan.headers();
+        if (std::all_of(all.begin(), all.end(), [&](const RecordHeader& h) { return keep(h.name); })) {
+            if (all.empty()) detail::throw_nothing_loaded(path, options);
+            return detail::load_into_slots(slots, all, {}, rules, [&](std::span<const ReadJob> jobs) { plan.read(jobs); });
+        }
+        std::vector<RecordHeader> kept;
+        std::vector<std::size_t> from;  // kept[i] is all[from[i]]
+        for (std::size_t i = 0; i < all.size(); ++i)
+            if (keep(all[i].name)) kept.push_back(all[i]), from.push_back(i);
+        if (kept.empty()) detail::throw_nothing_loaded(path, options);
+        return detail::load_into_slots(slots, kept, {}, rules, [&](std::span<const ReadJob> jobs) {
+            std::vector<ReadJob> in_file(jobs.begin(), jobs.end());
+            for (auto& job : in_file) job.record = from[job.record];
+            plan.read(in_file);
+        });
+    };
+    if constexpr (requires { typename Format::Plan; }) {
+        return load(typename Format::Plan(path, read_options));
+    } else if constexpr (MappedFormat<Format>) {
+        return load(format::detail::MappedPlan<Format>(path, read_options));
+    } else {
+        return load_param_into_net<Match>(net, load_checkpoint<Format>(path, options));
+    }
 }
 
 // load_checkpoint, then load_param_into_net(net, dict) as MindSpore does when given a net.

@@ -5,15 +5,19 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "mindsave/checkpoint/match.hpp"
 #include "mindsave/core/closest_name.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
+#include "mindsave/core/record_plan.hpp"
 
 namespace mindsave {
 
@@ -97,15 +101,29 @@ struct MatchRules {
     bool prefix_fallback, cast_within_family;
 };
 
-// load_param_into_net past the network: compiled once, not once per network and policy.
-inline LoadResult load_into_slots(std::span<const ParameterSlot> slots, const ParameterDict& dict,
-                                  const LoadIntoNetOptions& options, MatchRules rules) {
+// load_param_into_net past the network and the source of the bytes: plans every assignment from the records'
+// headers, reports every problem at once, and only then calls read(jobs) to fill the parameters (straight
+// from a file, or from a dict's records). Records with one name: the last one counts, at its first place.
+template <class Read>
+LoadResult load_into_slots(std::span<const ParameterSlot> slots, std::span<const RecordHeader> headers,
+                           const LoadIntoNetOptions& options, MatchRules rules, Read&& read) {
+    std::unordered_map<std::string_view, std::size_t> index;
+    std::vector<std::size_t> order;  // each name once, in file order
+    index.reserve(headers.size());
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        const auto [it, fresh] = index.insert_or_assign(headers[i].name, i);
+        if (fresh) order.push_back(i);
+    }
+    const auto find = [&](std::string_view name) -> const RecordHeader* {
+        const auto it = index.find(name);
+        return it == index.end() ? nullptr : &headers[it->second];
+    };
     LoadResult result;
-    result.ckpt_not_load = dict.keys();
-    std::vector<std::pair<const ParameterSlot*, const TensorRecord*>> plan;
+    for (const auto i : order) result.ckpt_not_load.push_back(headers[i].name);
+    std::vector<std::pair<const ParameterSlot*, const RecordHeader*>> plan;
     for (const auto& slot : slots) {
-        if (const auto* r = dict.find(slot.name)) {
-            if (r->is_string()) continue;  // MindSpore skips str values silently
+        if (const auto* r = find(slot.name)) {
+            if (r->is_string) continue;  // MindSpore skips str values silently
             plan.emplace_back(&slot, r);
             std::erase(result.ckpt_not_load, slot.name);
         } else if (!slot.name.starts_with("accu_grads")) {
@@ -118,19 +136,21 @@ inline LoadResult load_into_slots(std::span<const ParameterSlot> slots, const Pa
         while (!result.param_not_load.empty()) {
             std::optional<std::string> prefix;
             for (const auto& missing : result.param_not_load) {
-                for (const auto& r : dict)
-                    if (!r.is_string() && r.name.size() > missing.size() && r.name.ends_with(missing)) {
+                for (const auto i : order) {
+                    const auto& r = headers[index.at(headers[i].name)];
+                    if (!r.is_string && r.name.size() > missing.size() && r.name.ends_with(missing)) {
                         prefix = r.name.substr(0, r.name.size() - missing.size());
                         break;
                     }
+                }
                 if (prefix) break;
             }
             if (!prefix) break;
             for (const auto& slot : slots) {
                 const auto it = std::find(result.param_not_load.begin(), result.param_not_load.end(), slot.name);
                 if (it == result.param_not_load.end()) continue;
-                const auto* r = dict.find(*prefix + slot.name);
-                if (!r || r->is_string()) continue;
+                const auto* r = find(*prefix + slot.name);
+                if (!r || r->is_string) continue;
                 plan.emplace_back(&slot, r);
                 result.param_not_load.erase(it);  // MindSpore leaves such entries in ckpt_not_load
             }
@@ -179,12 +199,29 @@ inline LoadResult load_into_slots(std::span<const ParameterSlot> slots, const Pa
         if (!resized.empty()) msg += detail::filter_hint(resized);
         throw ParameterError(msg);
     }
+    // Every assignment checked: the bytes go straight into the parameters, or through a conversion.
+    std::vector<ReadJob> direct;
+    direct.reserve(plan.size());
+    for (std::size_t i = 0; i < plan.size(); ++i)
+        if (!cast[i]) direct.push_back({static_cast<std::size_t>(plan[i].second - headers.data()), plan[i].first->view.bytes});
+    read(std::span<const ReadJob>(direct));
     for (std::size_t i = 0; i < plan.size(); ++i) {
+        if (!cast[i]) continue;
         const auto& [slot, r] = plan[i];
-        if (cast[i]) detail::convert(r->data, r->dtype, slot->view.bytes, slot->view.dtype);
-        else std::memcpy(slot->view.bytes.data(), r->data.data(), slot->view.bytes.size());
+        std::vector<std::byte> raw(r->bytes);  // only for a tensor stored in another dtype of its family
+        const ReadJob job{static_cast<std::size_t>(r - headers.data()), raw};
+        read(std::span<const ReadJob>(&job, 1));
+        detail::convert(raw, r->dtype, slot->view.bytes, slot->view.dtype);
     }
     return result;
+}
+
+// The headers of a dict's records, for load_into_slots.
+inline std::vector<RecordHeader> headers_of(const ParameterDict& dict) {
+    std::vector<RecordHeader> out;
+    out.reserve(dict.size());
+    for (const auto& r : dict) out.push_back({r.name, r.dtype, r.shape, r.is_string(), r.data.size()});
+    return out;
 }
 
 }  // namespace detail
@@ -196,7 +233,15 @@ template <MatchPolicy Match = match::suffix, HasParameters Target>
 LoadResult load_param_into_net(Target& target, const ParameterDict& dict, const LoadIntoNetOptions& options = {}) {
     std::vector<detail::ParameterSlot> slots;
     visit_parameters(target, [&](std::string_view name, auto& p) { slots.push_back({std::string(name), view_of(p)}); });
-    return detail::load_into_slots(slots, dict, options, {Match::prefix_fallback, Match::cast_within_family});
+    const auto headers = detail::headers_of(dict);
+    const auto records = dict.begin();
+    return detail::load_into_slots(slots, headers, options, {Match::prefix_fallback, Match::cast_within_family},
+                                   [&](std::span<const ReadJob> jobs) {
+                                       for (const auto& job : jobs) {
+                                           const auto& data = records[static_cast<std::ptrdiff_t>(job.record)].data;
+                                           if (!job.dest.empty()) std::memcpy(job.dest.data(), data.data(), job.dest.size());
+                                       }
+                                   });
 }
 
 // One line per parameter left unloaded, with a did-you-mean from the checkpoint's names.

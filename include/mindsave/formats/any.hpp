@@ -15,8 +15,10 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/formats/concepts.hpp"
+#include "mindsave/formats/mapped.hpp"
 #include "mindsave/formats/mindir.hpp"
 #include "mindsave/formats/mindir_fields.hpp"
 #include "mindsave/formats/onnx.hpp"
@@ -124,6 +126,37 @@ struct any {
     private:
         Detected format_;
         std::variant<std::monostate, ckpt::Mapped, mindir::Mapped, onnx::Mapped, safetensors::Mapped, pth::Mapped> file_;
+    };
+
+    // A file planned for a load into a network: a .ckpt's headers read hopping through the file and its
+    // tensors read straight into the parameters; another format's records copied from its mapping.
+    class Plan {
+    public:
+        explicit Plan(const std::filesystem::path& path, const ReadOptions& options = {}) {
+            struct stat st {};
+            auto fd = io::detail::open_for_reading(path, st);
+            const auto size = static_cast<std::size_t>(st.st_size);
+            std::byte head[ckpt::Plan::plan_window];  // a .ckpt plan's first window, and the format's magic
+            const std::span<const std::byte> first(head, io::detail::read_at(fd.get(), std::span(head, std::min(size, sizeof head)), 0, path));
+            if (detect(first, path) == Detected::ckpt)
+                plan_.emplace<ckpt::Plan>(std::move(fd), size, first, path, ckpt::ReadOptions{options.crc_check});
+            else plan_.emplace<detail::MappedPlan<any>>(path, options);
+        }
+        const std::vector<RecordHeader>& headers() const noexcept {
+            static const std::vector<RecordHeader> none;
+            return std::visit([](const auto& p) -> const std::vector<RecordHeader>& {
+                if constexpr (requires { p.headers(); }) return p.headers();
+                else return none;  // unreachable: the constructor always makes a plan
+            }, plan_);
+        }
+        void read(std::span<const ReadJob> jobs) const {
+            std::visit([&](const auto& p) {
+                if constexpr (requires { p.read(jobs); }) p.read(jobs);
+            }, plan_);
+        }
+
+    private:
+        std::variant<std::monostate, ckpt::Plan, detail::MappedPlan<any>> plan_;
     };
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {

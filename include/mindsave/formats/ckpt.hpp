@@ -18,6 +18,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/ckpt_crc_footer.hpp"
 #include "mindsave/formats/ckpt_fields.hpp"
 #include "mindsave/formats/ckpt_records.hpp"
@@ -136,6 +137,53 @@ struct ckpt {
         if (auto records = read_small(path, options)) return detail::keep_only(std::move(*records), keep);
         return detail::read_records<ckpt>(path, options, keep);
     }
+
+    // A file planned for a load into a network (load_param_into_net(net, file)): every record's header now,
+    // read hopping from header to header; the bytes later, by preadv straight into the parameters.
+    class Plan {
+    public:
+        explicit Plan(const std::filesystem::path& path, const ReadOptions& options = {}) : path_(path) {
+            struct stat st {};
+            fd_ = io::detail::open_for_reading(path, st);
+            const detail::FileSource source{fd_.get(), path_};
+            detail::CkptFileReader<detail::FileSource> reader(source, static_cast<std::size_t>(st.st_size), path_, plan_window);
+            layout_ = reader.layout(options.crc_check);
+        }
+        // The same for a file already open on fd whose first bytes were read (format::any detects the format
+        // from them): one open and one read fewer.
+        Plan(io::detail::Descriptor fd, std::size_t size, std::span<const std::byte> head, const std::filesystem::path& path,
+             const ReadOptions& options)
+            : path_(path), fd_(std::move(fd)) {
+            const detail::FileSource source{fd_.get(), path_};
+            detail::CkptFileReader<detail::FileSource> reader(source, size, path_, plan_window);
+            reader.prime(head);
+            layout_ = reader.layout(options.crc_check);
+        }
+        static constexpr std::size_t plan_window = std::size_t{4} << 10;  // one header and then some, per hop
+        const std::vector<RecordHeader>& headers() const noexcept { return layout_.headers; }
+        // Each job's record, all its pieces, from the file into job.dest.
+        void read(std::span<const ReadJob> jobs) const {
+            std::vector<io::detail::FilePiece> pieces;
+            for (const auto& job : jobs) {
+                if (job.dest.size() != headers()[job.record].bytes)
+                    throw Error("ckpt::Plan::read: the destination of '" + headers()[job.record].name + "' does not fit it");
+                std::size_t at = 0;
+                for (auto e = layout_.first_extent[job.record]; e < layout_.first_extent[job.record + 1]; ++e) {
+                    const auto& extent = layout_.extents[e];
+                    pieces.push_back({extent.offset, job.dest.subspan(at, extent.length)});
+                    at += extent.length;
+                }
+            }
+            if (!io::detail::read_pieces(fd_.get(), std::move(pieces), path_))
+                throw FormatError(path_, "the file became shorter while it was loaded (another process is writing it?); "
+                                         "the network may be partly loaded: load it again");
+        }
+
+    private:
+        std::filesystem::path path_;
+        io::detail::Descriptor fd_;
+        detail::CkptLayout layout_;
+    };
 
     // Writes records atomically to path, streaming each tensor's bytes from where they are.
     static void write(const std::filesystem::path& path, std::span<const RecordView> records,

@@ -18,6 +18,7 @@
 #include "mindsave/core/byte_count.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/ckpt_crc_footer.hpp"
 #include "mindsave/formats/ckpt_fields.hpp"
 #include "mindsave/io/crc32.hpp"
@@ -236,6 +237,16 @@ struct MemorySource {  // the same over bytes in memory: for tests and the fuzz 
 
 inline constexpr std::size_t ckpt_read_window = std::size_t{64} << 10;
 
+// Where each record's bytes are in a .ckpt: record i's pieces are extents[first_extent[i] .. first_extent[i + 1]).
+struct CkptLayout {
+    struct Extent {
+        std::size_t offset, length;
+    };
+    std::vector<RecordHeader> headers;
+    std::vector<Extent> extents;
+    std::vector<std::size_t> first_extent;
+};
+
 // The copying read of a .ckpt without a memory map (mapping a small file, faulting it in and unmapping it
 // costs more than reading it): headers pass through a window, each tensor's bytes go from the file into its
 // record, one copy, as a plain read() makes. Same records and same errors as ckpt::parse.
@@ -251,6 +262,13 @@ public:
     std::span<const std::byte> head() {
         if (!(off_ == 0 && len_ == std::min(cap_, size_))) fill(0);
         return {buf_.get(), len_};
+    }
+
+    // The window becomes head, the file's first bytes read by the caller (as many as fit).
+    void prime(std::span<const std::byte> head) noexcept {
+        const std::size_t n = std::min({head.size(), cap_, size_});
+        std::memcpy(buf_.get(), head.data(), n);
+        off_ = 0, len_ = n;
     }
 
     // Every record, in file order, split tensors joined.
@@ -298,6 +316,34 @@ public:
         return out;
     }
 
+    // Every record's header (split tensors joined) and where its bytes lie, none of them read: what a load
+    // into a network plans from. The window hops from header to header; with crc_check the whole file is
+    // checked first. Same errors as read().
+    CkptLayout layout(bool crc_check) {
+        const auto footer = read_footer();
+        records_end_ = footer ? size_ - crc_footer_bytes : size_;
+        if (crc_check && footer && !crc_matches(*footer)) throw ckpt_crc_error(path_);
+        CkptLayout out;
+        for (std::size_t pos = 0, index = 0; pos < records_end_;) {
+            auto h = ckpt_next_record(*this, pos, records_end_, index++, path_);
+            pos = h.end;
+            auto& headers = out.headers;
+            if (headers.empty() || !ckpt_continues(headers.back().name, headers.back().is_string, headers.back().dtype, h, path_)) {
+                headers.push_back({std::string(h.name), h.dtype, {}, h.is_string, 0});
+                out.first_extent.push_back(out.extents.size());
+            }
+            headers.back().shape = std::move(h.shape);
+            headers.back().bytes += h.length;
+            out.extents.push_back({h.content, h.length});
+        }
+        out.first_extent.push_back(out.extents.size());
+        for (std::size_t i = 0; i < out.headers.size(); ++i) {
+            const auto& r = out.headers[i];
+            ckpt_check_size(r.name, r.is_string, r.dtype, r.shape, r.bytes, i, path_);
+        }
+        return out;
+    }
+
     // The bytes at hand from pos, up to where the records end (the window is filled from pos if pos is outside it).
     std::span<const std::byte> at(std::size_t pos) {
         if (pos < off_ || pos >= off_ + len_) fill(pos);
@@ -339,11 +385,14 @@ private:
 
     // Whether the records' bytes match the footer's CRC (read again: the error path only).
     bool crc_matches(const CrcFooter& footer) {
+        const std::size_t chunk = std::min<std::size_t>(records_end_, std::size_t{1} << 20);
+        const auto buf = std::make_unique_for_overwrite<std::byte[]>(std::max<std::size_t>(chunk, 1));
         std::uint32_t crc = 0;
-        for (std::size_t pos = 0; pos < records_end_;) {
-            const auto bytes = at(pos);
-            crc = io::crc32(bytes, crc);
-            pos += bytes.size();
+        for (std::size_t pos = 0; pos < records_end_; pos += chunk) {
+            const std::span<std::byte> part{buf.get(), std::min(chunk, records_end_ - pos)};
+            const std::span<std::byte> parts[1] = {part};
+            if (source_.read(parts, pos) != part.size()) throw changed();
+            crc = io::crc32(part, crc);
         }
         return footer.well_formed && crc == footer.crc;
     }

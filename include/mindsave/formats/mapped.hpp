@@ -1,14 +1,18 @@
 // What the whole-file formats (ckpt, safetensors, pth) share: a file opened through a memory map
-// with Format::parse's records as views into it, and the copying read built on the same parse.
+// with Format::parse's records as views into it, the copying read built on the same parse, and any
+// Mapped format as a load plan.
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/record_plan.hpp"
 #include "mindsave/io/file.hpp"
 
 namespace mindsave::format::detail {
@@ -27,6 +31,32 @@ public:
 private:
     io::MappedFile file_;
     typename Format::Contents contents_;
+};
+
+// Format::Mapped as a load plan: the headers of its views, and each planned record copied from the
+// view (one copy, from the mapping) straight into its destination. For formats without a Plan of their own.
+template <class Format>
+class MappedPlan {
+public:
+    explicit MappedPlan(const std::filesystem::path& path, const typename Format::ReadOptions& options = {})
+        : file_(path, options) {
+        const auto& records = file_.records();
+        headers_.reserve(records.size());
+        for (const auto& r : records) headers_.push_back({std::string(r.name), r.dtype, r.shape, r.is_string, r.data.size()});
+    }
+    const std::vector<RecordHeader>& headers() const noexcept { return headers_; }
+    void read(std::span<const ReadJob> jobs) const {
+        for (const auto& job : jobs) {
+            const auto data = file_.records()[job.record].data;
+            if (job.dest.size() != data.size())
+                throw Error("MappedPlan::read: the destination of '" + headers_[job.record].name + "' does not fit it");
+            if (!job.dest.empty()) std::memcpy(job.dest.data(), data.data(), job.dest.size());
+        }
+    }
+
+private:
+    typename Format::Mapped file_;
+    std::vector<RecordHeader> headers_;
 };
 
 // The records keep(name) accepts, in their order.

@@ -43,24 +43,28 @@ inline io::ProtoBuilder mindir_string(std::string_view name, std::string_view s)
     using proto::mindir::AttributeProto;
     return mindir_attr(name).string(AttributeProto::s, s).varint(AttributeProto::type, attr_string);
 }
-// A tuple of int64: each element is an AttributeProto of its own in `values`, its value in `ints`.
-inline io::ProtoBuilder mindir_ints(std::string_view name, std::span<const std::int64_t> values) {
+// A sequence attribute (a tuple or a list): each element an AttributeProto of its own in `values`.
+template <class Values, class Element>
+io::ProtoBuilder mindir_sequence(std::string_view name, MindirAttrType type, const Values& values, Element element) {
     using proto::mindir::AttributeProto;
     io::ProtoBuilder a = mindir_attr(name);
-    a.varint(AttributeProto::type, attr_tuple);
-    for (auto v : values)
-        a.message(AttributeProto::values,
-                  io::ProtoBuilder().int64(AttributeProto::ints, v).varint(AttributeProto::type, attr_int64));
+    a.varint(AttributeProto::type, type);
+    for (const auto& v : values) a.message(AttributeProto::values, element(v));
     return a;
 }
+// A tuple of int64, each value in its element's `ints`.
+inline io::ProtoBuilder mindir_ints(std::string_view name, std::span<const std::int64_t> values) {
+    using proto::mindir::AttributeProto;
+    return mindir_sequence(name, attr_tuple, values, [](std::int64_t v) {
+        return io::ProtoBuilder().int64(AttributeProto::ints, v).varint(AttributeProto::type, attr_int64);
+    });
+}
+// A list of strings, each in its element's `strings`.
 inline io::ProtoBuilder mindir_names(std::string_view name, std::initializer_list<std::string_view> names) {
     using proto::mindir::AttributeProto;
-    io::ProtoBuilder a = mindir_attr(name);
-    a.varint(AttributeProto::type, attr_list);
-    for (auto n : names)
-        a.message(AttributeProto::values,
-                  io::ProtoBuilder().string(AttributeProto::strings, n).varint(AttributeProto::type, attr_string));
-    return a;
+    return mindir_sequence(name, attr_list, names, [](std::string_view n) {
+        return io::ProtoBuilder().string(AttributeProto::strings, n).varint(AttributeProto::type, attr_string);
+    });
 }
 // A TensorProto with dims and data_type only: a value's abstract, or a weight before its data.
 inline io::ProtoBuilder mindir_tensor_type(DType dtype, const Shape& shape) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -76,15 +77,18 @@ inline Descriptor open_for_reading(const std::filesystem::path& path, struct sta
 // and short reads retried); returns the bytes read. One preadv call fills them all in the usual case.
 inline std::size_t read_at(int fd, std::span<const std::span<std::byte>> parts, std::size_t offset,
                            const std::filesystem::path& path) {
-    iovec iov[8];
-    if (parts.size() > std::size(iov)) throw Error("io::detail::read_at: more than 8 parts");
+    iovec small[8];
+    std::vector<iovec> large;  // many parts: a load straight into a network's parameters
+    if (parts.size() > std::size(small)) large.resize(parts.size());
+    iovec* const iov = large.empty() ? small : large.data();
     std::size_t count = 0, wanted = 0;
     for (const auto part : parts)
         if (!part.empty()) iov[count++] = {part.data(), part.size()}, wanted += part.size();
     std::size_t done = 0;
     iovec* next = iov;
     while (done < wanted) {
-        const ssize_t r = ::preadv(fd, next, static_cast<int>(count), static_cast<off_t>(offset + done));
+        const auto n = static_cast<int>(std::min<std::size_t>(count, IOV_MAX));
+        const ssize_t r = ::preadv(fd, next, n, static_cast<off_t>(offset + done));
         if (r < 0) {
             if (errno == EINTR) continue;
             throw FileError(path, "cannot read: " + errno_message(errno));
@@ -104,6 +108,35 @@ inline std::size_t read_at(int fd, std::span<const std::span<std::byte>> parts, 
 inline std::size_t read_at(int fd, std::span<std::byte> out, std::size_t offset, const std::filesystem::path& path) {
     const std::span<std::byte> parts[1] = {out};
     return read_at(fd, parts, offset, path);
+}
+
+// A piece of a file to read: length dest.size() from offset into dest.
+struct FilePiece {
+    std::size_t offset;
+    std::span<std::byte> dest;
+};
+
+// Reads every piece (in any order; they must not overlap) straight into its destination. Pieces at most
+// max_gap bytes apart share one preadv, the bytes between them going to a scratch buffer, so reading a
+// whole network's tensors costs about one read() of the file. Returns false if the file ended early.
+inline bool read_pieces(int fd, std::vector<FilePiece> pieces, const std::filesystem::path& path,
+                        std::size_t max_gap = std::size_t{4} << 10) {
+    std::sort(pieces.begin(), pieces.end(), [](const FilePiece& a, const FilePiece& b) { return a.offset < b.offset; });
+    const auto scratch = std::make_unique_for_overwrite<std::byte[]>(max_gap);
+    std::vector<std::span<std::byte>> parts;
+    for (std::size_t i = 0; i < pieces.size();) {
+        const std::size_t start = pieces[i].offset;
+        std::size_t end = start, wanted = 0;
+        parts.clear();
+        for (; i < pieces.size() && pieces[i].offset >= end && pieces[i].offset - end <= max_gap; ++i) {
+            if (pieces[i].offset > end) parts.push_back({scratch.get(), pieces[i].offset - end});
+            parts.push_back(pieces[i].dest);
+            end = pieces[i].offset + pieces[i].dest.size();
+            wanted = end - start;
+        }
+        if (read_at(fd, parts, start, path) != wanted) return false;
+    }
+    return true;
 }
 
 }  // namespace detail
