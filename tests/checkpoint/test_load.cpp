@@ -335,3 +335,18 @@ TEST_CASE("a direct load allocates nothing in proportion to the file", "[ckpt][d
     load_param_into_net(loaded, load_checkpoint(dir / "big.ckpt"));
     CHECK(testing::largest_allocation_since_reset() >= (std::size_t{1} << 20));  // the check can fail: the dict path does
 }
+
+TEST_CASE("load_checkpoint_async gives load_checkpoint's dict, or its error, through a future", "[ckpt][async]") {
+    TempDir dir("async_load");
+    LeNet5<> source(5);
+    save_checkpoint(source, dir / "lenet.ckpt");
+    auto pending = load_checkpoint_async(dir / "lenet.ckpt", {.filter_prefix = {"fc3."}});
+    auto missing = load_checkpoint_async(dir / "missing.ckpt");
+    LeNet5<> net(6);
+    auto into_net = load_checkpoint_async<format::ckpt>(dir / "lenet.ckpt", {.net = net});
+    const ParameterDict dict = pending.get();
+    CHECK(dict.keys() == load_checkpoint(dir / "lenet.ckpt", {.filter_prefix = {"fc3."}}).keys());
+    CHECK_THROWS_AS(missing.get(), FileError);
+    into_net.get();
+    testing::check_same_parameters(source, net);
+}

@@ -1,8 +1,9 @@
 // load_checkpoint as MindSpore's: any file load_checkpoint reads (.ckpt, safetensors, .pth, MindIR, ONNX),
-// told apart by content, into an ordered, editable dict, and optionally into a network.
+// told apart by content, into an ordered, editable dict (now or async), or straight into a network.
 #pragma once
 
 #include <filesystem>
+#include <future>
 
 #include "mindsave/checkpoint/load_format.hpp"
 #include "mindsave/checkpoint/load_param.hpp"
@@ -22,5 +23,7 @@ template <MatchPolicy Match, ReadableFormat Format = format::any, HasParameters 
 ParameterDict load_checkpoint(const std::filesystem::path& path, Net& net, const LoadOptions& options);
 template <MatchPolicy Match, ReadableFormat Format = format::any, HasParameters Net>
 LoadResult load_param_into_net(Net& net, const std::filesystem::path& path, const LoadOptions& options);
+template <ReadableFormat Format = format::any>
+std::future<ParameterDict> load_checkpoint_async(std::filesystem::path path, LoadOptions options);
 
 }  // namespace mindsave

@@ -1,11 +1,13 @@
-// load_checkpoint<Format> for a format the caller names, compiling that format's reader only (a program
-// that loads .ckpt files includes this and formats/ckpt.hpp). load.hpp adds the default, format::any.
+// load_checkpoint<Format>, load_checkpoint_async and load_param_into_net(net, file) for a format the caller
+// names, compiling that format's reader only (a program that loads .ckpt files includes this and
+// formats/ckpt.hpp). load.hpp adds the default, format::any.
 #pragma once
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <optional>
 #include <span>
 #include <string>
@@ -104,6 +106,16 @@ ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptio
     if (dict.empty()) detail::throw_nothing_loaded(path, options);
     if (options.net) options.net->load(dict, options.strict_load);
     return dict;
+}
+
+// MindSpore 2.x's load_checkpoint_async: load_checkpoint on a thread of its own, so reading and decoding
+// overlap the caller's work; get() on the future gives the dict or raises the load's error. With
+// options.net the network is loaded on that thread too: leave it alone until the future is ready.
+template <ReadableFormat Format>
+std::future<ParameterDict> load_checkpoint_async(std::filesystem::path path, LoadOptions options = {}) {
+    return std::async(std::launch::async, [path = std::move(path), options = std::move(options)] {
+        return load_checkpoint<Format>(path, options);
+    });
 }
 
 // load_param_into_net(net, file): the same matching, planned from the file's record headers, and each tensor's
