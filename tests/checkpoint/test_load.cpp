@@ -318,6 +318,17 @@ TEST_CASE("a direct load that fails leaves every parameter byte-identical", "[ck
                       Catch::Contains("fc1.weight: shape [120, 400] in the network, [120, 401] in the checkpoint") &&
                           Catch::Contains("nothing was loaded"));
     CHECK(parameters_digest(net) == before);
+
+    // safetensors: a tensor byte changed is caught by crc_num before anything is written; a cut file at once
+    save_checkpoint<format::safetensors>(source, dir / "good", {.crc_check = true});
+    auto st = bytes_of(dir / "good.safetensors");
+    st[st.size() - 100] ^= 0x01;
+    write_bytes(dir / "flipped.safetensors", st);
+    CHECK_THROWS_WITH(load_param_into_net(net, dir / "flipped.safetensors", {.crc_check = true}),
+                      Catch::Contains("flipped.safetensors") && Catch::Contains("CRC-32 check failed"));
+    write_bytes(dir / "cut.safetensors", std::span(st).first(st.size() - 100));
+    CHECK_THROWS_AS(load_param_into_net(net, dir / "cut.safetensors"), FormatError);
+    CHECK(parameters_digest(net) == before);
 }
 
 TEST_CASE("a direct load allocates nothing in proportion to the file", "[ckpt][direct][alloc]") {
@@ -326,11 +337,16 @@ TEST_CASE("a direct load allocates nothing in proportion to the file", "[ckpt][d
     BigModel source, loaded;
     for (std::size_t i = 0; i < source.t.size(); ++i) source.t[i] *= static_cast<float>(i + 1);
     save_checkpoint(source, dir / "big.ckpt");
-    testing::reset_largest_allocation();
-    load_param_into_net(loaded, dir / "big.ckpt");
-    const auto largest = testing::largest_allocation_since_reset();
-    testing::check_same_parameters(source, loaded);
-    CHECK(largest < (std::size_t{64} << 10));  // the header window and the plan, not a tensor
+    save_checkpoint<format::safetensors>(source, dir / "big");
+    for (const auto* name : {"big.ckpt", "big.safetensors"}) {
+        INFO(name);
+        BigModel into;
+        testing::reset_largest_allocation();
+        load_param_into_net(into, dir / name);
+        const auto largest = testing::largest_allocation_since_reset();
+        testing::check_same_parameters(source, into);
+        CHECK(largest <= (std::size_t{64} << 10));  // a header window and the plan, not a tensor
+    }
     testing::reset_largest_allocation();
     load_param_into_net(loaded, load_checkpoint(dir / "big.ckpt"));
     CHECK(testing::largest_allocation_since_reset() >= (std::size_t{1} << 20));  // the check can fail: the dict path does

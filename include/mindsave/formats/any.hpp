@@ -128,7 +128,7 @@ struct any {
         std::variant<std::monostate, ckpt::Mapped, mindir::Mapped, onnx::Mapped, safetensors::Mapped, pth::Mapped> file_;
     };
 
-    // A file planned for a load into a network: a .ckpt's headers read hopping through the file and its
+    // A file planned for a load into a network: a .ckpt's or a safetensors file's headers read, then its
     // tensors read straight into the parameters; another format's records copied from its mapping.
     class Plan {
     public:
@@ -138,9 +138,15 @@ struct any {
             const auto size = static_cast<std::size_t>(st.st_size);
             std::byte head[ckpt::Plan::plan_window];  // a .ckpt plan's first window, and the format's magic
             const std::span<const std::byte> first(head, io::detail::read_at(fd.get(), std::span(head, std::min(size, sizeof head)), 0, path));
-            if (detect(first, path) == Detected::ckpt)
-                plan_.emplace<ckpt::Plan>(std::move(fd), size, first, path, ckpt::ReadOptions{options.crc_check});
-            else plan_.emplace<detail::MappedPlan<any>>(path, options);
+            switch (detect(first, path)) {
+                case Detected::ckpt:
+                    plan_.emplace<ckpt::Plan>(std::move(fd), size, first, path, ckpt::ReadOptions{options.crc_check});
+                    break;
+                case Detected::safetensors:
+                    plan_.emplace<safetensors::Plan>(path, safetensors::ReadOptions{options.crc_check});
+                    break;
+                default: plan_.emplace<detail::MappedPlan<any>>(path, options);
+            }
         }
         const std::vector<RecordHeader>& headers() const noexcept {
             static const std::vector<RecordHeader> none;
@@ -156,7 +162,7 @@ struct any {
         }
 
     private:
-        std::variant<std::monostate, ckpt::Plan, detail::MappedPlan<any>> plan_;
+        std::variant<std::monostate, ckpt::Plan, safetensors::Plan, detail::MappedPlan<any>> plan_;
     };
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {

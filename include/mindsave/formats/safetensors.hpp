@@ -2,6 +2,8 @@
 // from a memory map as views with the reference reader's checks, and written atomically from tensor memory.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -20,6 +22,7 @@
 #include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/io/crc32.hpp"
@@ -95,36 +98,69 @@ struct safetensors {
         std::size_t header_bytes_ = 0;
     };
 
-    // Parses bytes (file name for messages only). Views point into bytes, which must outlive them.
-    static Contents parse(std::span<const std::byte> bytes, const std::filesystem::path& path,
-                          const ReadOptions& options = {}) {
-        if (bytes.size() < 8)
-            throw FormatError(path, "not a safetensors file: " + std::to_string(bytes.size()) +
+    // A tensor as the header lists it: its bytes are [begin, end) of the data buffer after the header.
+    struct Entry {
+        std::string name;
+        const detail::SafetensorsDType* type = nullptr;
+        Shape shape;
+        std::uint64_t begin = 0, end = 0;
+    };
+
+    // The header's length from a file's first 8 bytes, checked against the file's size.
+    static std::size_t header_length(std::span<const std::byte> first, std::size_t file_size,
+                                     const std::filesystem::path& path) {
+        if (file_size < 8 || first.size() < 8)
+            throw FormatError(path, "not a safetensors file: " + std::to_string(file_size) +
                                         " bytes, too short for the 8-byte header length");
-        const std::uint64_t n = load_le(bytes.data(), 8);
+        const std::uint64_t n = load_le(first.data(), 8);
         if (n > max_header_bytes)
             throw FormatError(path, "safetensors header length " + std::to_string(n) + " exceeds the format's limit of " +
                                         std::to_string(max_header_bytes) + " bytes (the file is damaged or not safetensors)");
-        if (n > bytes.size() - 8)
+        if (n > file_size - 8)
             throw FormatError(path, "safetensors header length " + std::to_string(n) + " runs past the end of the " +
-                                        std::to_string(bytes.size()) + "-byte file (the file is truncated)");
-        const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n));
+                                        std::to_string(file_size) + "-byte file (the file is truncated)");
+        return static_cast<std::size_t>(n);
+    }
+
+    // The header text (after the 8-byte length) of a file whose data buffer holds data_size bytes: its
+    // entries sorted by name, checked to tile the buffer; metadata and crc_num into out.
+    static std::vector<Entry> parse_head(std::string_view text, std::size_t data_size, const std::filesystem::path& path,
+                                         Contents& out) {
         if (const auto bad = io::detail::find_invalid_utf8(text); bad != std::string_view::npos)
             throw FormatError(path, "the safetensors header is not UTF-8 (byte " + std::to_string(8 + bad) + ")");
-
-        Contents out;
-        out.header_bytes_ = static_cast<std::size_t>(n);
+        out.header_bytes_ = text.size();
         std::vector<Entry> entries = parse_header(text, path, out.metadata_);
-        const auto data = bytes.subspan(8 + static_cast<std::size_t>(n));
-        validate(entries, data.size(), path);
+        validate(entries, data_size, path);
         for (const auto& entry : out.metadata_) {  // not a structured binding: Clang 14 cannot capture one
             const auto& key = entry.first;
             if (entry.second == "Int4" && std::any_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.name == key; }))
                 throw FormatError(path, "tensor '" + key + "' is marked Int4 (MindSpore's qint4x2) in the metadata; "
                                         "mindsave has no packed 4-bit dtype");
         }
-
+        for (const auto& [key, value] : out.metadata_) {
+            if (key != "crc_num") continue;
+            const auto crc = parse_crc(value);
+            if (!crc) throw FormatError(path, "metadata crc_num '" + value.substr(0, 40) + "' is not a CRC-32 value");
+            out.stored_crc_ = *crc;
+        }
         std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+        return entries;
+    }
+
+    static FormatError crc_error(const std::filesystem::path& path, std::uint32_t stored, std::uint32_t computed) {
+        return FormatError(path, "CRC-32 check failed: metadata crc_num is " + std::to_string(stored) +
+                                     " but the tensors give " + std::to_string(computed) +
+                                     " (the file is damaged or was changed after saving)");
+    }
+
+    // Parses bytes (file name for messages only). Views point into bytes, which must outlive them.
+    static Contents parse(std::span<const std::byte> bytes, const std::filesystem::path& path,
+                          const ReadOptions& options = {}) {
+        const std::size_t n = header_length(bytes, bytes.size(), path);
+        Contents out;
+        const auto data = bytes.subspan(8 + n);
+        std::vector<Entry> entries =
+            parse_head({reinterpret_cast<const char*>(bytes.data()) + 8, n}, data.size(), path, out);
         out.names_.reserve(entries.size());
         for (auto& e : entries) out.names_.push_back(std::move(e.name));
         out.records_.reserve(entries.size());
@@ -132,21 +168,79 @@ struct safetensors {
             out.records_.push_back({out.names_[i], *entries[i].type->dtype, std::move(entries[i].shape),
                                     data.subspan(entries[i].begin, entries[i].end - entries[i].begin), false});
 
-        for (const auto& [key, value] : out.metadata_) {
-            if (key != "crc_num") continue;
-            const auto crc = parse_crc(value);
-            if (!crc) throw FormatError(path, "metadata crc_num '" + value.substr(0, 40) + "' is not a CRC-32 value");
-            out.stored_crc_ = *crc;
-        }
         if (options.crc_check && out.stored_crc_ && crc_of(out.records_) != *out.stored_crc_)
-            throw FormatError(path, "CRC-32 check failed: metadata crc_num is " + std::to_string(*out.stored_crc_) +
-                                        " but the tensors give " + std::to_string(crc_of(out.records_)) +
-                                        " (the file is damaged or was changed after saving)");
+            throw crc_error(path, *out.stored_crc_, crc_of(out.records_));
         return out;
     }
 
     // Records as views into the file's bytes: a memory map (zero copy), or a small file read whole.
     using Mapped = detail::MappedContents<safetensors>;
+
+    // A file planned for a load into a network: the header read (one pread for most files), then every
+    // planned tensor read by preadv straight into its parameter. With crc_check the tensors are checked first.
+    class Plan {
+    public:
+        explicit Plan(const std::filesystem::path& path, const ReadOptions& options = {}) : path_(path) {
+            struct stat st {};
+            fd_ = io::detail::open_for_reading(path, st);
+            const auto size = static_cast<std::size_t>(st.st_size);
+            std::vector<std::byte> head(std::min<std::size_t>(size, std::size_t{64} << 10));
+            head.resize(io::detail::read_at(fd_.get(), head, 0, path));
+            const std::size_t n = header_length(head, size, path);
+            if (const std::size_t have = head.size(); have < 8 + n) {  // a header larger than the first read
+                head.resize(8 + n);
+                if (io::detail::read_at(fd_.get(), std::span(head).subspan(have), have, path) != 8 + n - have)
+                    throw FormatError(path, "the file became shorter while its header was read");
+            }
+            Contents contents;
+            entries_ = parse_head({reinterpret_cast<const char*>(head.data()) + 8, n}, size - 8 - n, path, contents);
+            data_offset_ = 8 + n;
+            headers_.reserve(entries_.size());
+            for (const auto& e : entries_)
+                headers_.push_back({e.name, *e.type->dtype, e.shape, false, static_cast<std::size_t>(e.end - e.begin)});
+            if (options.crc_check && contents.has_crc()) {
+                const auto crc = crc_of_file();
+                if (crc != contents.stored_crc()) throw crc_error(path, contents.stored_crc(), crc);
+            }
+        }
+        const std::vector<RecordHeader>& headers() const noexcept { return headers_; }
+        void read(std::span<const ReadJob> jobs) const {
+            std::vector<io::detail::FilePiece> pieces;
+            pieces.reserve(jobs.size());
+            for (const auto& job : jobs) {
+                if (job.dest.size() != headers_[job.record].bytes)
+                    throw Error("safetensors::Plan::read: the destination of '" + headers_[job.record].name + "' does not fit it");
+                pieces.push_back({data_offset_ + static_cast<std::size_t>(entries_[job.record].begin), job.dest});
+            }
+            if (!io::detail::read_pieces(fd_.get(), std::move(pieces), path_))
+                throw FormatError(path_, "the file became shorter while it was loaded (another process is writing it?); "
+                                         "the network may be partly loaded: load it again");
+        }
+
+    private:
+        // crc_of over the file: each name, then its tensor's bytes, in name order, read a chunk at a time.
+        std::uint32_t crc_of_file() const {
+            std::vector<std::byte> chunk(std::size_t{1} << 20);
+            std::uint32_t crc = 0;
+            for (const auto& e : entries_) {
+                crc = io::crc32(std::as_bytes(std::span<const char>(e.name.data(), e.name.size())), crc);
+                for (std::uint64_t at = e.begin; at < e.end;) {
+                    const auto part = std::span(chunk).first(static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), e.end - at)));
+                    if (io::detail::read_at(fd_.get(), part, data_offset_ + static_cast<std::size_t>(at), path_) != part.size())
+                        throw FormatError(path_, "the file became shorter while it was checked");
+                    crc = io::crc32(part, crc);
+                    at += part.size();
+                }
+            }
+            return crc;
+        }
+
+        std::filesystem::path path_;
+        io::detail::Descriptor fd_;
+        std::vector<Entry> entries_;  // sorted by name, as headers_
+        std::vector<RecordHeader> headers_;
+        std::size_t data_offset_ = 0;
+    };
 
     // Every tensor, copied out of the file, sorted by name.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
@@ -180,12 +274,6 @@ struct safetensors {
     }
 
 private:
-    struct Entry {
-        std::string name;
-        const detail::SafetensorsDType* type = nullptr;
-        Shape shape;
-        std::uint64_t begin = 0, end = 0;
-    };
 
     static std::vector<Entry> parse_header(std::string_view text, const std::filesystem::path& path,
                                            std::vector<std::pair<std::string, std::string>>& metadata) {
