@@ -168,3 +168,20 @@ TEST_CASE("a user's own struct of tensors saves and loads through visit_paramete
     CHECK(b.embedding(1, 2) == 9.5);
     CHECK(b.counts(2) == 3);
 }
+
+TEST_CASE("a page-cache save (no fsync) writes the bytes a durable save writes, for every checkpoint format",
+          "[ckpt][durability]") {
+    TempDir dir("durability");
+    LeNet5<> net(4);
+    const SaveOptions page_cache{.crc_check = true, .durability = io::Durability::page_cache};
+    save_checkpoint(net, dir / "durable.ckpt", {.crc_check = true});
+    save_checkpoint(net, dir / "cached.ckpt", page_cache);
+    CHECK(bytes_of(dir / "cached.ckpt") == bytes_of(dir / "durable.ckpt"));
+    save_checkpoint<format::safetensors>(net, dir / "durable", {.crc_check = true});
+    save_checkpoint<format::safetensors>(net, dir / "cached", page_cache);
+    CHECK(bytes_of(dir / "cached.safetensors") == bytes_of(dir / "durable.safetensors"));
+    save_checkpoint<format::pth>(net, dir / "durable");
+    save_checkpoint<format::pth>(net, dir / "cached", page_cache);
+    CHECK(bytes_of(dir / "cached.pth") == bytes_of(dir / "durable.pth"));
+    for (const auto& e : fs::directory_iterator(dir.path)) CHECK(e.path().extension() != ".tmp");  // all renamed
+}

@@ -25,6 +25,10 @@ struct SaveOptions {
     bool integrated_save = true;  // MindSpore merges sliced parameters; one process has none to merge
     format::ckpt::Writer writer = format::ckpt::Writer::v2_3;  // which MindSpore generation's bytes
     std::size_t slice_bytes = format::ckpt::default_slice_bytes;  // split tensors larger than this
+    // durable (the default): fsync before and after the rename, so the file survives a power loss.
+    // page_cache: no fsync, what MindSpore's and PyTorch's saves do (compare like with like); the file is
+    // still complete or absent for other processes.
+    io::Durability durability = io::Durability::durable;
 };
 
 namespace detail {
@@ -37,13 +41,15 @@ inline AsyncWriter& async_save_writer() {
 }
 
 // The format's write options from save_checkpoint's, each where the format has it: format::ckpt takes
-// all three, format::safetensors only crc, format::pth none (its zip entries always carry a CRC-32).
+// them all, format::safetensors crc and durability, format::pth durability (its zip entries always carry
+// a CRC-32).
 template <CheckpointFormat Format>
 typename Format::WriteOptions write_options_for(const SaveOptions& options) {
     using W = typename Format::WriteOptions;
     W w = format::detail::write_options_with_crc<Format>(options.crc_check);
     if constexpr (requires(W& x) { x.writer = options.writer; }) w.writer = options.writer;
     if constexpr (requires(W& x) { x.slice_bytes = options.slice_bytes; }) w.slice_bytes = options.slice_bytes;
+    if constexpr (requires(W& x) { x.durability = options.durability; }) w.durability = options.durability;
     return w;
 }
 

@@ -39,6 +39,7 @@ struct CkptWriteOptions {
     CkptWriter writer = CkptWriter::v2_3;
     bool crc = false;                                // append the "crc_num" footer (crc_check=True, >= 2.3)
     std::size_t slice_bytes = std::size_t{512} << 20;  // tensors larger than this are split (SLICE_SIZE)
+    io::Durability durability = io::Durability::durable;  // page_cache: no fsync, as MindSpore's own save
 };
 struct CkptReadOptions {
     bool crc_check = false;  // verify the footer; a file without one is accepted (MindSpore warns)
@@ -188,7 +189,7 @@ struct ckpt {
     // Writes records atomically to path, streaming each tensor's bytes from where they are.
     static void write(const std::filesystem::path& path, std::span<const RecordView> records,
                       const WriteOptions& options = {}) {
-        write_staged(path, records, options).commit();
+        write_staged(path, records, options).commit(0400, options.durability);
     }
 
     // write() up to its commit: when it returns every byte is in a temporary file beside path (the

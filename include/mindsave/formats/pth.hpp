@@ -30,6 +30,7 @@ namespace mindsave::format {
 // No crc option: every zip entry carries its CRC-32.
 struct PthWriteOptions {
     std::uint64_t zip64_at = 0xffffffff;  // sizes and offsets from here on use zip64 fields (tests lower it)
+    io::Durability durability = io::Durability::durable;  // page_cache: no fsync, as torch.save
 };
 struct PthReadOptions {
     bool crc_check = false;  // verify the CRC-32 of data.pkl and of every storage read
@@ -144,7 +145,7 @@ struct pth {
         io::ZipWriter zip(&file, options.zip64_at);
         add_entries(zip, records, pickle);
         zip.finish();
-        file.commit(0644);  // as torch.save leaves it: writable, so torch.save may overwrite it
+        file.commit(0644, options.durability);  // as torch.save leaves it: writable, so torch.save may overwrite it
     }
 
     // The exact size write() produces for records (no disk I/O).

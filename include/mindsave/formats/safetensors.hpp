@@ -33,6 +33,7 @@ namespace mindsave::format {
 
 struct SafetensorsWriteOptions {
     bool crc = false;  // add metadata "crc_num" (MindSpore's crc_check=True)
+    io::Durability durability = io::Durability::durable;  // page_cache: no fsync, as safetensors' own save
 };
 struct SafetensorsReadOptions {
     bool crc_check = false;  // verify "crc_num" when present; a file without one is accepted (MindSpore warns)
@@ -262,7 +263,7 @@ struct safetensors {
             if (!records[i].data.empty()) pieces.push_back(records[i].data);
         io::AtomicFile file(path);
         file.write(pieces);
-        file.commit();
+        file.commit(0400, options.durability);
     }
 
     // The exact size write() produces for records (no disk I/O).

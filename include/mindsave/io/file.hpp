@@ -207,6 +207,9 @@ inline std::vector<std::byte> read_whole_file(const std::filesystem::path& path)
     return out;
 }
 
+// Whether a committed file must survive a power loss (fsync), or only be complete for other processes.
+enum class Durability { durable, page_cache };
+
 // Writes a file atomically: bytes go to a fresh "<final>.<unique>.tmp" in the same folder; commit()
 // fsyncs it, sets its mode, renames it over the final name and fsyncs the folder. Until commit the
 // final name is untouched; an exception or destruction without commit removes the temp file.
@@ -260,9 +263,13 @@ public:
     }
     std::size_t bytes_written() const noexcept { return written_; }
 
-    // Makes the file durable under its final name with the given mode (MindSpore: owner read-only).
-    void commit(mode_t mode = 0400) {
-        if (::fsync(fd_.get()) != 0) fail("cannot flush to disk");
+    // Puts the file under its final name with the given mode (MindSpore: owner read-only), durable:
+    // fsync of the file before the rename and of the folder after. Durability::page_cache skips both
+    // fsyncs (what MindSpore's and PyTorch's saves do): still all or nothing under the final name for
+    // other processes, but a power loss may lose it.
+    void commit(mode_t mode = 0400, Durability durability = Durability::durable) {
+        const bool durable = durability == Durability::durable;
+        if (durable && ::fsync(fd_.get()) != 0) fail("cannot flush to disk");
         if (::fchmod(fd_.get(), mode) != 0) fail("cannot set the file mode");
         fd_.reset();
         if (::rename(temp_.c_str(), final_.c_str()) != 0) {
@@ -272,7 +279,7 @@ public:
                                         detail::errno_message(err));
         }
         temp_.clear();
-        sync_directory(final_.parent_path());
+        if (durable) sync_directory(final_.parent_path());
     }
 
     const std::filesystem::path& temp_path() const noexcept { return temp_; }
