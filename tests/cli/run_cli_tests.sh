@@ -734,6 +734,37 @@ EOF
     expect_err "^mindsave: cut\.onnx: "
     ;;
 
+bench)
+    # A small generated set, every format, as JSON: every row present, its figures positive and finite.
+    run bench --size 2 --tensors 8 --rounds 1 --dir benchdir --json
+    expect_status 0
+    python3 - stdout.txt <<'EOF' || fail "bench --json: $(show)"
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+assert d["bytes"] == 2 * 1024 * 1024 and d["tensors"] == 8, d
+assert set(d["limits"]) == {"write+fsync", "write", "read fresh", "read touched", "memcpy"}, d["limits"]
+rows = {(r["format"], r["operation"]) for r in d["rows"]}
+for f in ("ckpt", "safetensors", "pth"):
+    for op in ("save durable", "save page cache", "load into dict", "load into net"):
+        assert (f, op) in rows, (f, op)
+for r in d["rows"]:
+    assert r["seconds"] > 0 and math.isfinite(r["gb_per_s"]) and r["gb_per_s"] > 0 and r["ratio"] > 0, r
+EOF
+    [[ -f benchdir/bench_ckpt.ckpt && -f benchdir/bench_pth.pth ]] || fail "bench --dir keeps its files: $(ls benchdir)"
+    # The text table, from a real file's float32 tensors, one format.
+    need_fixtures
+    run bench "$xmu" --formats ckpt --rounds 1
+    expect_status 0
+    expect_out '^load into net +ckpt '
+    expect_out '^memcpy '
+    run bench --formats ckpt,zip
+    expect_status 2
+    expect_err "unknown format 'zip'"
+    run bench --size 0
+    expect_status 2
+    expect_err "positive whole number"
+    ;;
+
 *)
     echo "unknown group '$group'" >&2
     exit 2

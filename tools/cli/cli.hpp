@@ -119,6 +119,6 @@ struct Command {
     int (*run)(const ParsedArgs&);
 };
 
-extern const Command inspect_command, verify_command, diff_command, edit_command, convert_command;
+extern const Command inspect_command, verify_command, diff_command, edit_command, convert_command, bench_command;
 
 }  // namespace mindsave::cli

@@ -1,5 +1,6 @@
-// mindsave: the command-line program over the headers: inspect, verify, diff and edit checkpoints, and
-// convert among .ckpt, safetensors and PyTorch .pth; MindIR and ONNX models' weights are read too.
+// mindsave: the command-line program over the headers: inspect, verify, diff and edit checkpoints,
+// convert among .ckpt, safetensors and PyTorch .pth (MindIR and ONNX models' weights are read too), and
+// bench checkpoint I/O on this machine.
 // Results go to stdout, errors to stderr; exit 0 ok, 1 negative result, 2 error.
 
 #include <exception>
@@ -27,6 +28,7 @@ commands:
   diff A B                  compare the records of two checkpoints value by value
   edit IN OUT [options]     drop or rename records and save the result as a new checkpoint
   convert IN OUT [options]  convert between .ckpt, .safetensors and .pth/.pt, renaming for the target
+  bench [FILE] [options]    save and load throughput on this machine, beside raw write/read/memcpy
   help [COMMAND]            show this help, or a command's
 
 exit status: 0 success; 1 negative result (verify failed, diff found differences);
@@ -34,7 +36,8 @@ exit status: 0 success; 1 negative result (verify failed, diff found differences
 Run 'mindsave COMMAND --help' for a command's arguments.
 )";
 
-const Command* const commands[] = {&inspect_command, &verify_command, &diff_command, &edit_command, &convert_command};
+const Command* const commands[] = {&inspect_command, &verify_command, &diff_command, &edit_command, &convert_command,
+                                   &bench_command};
 
 const Command* find_command(std::string_view name) {
     for (const Command* c : commands)
