@@ -28,6 +28,7 @@
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/core/parameter.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/core/record_plan.hpp"
 #include "mindsave/core/real.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/core/rng.hpp"

@@ -1,5 +1,5 @@
 // format::ckpt: MindSpore's .ckpt, a stream of one-value Checkpoint messages (docs/formats.md section 1), read
-// from a memory map as views, or copied (a small file by preadv: ckpt_records.hpp), and written streaming
+// from a memory map as views, or copied (a small file by preadv: ckpt_file_reader.hpp), and written streaming
 // from tensor memory, atomically.
 #pragma once
 
@@ -20,6 +20,7 @@
 #include "mindsave/core/record.hpp"
 #include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/ckpt_crc_footer.hpp"
+#include "mindsave/formats/ckpt_file_reader.hpp"
 #include "mindsave/formats/ckpt_fields.hpp"
 #include "mindsave/formats/ckpt_records.hpp"
 #include "mindsave/formats/concepts.hpp"
@@ -121,7 +122,7 @@ struct ckpt {
     // Records as views into the file's bytes: a memory map (zero copy), or a small file read whole.
     using Mapped = detail::MappedContents<ckpt>;
 
-    // Files up to this size are read with preadv (ckpt_records.hpp), larger ones through a map.
+    // Files up to this size are read with preadv (ckpt_file_reader.hpp), larger ones through a map.
     static constexpr std::size_t stream_max_bytes = std::size_t{64} << 20;
 
     // Every record, copied out of the file, in file order (split tensors joined). Each tensor's bytes
