@@ -1,7 +1,10 @@
 // core/: dtypes and their names, half-precision conversions, the seeded generator, concepts.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <string>
@@ -239,4 +242,29 @@ TEST_CASE("a type's cell name is its own, a model's is given beside it, a Sequen
     LeNet5<> lenet;
     const Shape image{1, 1, 32, 32};
     CHECK(export_graph(lenet, std::span<const Shape>(&image, 1)).name == "LeNet5");
+}
+
+TEST_CASE("a record copied from a view of 32 MiB asks for huge pages: far fewer page faults than 4 KiB pages",
+          "[record][huge_pages]") {
+    std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string mode;
+    std::getline(thp, mode);
+    if (mode.find("[madvise]") == std::string::npos && mode.find("[always]") == std::string::npos) {
+        WARN("transparent huge pages are off here ('" << mode << "'): nothing to check");
+        return;
+    }
+    const std::size_t n = std::size_t{32} << 20;
+    std::vector<std::byte> source(n, std::byte{7});
+    const RecordView view{"big", DType::UInt8, {n}, source, false};
+    const auto faults = [] {
+        rusage u{};
+        ::getrusage(RUSAGE_SELF, &u);
+        return u.ru_minflt;
+    };
+    const long before = faults();
+    const TensorRecord copy = TensorRecord::from_view(view);
+    const long taken = faults() - before;
+    CHECK(copy.data.size() == n);
+    CHECK(copy.data[n - 1] == std::byte{7});
+    CHECK(taken < static_cast<long>(n / 4096 / 4));  // 8,192 with 4 KiB pages; ~16 huge ones plus the edges
 }

@@ -13,6 +13,7 @@
 
 #include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/huge_pages.hpp"
 #include "mindsave/core/tensor.hpp"
 #include "mindsave/core/utf8.hpp"
 
@@ -109,6 +110,8 @@ struct TensorRecord {
         }
         r.dtype = v.dtype;
         r.shape = v.shape;
+        r.data.reserve(v.data.size());
+        detail::advise_huge_pages(r.data.data(), v.data.size());  // before the copy touches the pages
         r.data.assign(v.data.begin(), v.data.end());
         return r;
     }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/huge_pages.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/ckpt_crc_footer.hpp"
@@ -221,6 +222,7 @@ private:
             return;
         }
         dest.reserve(from + h.length);
+        if (from == 0) mindsave::detail::advise_huge_pages(dest.data(), h.length);  // before anything touches it
         dest.insert(dest.end(), here.begin(), here.end());
         dest.resize(from + h.length);  // zero-fills only what the read below overwrites: std::vector allows no less
         const std::size_t next = h.end, ahead = std::min(cap_, records_end_ - next);  // h.end ends the content here
