@@ -11,7 +11,8 @@ mindsave and PyTorch alternate, round after round (--rounds); each side's figure
 per-round medians. Missing benchmarks print as n/a. Exits non-zero only when a tool fails, never on a
 missed target.
 
-Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, async, compile.
+Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, compile
+(formats runs BUILD_DIR/tools/mindsave bench on a generated ResNet50-size set in ckpt, safetensors and pth).
 
 The peer (peers/lenet_torch_bench.py, whose docstring says exactly what each figure includes) runs with
 OpenBLAS's AVX-512 kernels and as many OpenBLAS threads as torch threads; at 2 threads under both OpenMP
@@ -397,6 +398,15 @@ def build_rows(results):
             add(f'… same set, torch.{"save" if peer_key == "save_ms" else "load"}, ms', fmt_ms(o), fmt_ms(p),
                 fmt(p / o if o and p else None, '.2f', 'x'), f'≥ {peer_target}x',
                 verdict(None if not (o and p) else p / o >= peer_target))
+    # every format (mindsave bench): saves and loads beside the raw limit of the same bytes
+    fm = results.get('formats')
+    if fm:
+        for r in fm['rows']:
+            target = 0.8 if r['operation'] != 'save durable' else 0.9
+            add(f'{r["operation"]}, {r["format"]}, {fm["bytes"] / 2**20:.1f} MiB in {fm["tensors"]} tensors '
+                f'(mindsave bench), ms vs raw {r["limit"]}', fmt_ms(r['seconds'] * 1e3),
+                fmt_ms(r['seconds'] * 1e3 * r['ratio']), fmt(r['ratio'], '.3f', 'x'), f'≥ {target}x raw speed',
+                verdict(r['ratio'] >= target))
     # what readers with owned, aligned tensor storage can reach (bench_ckpt.cpp, BM_FloorLeNet5*)
     for name, label in (
             ('BM_FloorLeNet5Vectors', '… floor: one preadv into a fresh std::vector per tensor, layout known in advance'),
@@ -487,7 +497,7 @@ def main():
     ap.add_argument('build', type=Path, help='the CMake build folder')
     ap.add_argument('--rounds', type=int, default=3, help='alternating LeNet5 rounds, mindsave vs PyTorch')
     ap.add_argument('--peer-seconds', type=float, default=1.5, help='timed seconds per peer micro-benchmark')
-    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,async,compile')
+    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,compile')
     ap.add_argument('--json', type=Path, help='also write every raw figure here')
     args = ap.parse_args()
     command = shlex.join(['/usr/bin/python3', os.path.relpath(sys.argv[0])] + sys.argv[1:])
@@ -513,6 +523,14 @@ def main():
         results['epoch'] = ep
     if 'ckpt' in only:
         results['ckpt'] = {'ours': run_gbench(bench / 'bench_ckpt'), 'peer': run_peer(1, 'ckpt', args.peer_seconds, tuned_malloc=False)}
+    if 'formats' in only:   # every format through `mindsave bench`: a ResNet50-size generated set
+        cli = args.build / 'tools' / 'mindsave'
+        try:
+            out = subprocess.run([str(cli), 'bench', '--size', '98', '--tensors', '267', '--rounds', '3', '--json'],
+                                 check=True, capture_output=True, text=True, timeout=600).stdout
+            results['formats'] = json.loads(out)
+        except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as e:
+            fail(f'{cli} bench: {e}')
     if 'async' in only:
         results['async'] = run_gbench(bench / 'bench_async_save')
     if 'compile' in only:

@@ -2,6 +2,7 @@
 // the same bytes moved by raw write(), read() and memcpy in the same run.
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,7 +41,7 @@ Every figure is the median of --rounds runs (default 3) and stands beside the sa
 raw POSIX calls in the same run:
   save durable      vs write + fsync + rename + folder fsync
   save page cache   vs write + rename (no fsync; Durability::page_cache, as MindSpore's own save)
-  load into dict    vs read() into a fresh buffer
+  load into dict    vs read() into a fresh buffer (each run from a trimmed heap)
   load into net     vs read() into memory already touched
 and memcpy of the bytes, the ceiling of any in-memory copy. Files are written to --dir (default: a
 folder under $TMPDIR or /tmp, removed afterwards). --json prints one JSON object for scripts.
@@ -97,10 +98,14 @@ BenchNet from_file(const fs::path& path) {
     return net;
 }
 
-double median_seconds(std::size_t rounds, const std::function<void()>& work) {
+// prepare runs untimed before each run: fresh-memory loads start from a trimmed heap, as a first load in a
+// process does (else they reuse the pages the previous run freed, and the figure measures glibc).
+double median_seconds(std::size_t rounds, const std::function<void()>& work, const std::function<void()>& prepare = {}) {
+    if (prepare) prepare();
     work();  // warm: the page cache, the allocator, the files in place
     std::vector<double> t;
     for (std::size_t i = 0; i < rounds; ++i) {
+        if (prepare) prepare();
         const auto t0 = Clock::now();
         work();
         t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
@@ -145,6 +150,8 @@ void raw_read(const fs::path& path, std::span<std::byte> into) {
     ::close(fd);
 }
 
+void trim_heap() { ::malloc_trim(0); }
+
 struct Row {
     std::string operation, format, limit;
     double seconds, limit_seconds;
@@ -165,7 +172,7 @@ void measure_format(const std::string& name, BenchNet& net, const fs::path& dir,
     rows.push_back({"save page cache", name, "write",
                     median_seconds(rounds, [&] { save_checkpoint<Format>(net, file, page_cache); }), limit("write")});
     rows.push_back({"load into dict", name, "read fresh",
-                    median_seconds(rounds, [&] { volatile auto n = load_checkpoint<Format>(file).size(); (void)n; }),
+                    median_seconds(rounds, [&] { volatile auto n = load_checkpoint<Format>(file).size(); (void)n; }, trim_heap),
                     limit("read fresh")});
     BenchNet into = net;
     rows.push_back({"load into net", name, "read touched",
@@ -218,7 +225,7 @@ int run_bench(const ParsedArgs& args) {
     limits.emplace_back("read fresh", median_seconds(rounds, [&] {
         const auto fresh = std::make_unique_for_overwrite<std::byte[]>(bytes);
         raw_read(raw, {fresh.get(), bytes});
-    }));
+    }, trim_heap));
     limits.emplace_back("read touched", median_seconds(rounds, [&] { raw_read(raw, touched); }));
     limits.emplace_back("memcpy", median_seconds(rounds, [&] {
         std::memcpy(touched.data(), source.data(), bytes);
