@@ -763,6 +763,11 @@ EOF
     run bench --size 0
     expect_status 2
     expect_err "positive whole number"
+    # A folder it cannot write in: a typed error naming the path and the fix.
+    touch not_a_folder
+    run bench --size 1 --tensors 1 --rounds 1 --dir not_a_folder/sub
+    expect_status 2
+    expect_err "^mindsave: .*not_a_folder/sub.*choose another --dir"
     ;;
 
 *)

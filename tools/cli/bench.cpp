@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <xtensor/xarray.hpp>
@@ -26,6 +28,7 @@
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/formats/pth.hpp"
 #include "mindsave/formats/safetensors.hpp"
+#include "mindsave/io/file.hpp"
 #include "text.hpp"
 
 namespace mindsave::cli {
@@ -94,7 +97,9 @@ BenchNet from_file(const fs::path& path) {
         auto& t = net.values.emplace_back(xt::xarray<float>::from_shape(r.shape));
         if (!r.data.empty()) std::memcpy(t.data(), r.data.data(), r.data.size());
     }
-    if (net.values.empty()) throw mindsave::Error(path.string() + ": no float32 tensors to measure with");
+    if (net.values.empty())
+        throw FormatError(path, "holds no float32 tensors to measure with; run 'mindsave bench' without a FILE for a "
+                                "generated set");
     return net;
 }
 
@@ -120,19 +125,21 @@ void raw_write(const fs::path& path, std::span<const std::byte> bytes, bool dura
     fs::path tmp = path;
     tmp += ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) throw FileError(tmp, "cannot create");
+    if (fd < 0) throw FileError(tmp, "cannot create: " + io::detail::errno_message(errno) + "; choose another --dir");
     for (std::size_t done = 0; done < bytes.size();) {
         const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
+            const int err = errno;
             ::close(fd);
-            throw FileError(tmp, "cannot write");
+            throw FileError(tmp, "cannot write: " + io::detail::errno_message(err) + "; choose another --dir");
         }
         done += static_cast<std::size_t>(w);
     }
     if (durable) ::fsync(fd);
     ::close(fd);
-    fs::rename(tmp, path);
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+        throw FileError(path, "cannot rename into place: " + io::detail::errno_message(errno) + "; choose another --dir");
     if (!durable) return;
     const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0) ::fsync(dir), ::close(dir);
@@ -140,7 +147,7 @@ void raw_write(const fs::path& path, std::span<const std::byte> bytes, bool dura
 
 void raw_read(const fs::path& path, std::span<std::byte> into) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw FileError(path, "cannot open");
+    if (fd < 0) throw FileError(path, "cannot open for reading: " + io::detail::errno_message(errno));
     for (std::size_t done = 0; done < into.size();) {
         const ssize_t r = ::read(fd, into.data() + done, into.size() - done);
         if (r < 0 && errno == EINTR) continue;
@@ -205,7 +212,9 @@ int run_bench(const ParsedArgs& args) {
     const char* tmp = std::getenv("TMPDIR");
     const fs::path dir = own_dir ? fs::path(tmp && *tmp ? tmp : "/tmp") / ("mindsave_bench_" + std::to_string(::getpid()))
                                  : fs::path(*args.value("--dir"));
-    fs::create_directories(dir);
+    if (std::error_code ec; !fs::create_directories(dir, ec) && ec)
+        throw FileError(dir, "cannot create the folder for the benchmark's files: " + ec.message() +
+                                 "; choose another --dir");
     struct Cleanup {
         fs::path dir;
         bool own;

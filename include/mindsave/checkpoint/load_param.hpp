@@ -108,12 +108,13 @@ template <class Read>
 LoadResult load_into_slots(std::span<const ParameterSlot> slots, std::span<const RecordHeader> headers,
                            const LoadIntoNetOptions& options, MatchRules rules, Read&& read) {
     std::unordered_map<std::string_view, std::size_t> index;
-    std::vector<std::size_t> order;  // each name once, in file order
+    std::vector<std::size_t> order;  // each name once, at its first place, as its last record
     index.reserve(headers.size());
     for (std::size_t i = 0; i < headers.size(); ++i) {
         const auto [it, fresh] = index.insert_or_assign(headers[i].name, i);
         if (fresh) order.push_back(i);
     }
+    for (auto& i : order) i = index.at(headers[i].name);
     const auto find = [&](std::string_view name) -> const RecordHeader* {
         const auto it = index.find(name);
         return it == index.end() ? nullptr : &headers[it->second];
@@ -137,7 +138,7 @@ LoadResult load_into_slots(std::span<const ParameterSlot> slots, std::span<const
             std::optional<std::string> prefix;
             for (const auto& missing : result.param_not_load) {
                 for (const auto i : order) {
-                    const auto& r = headers[index.at(headers[i].name)];
+                    const auto& r = headers[i];
                     if (!r.is_string && r.name.size() > missing.size() && r.name.ends_with(missing)) {
                         prefix = r.name.substr(0, r.name.size() - missing.size());
                         break;

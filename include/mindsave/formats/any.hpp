@@ -138,14 +138,15 @@ struct any {
             const auto size = static_cast<std::size_t>(st.st_size);
             std::byte head[ckpt::Plan::plan_window];  // a .ckpt plan's first window, and the format's magic
             const std::span<const std::byte> first(head, io::detail::read_at(fd.get(), std::span(head, std::min(size, sizeof head)), 0, path));
-            switch (detect(first, path)) {
+            const Detected format = detect(first, path);
+            switch (format) {
                 case Detected::ckpt:
                     plan_.emplace<ckpt::Plan>(std::move(fd), size, first, path, ckpt::ReadOptions{options.crc_check});
                     break;
                 case Detected::safetensors:
                     plan_.emplace<safetensors::Plan>(path, safetensors::ReadOptions{options.crc_check});
                     break;
-                default: plan_.emplace<detail::MappedPlan<any>>(path, options);
+                default: plan_.emplace<detail::MappedPlan<any>>(Mapped(format, path, options));  // detected once
             }
         }
         const std::vector<RecordHeader>& headers() const noexcept {

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mindsave/core/record.hpp"
@@ -39,7 +40,8 @@ template <class Format>
 class MappedPlan {
 public:
     explicit MappedPlan(const std::filesystem::path& path, const typename Format::ReadOptions& options = {})
-        : file_(path, options) {
+        : MappedPlan(typename Format::Mapped(path, options)) {}
+    explicit MappedPlan(typename Format::Mapped file) : file_(std::move(file)) {
         const auto& records = file_.records();
         headers_.reserve(records.size());
         for (const auto& r : records) headers_.push_back({std::string(r.name), r.dtype, r.shape, r.is_string, r.data.size()});
