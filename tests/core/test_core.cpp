@@ -268,3 +268,48 @@ TEST_CASE("a record copied from a view of 32 MiB asks for huge pages: far fewer 
     CHECK(copy.data[n - 1] == std::byte{7});
     CHECK(taken < static_cast<long>(n / 4096 / 4));  // 8,192 with 4 KiB pages; ~16 huge ones plus the edges
 }
+
+TEST_CASE("records' bytes from an arena: aligned, faulted in as huge pages, moved with the arena, copied to the heap, "
+          "and from the heap once the arena is full", "[record][arena]") {
+    const std::size_t n = std::size_t{32} << 20;
+    const auto arena = detail::RecordArena::make(n + 3 * detail::RecordArena::alignment);
+    REQUIRE(arena != nullptr);
+    const RecordAllocator<std::byte> from_arena(arena);
+    RecordBytes small(3, from_arena);
+    RecordBytes big(n, from_arena);
+    CHECK(arena->owns(small.data()));
+    CHECK(arena->owns(big.data()));
+    CHECK(reinterpret_cast<std::uintptr_t>(big.data()) % detail::RecordArena::alignment == 0);
+    CHECK(std::all_of(big.begin(), big.end(), [](std::byte b) { return b == std::byte{0}; }));  // value-initialised
+
+    RecordBytes more(arena->capacity(), from_arena);  // more than the room left: the heap
+    CHECK(!arena->owns(more.data()));
+    more.assign(10, std::byte{9});  // heap memory given back through the same allocator
+    CHECK(more.size() == 10);
+
+    const RecordBytes copy = big;  // a copy lives on the heap: it does not keep the arena alive
+    CHECK(copy.get_allocator().arena() == nullptr);
+    CHECK(!arena->owns(copy.data()));
+    RecordBytes moved = std::move(big);  // a move keeps the arena's memory
+    CHECK(arena->owns(moved.data()));
+    CHECK(moved.get_allocator() == from_arena);
+    RecordBytes assigned;
+    assigned = std::move(small);  // move assignment takes the arena along (no element copy)
+    CHECK(arena->owns(assigned.data()));
+    CHECK(arena.use_count() > 1);  // held by the containers' allocators
+
+    std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string mode;
+    std::getline(thp, mode);
+    if (mode.find("[madvise]") == std::string::npos && mode.find("[always]") == std::string::npos) return;
+    const auto faults = [] {
+        rusage u{};
+        ::getrusage(RUSAGE_SELF, &u);
+        return u.ru_minflt;
+    };
+    const auto fresh = detail::RecordArena::make(n);
+    const long before = faults();
+    RecordBytes filled(n, RecordAllocator<std::byte>(fresh));
+    const long taken = faults() - before;
+    CHECK(taken < static_cast<long>(n / 4096 / 16));  // 8,192 with 4 KiB pages; 16 huge ones
+}

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "mindsave/mindsave.hpp"
+#include "support/file_bytes.hpp"
 #include "support/same_parameters.hpp"
 #include "support/tsv_format.hpp"
 #include "support/temp_dir.hpp"
@@ -140,4 +141,105 @@ TEST_CASE("save_checkpoint's file name gains the format's extension unless it ha
     CHECK(checkpoint_file_name<format::pth>("model") == fs::path("model.pth"));
     CHECK(checkpoint_file_name<format::safetensors>("model.pt") == fs::path("model.pt.safetensors"));
     CHECK(checkpoint_file_name<tsv>("x") == fs::path("x.tsv"));
+}
+
+namespace {
+
+// Records of a large file: 6.4 MiB of float32, float64 and int64, a string where the format keeps one, and
+// (in a .ckpt) a tensor split in MindSpore's slices.
+std::vector<TensorRecord> large_records(bool with_string) {
+    std::vector<TensorRecord> out;
+    auto add = [&]<class T>(std::string name, Shape shape, T scale) {
+        TensorRecord r;
+        r.name = std::move(name);
+        r.dtype = dtype_of_v<T>;
+        r.shape = std::move(shape);
+        r.data.resize(r.element_count() * sizeof(T));
+        auto v = r.as<T>();
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<T>(i) * scale;
+        out.push_back(std::move(r));
+    };
+    add("a.weight", {1024, 1024}, 0.5f);
+    add("b.bias", {3}, 2.0f);
+    add("c.step", {}, std::int64_t{7});
+    add("d.weight", {300000}, 0.25);
+    if (with_string) out.push_back(TensorRecord::string("e.note", "h\u00e9llo"));
+    add("f.weight", {64, 1000}, -1.0f);
+    return out;
+}
+
+template <class F>
+fs::path write_large(const fs::path& dir) {
+    const auto records = large_records(!std::is_same_v<F, format::safetensors>);
+    RecordViews views;
+    for (const auto& r : records) views.add(r);
+    if constexpr (std::is_same_v<F, format::safetensors> || std::is_same_v<F, format::pth>) {
+        const auto path = dir / ("large" + std::string(F::extension));
+        F::write(path, views.views());
+        return path;
+    } else {  // ckpt, and any reading a .ckpt: 1 MiB slices, so a.weight is four records
+        const auto path = dir / "large.ckpt";
+        format::ckpt::write(path, views.views(), {.slice_bytes = std::size_t{1} << 20});
+        return path;
+    }
+}
+
+std::string error_of(auto&& f) {
+    try {
+        f();
+    } catch (const FormatError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a large file read into a dict goes through its plan into one arena: its parse's records, "
+                   "filtered as asked, on any thread count, with its parse's errors",
+                   "[formats][planned]", format::ckpt, format::safetensors, format::pth, format::any) {
+    using F = TestType;
+    TempDir dir("planned_read");
+    const fs::path path = write_large<F>(dir.path);
+    REQUIRE(fs::file_size(path) >= format::detail::planned_read_min_bytes);
+    const auto parsed = copy_records(typename F::Mapped(path).records());  // the mapped parse: another path
+
+    const auto records = F::read(path);
+    CHECK(records == parsed);
+    REQUIRE(!records.empty());
+    CHECK(records.front().data.get_allocator().arena() != nullptr);  // from the arena, not the heap
+    TensorRecord copy = records.front();
+    CHECK(copy == records.front());
+    CHECK(copy.data.get_allocator().arena() == nullptr);  // a copy does not keep the arena alive
+
+    const auto keep = [](std::string_view name) { return name.ends_with(".weight"); };
+    std::vector<TensorRecord> expected;
+    std::copy_if(parsed.begin(), parsed.end(), std::back_inserter(expected), [&](const TensorRecord& r) { return keep(r.name); });
+    CHECK(F::read_if(path, {}, keep) == expected);
+
+    const std::size_t threads = num_threads();
+    set_num_threads(1);
+    const auto one_thread = F::read(path);
+    set_num_threads(3);  // more parts than this machine may have cores
+    const auto three_threads = F::read(path);
+    set_num_threads(threads);
+    CHECK(one_thread == parsed);
+    CHECK(three_threads == parsed);
+
+    // the last record survives the others (and the arena stays while it does)
+    TensorRecord last;
+    {
+        auto all = F::read(path);
+        last = std::move(all.back());
+    }
+    CHECK(last == parsed.back());
+
+    // a file cut short (still large enough to be planned) fails as its parse does, naming the file
+    const auto bytes = testing::bytes_of(path);
+    const fs::path cut = dir.path / ("cut" + path.extension().string());
+    testing::write_bytes(cut, std::span(bytes).first(bytes.size() - (std::size_t{100} << 10)));
+    REQUIRE(fs::file_size(cut) >= format::detail::planned_read_min_bytes);
+    const std::string expected_error = error_of([&] { (void)typename F::Mapped(cut); });
+    CHECK_THAT(expected_error, Catch::Contains("cut"));
+    CHECK(error_of([&] { (void)F::read(cut); }) == expected_error);
 }

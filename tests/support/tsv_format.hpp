@@ -68,7 +68,7 @@ struct tsv {
                 for (std::string d; std::getline(dims, d, ',');) r.shape.push_back(std::stoull(d));
                 if (bytes.size() != r.element_count() * dtype_size(r.dtype))
                     throw FormatError(path, r.name + ": bytes do not match the shape");
-                r.data = std::move(bytes);
+                r.data.assign(bytes.begin(), bytes.end());
             }
             out.push_back(std::move(r));
         }

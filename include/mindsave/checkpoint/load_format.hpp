@@ -22,6 +22,7 @@
 #include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
+#include "mindsave/formats/planned_read.hpp"
 
 namespace mindsave {
 
@@ -119,9 +120,10 @@ std::future<ParameterDict> load_checkpoint_async(std::filesystem::path path, Loa
 }
 
 // load_param_into_net(net, file): the same matching, planned from the file's record headers, and each tensor's
-// bytes read straight from the file into its parameter (a .ckpt by preadv; formats without a plan of their
-// own copy from their mapping) -- one copy, no dict. options filter as load_checkpoint's do. Nothing changes
-// unless every assignment fits; a malformed or truncated file, or a CRC mismatch with crc_check, is found first.
+// bytes read straight from the file into its parameter (a .ckpt by preadv, a large file on every core; formats
+// without a plan of their own copy from their mapping) -- one copy, no dict. options filter as load_checkpoint's
+// do. Nothing changes unless every assignment fits; a malformed or truncated file, or a CRC mismatch with
+// crc_check, is found first.
 template <MatchPolicy Match = match::suffix, ReadableFormat Format, HasParameters Net>
 LoadResult load_param_into_net(Net& net, const std::filesystem::path& path, const LoadOptions& options = {}) {
     if (options.net)
@@ -136,7 +138,8 @@ LoadResult load_param_into_net(Net& net, const std::filesystem::path& path, cons
         const auto& all = plan.headers();
         if (std::all_of(all.begin(), all.end(), [&](const RecordHeader& h) { return keep(h.name); })) {
             if (all.empty()) detail::throw_nothing_loaded(path, options);
-            return detail::load_into_slots(slots, all, {}, rules, [&](std::span<const ReadJob> jobs) { plan.read(jobs); });
+            return detail::load_into_slots(slots, all, {}, rules,
+                                          [&](std::span<const ReadJob> jobs) { format::detail::read_in_parallel(plan, jobs); });
         }
         std::vector<RecordHeader> kept;
         std::vector<std::size_t> from;  // kept[i] is all[from[i]]
@@ -146,7 +149,7 @@ LoadResult load_param_into_net(Net& net, const std::filesystem::path& path, cons
         return detail::load_into_slots(slots, kept, {}, rules, [&](std::span<const ReadJob> jobs) {
             std::vector<ReadJob> in_file(jobs.begin(), jobs.end());
             for (auto& job : in_file) job.record = from[job.record];
-            plan.read(in_file);
+            format::detail::read_in_parallel(plan, std::span<const ReadJob>(in_file));
         });
     };
     if constexpr (requires { typename Format::Plan; }) {

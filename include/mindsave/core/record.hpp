@@ -14,6 +14,7 @@
 #include "mindsave/core/endian.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/huge_pages.hpp"
+#include "mindsave/core/record_arena.hpp"
 #include "mindsave/core/tensor.hpp"
 #include "mindsave/core/utf8.hpp"
 
@@ -65,7 +66,7 @@ struct TensorRecord {
     std::string name;
     DType dtype = DType::Float32;
     Shape shape;                      // empty for a 0-d scalar
-    std::vector<std::byte> data;      // little-endian elements, C order
+    RecordBytes data;                 // little-endian elements, C order
     std::optional<std::string> text;  // set for a string value (MindSpore "str" record)
 
     // Equal names, dtypes, shapes, bytes (bit for bit) and text.

@@ -23,6 +23,7 @@
 #include "mindsave/formats/mindir_fields.hpp"
 #include "mindsave/formats/onnx.hpp"
 #include "mindsave/formats/onnx_fields.hpp"
+#include "mindsave/formats/planned_read.hpp"
 #include "mindsave/formats/pth.hpp"
 #include "mindsave/formats/safetensors.hpp"
 #include "mindsave/io/file.hpp"
@@ -170,13 +171,16 @@ struct any {
         return read_if(path, options, [](std::string_view) { return true; });
     }
 
-    // The records keep(name) accepts, copied, in file order: load_checkpoint's read. The file is opened
-    // once; a small .ckpt is read by ckpt's streaming read, its first read also giving the format.
+    // The records keep(name) accepts, copied, in file order: load_checkpoint's read. A large file goes
+    // through its Plan into one arena (planned_read.hpp); a smaller .ckpt is read by ckpt's streaming read,
+    // its first read also giving the format.
     template <class Keep>
     static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
         struct stat st {};
         const auto fd = io::detail::open_for_reading(path, st);
         const auto size = static_cast<std::size_t>(st.st_size);
+        if (!options.crc_check && size >= detail::planned_read_min_bytes)
+            return detail::read_planned(Plan(path, options), keep);  // into one arena, on every thread
         Detected format;
         if (size <= ckpt::stream_max_bytes) {
             const detail::FileSource source{fd.get(), path};

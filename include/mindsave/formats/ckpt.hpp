@@ -25,6 +25,7 @@
 #include "mindsave/formats/ckpt_records.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
+#include "mindsave/formats/planned_read.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
@@ -128,16 +129,22 @@ struct ckpt {
     // Every record, copied out of the file, in file order (split tensors joined). Each tensor's bytes
     // are copied once, from the page cache straight into its record.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        if (auto records = read_small(path, options)) return std::move(*records);
-        return detail::read_records<ckpt>(path, options);  // parse's result, or its error naming the file
+        return read_if(path, options, [](std::string_view) { return true; });
     }
 
-    // The records keep(name) accepts, copied, in file order: load_checkpoint's read. A large file is
-    // mapped and only the kept records are copied out.
+    // The records keep(name) accepts, copied, in file order: load_checkpoint's read. A large file is planned
+    // (headers first) and its kept tensors read into one arena on every thread (planned_read.hpp); a smaller
+    // one passes through a window (ckpt_file_reader.hpp); a large one checked against its CRC is mapped.
     template <class Keep>
     static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
-        if (auto records = read_small(path, options)) return detail::keep_only(std::move(*records), keep);
-        return detail::read_records<ckpt>(path, options, keep);
+        struct stat st {};
+        auto fd = io::detail::open_for_reading(path, st);
+        const auto size = static_cast<std::size_t>(st.st_size);
+        if (!options.crc_check && size >= detail::planned_read_min_bytes)
+            return detail::read_planned(Plan(std::move(fd), size, {}, path, options), keep);
+        if (size <= stream_max_bytes)
+            return detail::keep_only(detail::read_ckpt(detail::FileSource{fd.get(), path}, size, path, options.crc_check), keep);
+        return detail::read_records<ckpt>(path, options, keep);  // parse's result, or its error naming the file
     }
 
     // A file planned for a load into a network (load_param_into_net(net, file)): every record's header now,
@@ -225,16 +232,6 @@ private:
     using CheckpointValue = proto::ckpt::CheckpointValue;
     using TensorProto = proto::ckpt::TensorProto;
     static constexpr auto ld = io::WireType::length_delimited;
-
-    // A file of at most stream_max_bytes, read without a map; nullopt for a larger one.
-    static std::optional<std::vector<TensorRecord>> read_small(const std::filesystem::path& path,
-                                                               const ReadOptions& options) {
-        struct stat st {};
-        const auto fd = io::detail::open_for_reading(path, st);
-        const auto size = static_cast<std::size_t>(st.st_size);
-        if (size > stream_max_bytes) return std::nullopt;
-        return detail::read_ckpt(detail::FileSource{fd.get(), path}, size, path, options.crc_check);
-    }
 
     struct HeaderSize {
         std::size_t tensor;  // TensorProto payload without the content bytes

@@ -91,7 +91,7 @@ public:
         records_end_ = footer ? size_ - crc_footer_bytes : size_;
         crc_check = crc_check && footer.has_value();
         std::vector<TensorRecord> out;
-        std::vector<std::vector<std::byte>> text;  // str records' UTF-32 bytes, decoded at the end
+        std::vector<RecordBytes> text;  // str records' UTF-32 bytes, decoded at the end
         std::uint32_t crc = 0;
         std::size_t pos = 0, index = 0;
         try {
@@ -213,7 +213,7 @@ private:
 
     // h's tensor bytes appended to dest: copied from the window, or read into dest together with the
     // window that follows the record (one preadv) when they run past it.
-    void content(const CkptRecordHeader& h, std::vector<std::byte>& dest) {
+    void content(const CkptRecordHeader& h, RecordBytes& dest) {
         const std::size_t from = dest.size();
         if (h.length == 0) return;
         const auto here = at(h.content).first(std::min(h.length, off_ + len_ - h.content));

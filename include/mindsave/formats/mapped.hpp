@@ -23,8 +23,10 @@ namespace mindsave::format::detail {
 template <class Format>
 class MappedContents {
 public:
-    explicit MappedContents(const std::filesystem::path& path, const typename Format::ReadOptions& options = {})
-        : file_(path), contents_(Format::parse(file_.bytes(), path, options)) {}
+    // populate: every page set up at once, for a reader that copies it all (io::MappedFile).
+    explicit MappedContents(const std::filesystem::path& path, const typename Format::ReadOptions& options = {},
+                            bool populate = false)
+        : file_(path, populate), contents_(Format::parse(file_.bytes(), path, options)) {}
     const std::vector<RecordView>& records() const noexcept { return contents_.records(); }
     const typename Format::Contents& contents() const noexcept { return contents_; }
     std::span<const std::byte> bytes() const noexcept { return file_.bytes(); }

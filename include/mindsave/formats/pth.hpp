@@ -21,6 +21,7 @@
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
+#include "mindsave/formats/planned_read.hpp"
 #include "mindsave/formats/pth_pickle.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/zip.hpp"
@@ -133,7 +134,15 @@ struct pth {
     using Mapped = detail::MappedContents<pth>;
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        return detail::read_records<pth>(path, options);
+        return read_if(path, options, [](std::string_view) { return true; });
+    }
+    // The tensors keep(name) accepts, copied from the file's mapping: a large file's into one arena, on
+    // every thread (planned_read.hpp).
+    template <class Keep>
+    static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
+        if (io::detail::size_or_zero(path) >= detail::planned_read_min_bytes)
+            return detail::read_planned(detail::MappedPlan<pth>(Mapped(path, options, /*populate=*/true)), keep);
+        return detail::read_records<pth>(path, options, keep);
     }
 
     // Writes records atomically as torch.save(state_dict) does: an OrderedDict of tensors (str values

@@ -25,6 +25,7 @@
 #include "mindsave/core/record_plan.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
+#include "mindsave/formats/planned_read.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/formats/safetensors_header.hpp"
@@ -202,7 +203,15 @@ struct safetensors {
 
     // Every tensor, copied out of the file, sorted by name.
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
-        return detail::read_records<safetensors>(path, options);
+        return read_if(path, options, [](std::string_view) { return true; });
+    }
+    // The tensors keep(name) accepts: a large file through its plan, into one arena on every thread
+    // (planned_read.hpp); a smaller one, or one checked against its CRC, copied from its mapping.
+    template <class Keep>
+    static std::vector<TensorRecord> read_if(const std::filesystem::path& path, const ReadOptions& options, Keep&& keep) {
+        if (!options.crc_check && io::detail::size_or_zero(path) >= detail::planned_read_min_bytes)
+            return detail::read_planned(Plan(path, options), keep);
+        return detail::read_records<safetensors>(path, options, keep);
     }
 
     // Writes records atomically as MindSpore's save_checkpoint(format="safetensors") does (the

@@ -73,6 +73,12 @@ inline Descriptor open_for_reading(const std::filesystem::path& path, struct sta
     return fd;
 }
 
+// The size of the regular file at path, or 0 when it cannot be examined (the open that follows names the error).
+inline std::size_t size_or_zero(const std::filesystem::path& path) noexcept {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) : 0;
+}
+
 // Reads file bytes from offset into the parts in order until they are full or the file ends (EINTR
 // and short reads retried); returns the bytes read. One preadv call fills them all in the usual case.
 inline std::size_t read_at(int fd, std::span<const std::span<std::byte>> parts, std::size_t offset,
