@@ -207,8 +207,8 @@ struct ckpt {
                                        const WriteOptions& options = {}) {
         if (options.slice_bytes == 0) throw ConfigError("ckpt WriteOptions::slice_bytes must be > 0");
         io::AtomicFile file(path);
-        // a buffer no larger than the file: a small checkpoint costs no big allocation
-        Sink sink(file, options.crc, std::min(std::size_t{1} << 20, serialized_size(records, options)));
+        // a buffer for the headers, no larger than the file: a small checkpoint costs no big allocation
+        Sink sink(file, options.crc, std::min(std::size_t{64} << 10, serialized_size(records, options)));
         for (const auto& r : records) write_record(sink, r, options);
         sink.flush();
         if (options.crc) {
@@ -284,22 +284,29 @@ private:
         }
     }
 
-    // Buffers small writes; large contents go out by writev straight from tensor memory.
+    // Gathers the file as pieces for writev: headers (and contents under small_content bytes) are encoded
+    // into a buffer, every other tensor's bytes go out straight from tensor memory, never copied.
     struct Sink {
+        static constexpr std::size_t small_content = 4096;  // cheaper to copy than to give an iovec of its own
+        static constexpr std::size_t max_pieces = 64;       // per writev
+
         Sink(io::AtomicFile& f, bool crc_on, std::size_t capacity)
             : file(f), with_crc(crc_on), buffer(std::make_unique_for_overwrite<std::byte[]>(capacity)),
-              size(capacity) {}
+              size(capacity) {
+            pieces.reserve(max_pieces + 1);
+        }
 
         io::AtomicFile& file;
         bool with_crc;
         std::uint32_t crc = 0;
         std::unique_ptr<std::byte[]> buffer;  // not zero-filled: every byte is written before it is sent
         std::size_t size;
-        std::size_t used = 0;
+        std::size_t used = 0, mark = 0;  // buffer[mark, used) is not among the pieces yet
+        std::vector<std::span<const std::byte>> pieces;
 
         std::byte* reserve(std::size_t n) {
             if (used + n > size) flush();
-            if (n > size) {
+            if (n > size) {  // nothing points into the buffer after a flush
                 buffer = std::make_unique_for_overwrite<std::byte[]>(n);
                 size = n;
             }
@@ -312,18 +319,26 @@ private:
         void content(std::span<const std::byte> bytes) {
             if (bytes.empty()) return;  // an empty tensor's data may be null: memcpy must not see it
             if (with_crc) crc = io::crc32(bytes, crc);
-            if (used + bytes.size() <= size) {
+            if (bytes.size() <= small_content && used + bytes.size() <= size) {
                 std::memcpy(buffer.get() + used, bytes.data(), bytes.size());
                 used += bytes.size();
                 return;
             }
-            const std::span<const std::byte> pieces[2] = {{buffer.get(), used}, bytes};
-            file.write(pieces);
-            used = 0;
+            close_buffered();
+            pieces.push_back(bytes);
+            if (pieces.size() >= max_pieces) flush();
         }
         void flush() {
-            if (used) file.write(std::span<const std::byte>(buffer.get(), used));
-            used = 0;
+            close_buffered();
+            if (!pieces.empty()) file.write(pieces);
+            pieces.clear();
+            used = mark = 0;
+        }
+
+    private:
+        void close_buffered() {
+            if (used > mark) pieces.emplace_back(buffer.get() + mark, used - mark);
+            mark = used;
         }
     };
 

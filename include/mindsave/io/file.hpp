@@ -253,11 +253,11 @@ public:
 
     // Writes every byte of every span, in order (one writev call where the kernel allows).
     void write(std::span<const std::span<const std::byte>> pieces) {
-        iovec iov[16];
+        iovec iov[64];
         std::size_t i = 0;
         while (i < pieces.size()) {
             std::size_t n = 0;
-            for (; n < 16 && i + n < pieces.size(); ++n)
+            for (; n < std::size(iov) && i + n < pieces.size(); ++n)
                 iov[n] = {const_cast<std::byte*>(pieces[i + n].data()), pieces[i + n].size()};
             write_iov(iov, n);
             i += n;
