@@ -66,7 +66,7 @@ struct TensorRecord {
     std::string name;
     DType dtype = DType::Float32;
     Shape shape;                      // empty for a 0-d scalar
-    RecordBytes data;                 // little-endian elements, C order
+    RecordBytes data;                 // little-endian elements, C order (a large load's records share one arena)
     std::optional<std::string> text;  // set for a string value (MindSpore "str" record)
 
     // Equal names, dtypes, shapes, bytes (bit for bit) and text.

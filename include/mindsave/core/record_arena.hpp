@@ -27,7 +27,7 @@ public:
     // records then come from the heap, as without an arena).
     static std::shared_ptr<RecordArena> make(std::size_t bytes) {
         const std::size_t mapped = round_up(bytes, huge_page_bytes) + huge_page_bytes;  // room to align the start
-        void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (base == MAP_FAILED) return nullptr;
         return std::shared_ptr<RecordArena>(new RecordArena(static_cast<std::byte*>(base), mapped));
     }
@@ -77,6 +77,9 @@ public:
     using is_always_equal = std::false_type;
 
     RecordAllocator() noexcept = default;
+    // a moved-from allocator keeps its arena (allocator requirements): moves copy
+    RecordAllocator(const RecordAllocator&) noexcept = default;
+    RecordAllocator& operator=(const RecordAllocator&) noexcept = default;
     explicit RecordAllocator(std::shared_ptr<detail::RecordArena> arena) noexcept : arena_(std::move(arena)) {}
     template <class U>
     RecordAllocator(const RecordAllocator<U>& other) noexcept : arena_(other.arena()) {}

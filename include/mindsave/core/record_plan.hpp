@@ -21,7 +21,9 @@ struct RecordHeader {
     std::size_t bytes = 0;  // its content's size
 };
 
-// A planned copy: record `record`'s bytes (all of them) into dest, which is exactly that long.
+// A planned copy: record `record`'s bytes (all of them) into dest, which is exactly that long. A plan's
+// read(jobs) takes a span of these and must be safe to call from several threads at once, on different jobs
+// (large loads split their jobs over the pool): pread on a shared descriptor, or copies from a mapping, are.
 struct ReadJob {
     std::size_t record;
     std::span<std::byte> dest;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <exception>
+#include <mutex>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -23,17 +24,18 @@ inline constexpr std::size_t planned_read_min_bytes = std::size_t{1} << 20;
 
 // plan.read(jobs) split by bytes over the pool's threads, at least 1 MiB per part, so a large load copies on
 // every core (a small one stays on the calling thread). prepare(i) runs on the part's thread just before its
-// read and may set jobs[i].dest (read_planned allocates there). An error is the first failing part's.
+// read and may set jobs[i].dest (read_planned allocates there). An error is the first one raised. plan.read
+// must be safe to call from several threads at once (record_plan.hpp).
 template <class Plan, class Job, class Prepare>
 void read_in_parallel(const Plan& plan, std::span<Job> jobs, Prepare&& prepare) {
     const auto& headers = plan.headers();
     std::vector<std::size_t> starts(jobs.size() + 1, 0);  // bytes before each job
     for (std::size_t i = 0; i < jobs.size(); ++i) starts[i + 1] = starts[i] + headers[jobs[i].record].bytes;
     const std::size_t total = starts.back(), grain = std::size_t{1} << 20;
-    const std::size_t parts = parallel_parts(total, grain);
-    std::vector<std::exception_ptr> errors(parts);
+    std::mutex failed;
+    std::exception_ptr error;
     // part p takes the jobs whose first byte falls in its share (jobs of no bytes at the very end: the last part)
-    const auto run = [&](std::size_t begin, std::size_t end, std::size_t part) {
+    const auto run = [&](std::size_t begin, std::size_t end, std::size_t) {
         const auto first = static_cast<std::size_t>(std::lower_bound(starts.begin(), starts.end() - 1, begin) - starts.begin());
         const auto last = end == total ? jobs.size()
                                        : static_cast<std::size_t>(std::lower_bound(starts.begin(), starts.end() - 1, end) - starts.begin());
@@ -41,13 +43,13 @@ void read_in_parallel(const Plan& plan, std::span<Job> jobs, Prepare&& prepare) 
             for (std::size_t i = first; i < last; ++i) prepare(i);
             if (last > first) plan.read(std::span<const ReadJob>(jobs.subspan(first, last - first)));
         } catch (...) {
-            errors[part] = std::current_exception();
+            const std::lock_guard lock(failed);
+            if (!error) error = std::current_exception();
         }
     };
     if (total == 0) run(0, 0, 0);
     else parallel_for(total, run, grain);
-    for (const auto& e : errors)
-        if (e) std::rethrow_exception(e);
+    if (error) std::rethrow_exception(error);
 }
 template <class Plan>
 void read_in_parallel(const Plan& plan, std::span<const ReadJob> jobs) {

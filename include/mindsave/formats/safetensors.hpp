@@ -173,7 +173,7 @@ struct safetensors {
             }
             if (!io::detail::read_pieces(fd_.get(), std::move(pieces), path_))
                 throw FormatError(path_, "the file became shorter while it was loaded (another process is writing it?); "
-                                         "the network may be partly loaded: load it again");
+                                         "what it was read into (a network, a dict) may be partly filled: load it again");
         }
 
     private:

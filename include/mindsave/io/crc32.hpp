@@ -49,32 +49,34 @@ inline std::uint32_t crc32_tables(std::uint32_t c, const std::byte* p, std::size
 // Folding with PCLMULQDQ (Gopal et al., Intel, "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ
 // Instruction", 2009): four 128-bit lanes folded 64 bytes at a time, then into one lane, then Barrett-reduced
 // to 32 bits. The constants are x^k mod P for the reflected polynomial. n >= 64 and a multiple of 16.
+__attribute__((target("sse2"))) inline __m128i crc32_load(const std::byte* p) noexcept {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
 __attribute__((target("pclmul,sse2"))) inline __m128i crc32_fold(__m128i x, __m128i k, __m128i next) noexcept {
     // x moved on by 128 or 512 bits (k holds the two constants), plus the data there
     return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
 }
 __attribute__((target("pclmul,sse2"))) inline std::uint32_t crc32_clmul(std::uint32_t c, const std::byte* p,
                                                                           std::size_t n) noexcept {
-    const auto load = [](const std::byte* q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)); };
     const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596, 0x0154442bd4);  // x^(4*128+32), x^(4*128-32)
     const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);  // x^(128+32), x^(128-32)
     const __m128i k5 = _mm_set_epi64x(0, 0x0163cd6124);               // x^64
     const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);  // P' and mu, for Barrett
     const __m128i low32 = _mm_setr_epi32(-1, 0, -1, 0);
 
-    __m128i x1 = _mm_xor_si128(load(p), _mm_cvtsi32_si128(static_cast<int>(c)));
-    __m128i x2 = load(p + 16), x3 = load(p + 32), x4 = load(p + 48);
+    __m128i x1 = _mm_xor_si128(crc32_load(p), _mm_cvtsi32_si128(static_cast<int>(c)));
+    __m128i x2 = crc32_load(p + 16), x3 = crc32_load(p + 32), x4 = crc32_load(p + 48);
     p += 64, n -= 64;
     for (; n >= 64; p += 64, n -= 64) {
-        x1 = crc32_fold(x1, k1k2, load(p));
-        x2 = crc32_fold(x2, k1k2, load(p + 16));
-        x3 = crc32_fold(x3, k1k2, load(p + 32));
-        x4 = crc32_fold(x4, k1k2, load(p + 48));
+        x1 = crc32_fold(x1, k1k2, crc32_load(p));
+        x2 = crc32_fold(x2, k1k2, crc32_load(p + 16));
+        x3 = crc32_fold(x3, k1k2, crc32_load(p + 32));
+        x4 = crc32_fold(x4, k1k2, crc32_load(p + 48));
     }
     x1 = crc32_fold(x1, k3k4, x2);
     x1 = crc32_fold(x1, k3k4, x3);
     x1 = crc32_fold(x1, k3k4, x4);
-    for (; n >= 16; p += 16, n -= 16) x1 = crc32_fold(x1, k3k4, load(p));
+    for (; n >= 16; p += 16, n -= 16) x1 = crc32_fold(x1, k3k4, crc32_load(p));
 
     // 128 bits to 64, then to 32 by Barrett reduction
     __m128i x = _mm_xor_si128(_mm_srli_si128(x1, 8), _mm_clmulepi64_si128(x1, k3k4, 0x10));
