@@ -15,6 +15,7 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/python_repr.hpp"
 
 namespace mindsave {
 
@@ -47,18 +48,6 @@ concept CallbackFor = requires(C& c, Ctx& ctx) { c.on_train_begin(ctx); } ||
                       requires(C& c, Ctx& ctx) { c.on_train_end(ctx); } ||
                       requires(C& c, Ctx& ctx) { c.on_train_exception(ctx); };
 
-namespace detail {
-// Python's repr of a float: the shortest digits that read back the same double.
-inline std::string python_float_repr(double v) {
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    std::string s(buf, r.ptr);
-    if (s.find_first_of(".en") == std::string::npos) s += ".0";
-    return s;
-}
-}  // namespace detail
 
 // Prints "epoch: 1 step: 1875, loss is 0.23393124341964722" every per_print_times steps, as MindSpore
 // does, and stops training on a NaN or infinite loss.

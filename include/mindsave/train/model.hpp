@@ -1,9 +1,10 @@
-// Model as MindSpore's mindspore.Model: binds a network, a loss and an optimizer, then train / eval /
-// predict. The training step reuses its buffers: after the first step it allocates nothing.
+// Model as MindSpore's mindspore.Model: binds a network, a loss, an optimizer and metrics, then train /
+// eval / predict. The training step reuses its buffers: after the first step it allocates nothing.
 #pragma once
 
 #include <cstddef>
 #include <cstring>
+#include <ostream>
 #include <utility>
 
 #include "mindsave/checkpoint/load_param.hpp"
@@ -11,6 +12,7 @@
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/train/callbacks.hpp"
+#include "mindsave/train/metrics.hpp"
 
 namespace mindsave {
 
@@ -18,6 +20,14 @@ struct EvalResult {
     double accuracy = 0.0;  // fraction of samples whose argmax logit is the label
     double loss = 0.0;      // mean of the per-batch losses, as MindSpore's Loss metric
     std::size_t samples = 0;
+    MetricResults metrics;  // the Model's metrics, in their order
+
+    // As MindSpore prints model.eval's dict: the Model's metrics ({'accuracy': 0.9868}), or accuracy and loss
+    // when it was given none.
+    friend std::ostream& operator<<(std::ostream& os, const EvalResult& r) {
+        if (!r.metrics.values.empty()) return os << r.metrics;
+        return os << MetricResults{{{"accuracy", r.accuracy}, {"loss", r.loss}}};
+    }
 };
 
 template <Layer Net, Loss LossFn, Optimizer Opt>
@@ -25,7 +35,8 @@ class Model {
 public:
     using Context = RunContext<Net, Opt>;
 
-    Model(Net& network, LossFn& loss_fn, Opt& optimizer) : net_(network), loss_(loss_fn), opt_(optimizer) {}
+    Model(Net& network, LossFn& loss_fn, Opt& optimizer, Metrics metrics = {})
+        : net_(network), loss_(loss_fn), opt_(optimizer), metrics_(std::move(metrics)) {}
 
     // One optimisation step on a batch; returns its loss.
     float train_step(const Batch& batch) {
@@ -110,7 +121,7 @@ public:
     std::size_t initial_step() const noexcept { return initial_step_; }
     void set_initial_step(std::size_t step) noexcept { initial_step_ = step; }
 
-    // Accuracy and mean loss over one pass of dataset, in inference mode.
+    // Accuracy, mean loss and the Model's metrics over one pass of dataset, in inference mode.
     template <Dataset D>
     EvalResult eval(D& dataset) {
         EvalResult r;
@@ -118,10 +129,13 @@ public:
         dataset.reset(0);
         std::size_t correct = 0, batches = 0;
         double loss_sum = 0.0;
+        for (auto& m : metrics_) m.clear();
         while (dataset.next(batch_)) {
             net_.forward(batch_.images, logits_);
-            loss_sum += loss_.forward(logits_, batch_.labels);
+            const float loss = loss_.forward(logits_, batch_.labels);
+            loss_sum += loss;
             ++batches;
+            for (auto& m : metrics_) m.update(logits_, batch_.labels, loss);
             const std::size_t N = logits_.shape()[0], C = logits_.shape()[1];
             for (std::size_t n = 0; n < N; ++n) {
                 const float* z = logits_.data() + n * C;
@@ -133,6 +147,7 @@ public:
         net_.set_train(true);
         r.accuracy = r.samples ? static_cast<double>(correct) / static_cast<double>(r.samples) : 0.0;
         r.loss = batches ? loss_sum / static_cast<double>(batches) : 0.0;
+        for (const auto& m : metrics_) r.metrics.values.emplace_back(m.name(), m.eval());
         return r;
     }
 
@@ -151,6 +166,7 @@ private:
     Net& net_;
     LossFn& loss_;
     Opt& opt_;
+    Metrics metrics_;
     Batch batch_;
     Tensor logits_, dlogits_;
     std::size_t initial_step_ = 0;
