@@ -98,6 +98,19 @@ TEST_CASE("metrics refuse what MindSpore's refuse, saying what is wrong", "[metr
     CHECK_THROWS_AS(MetricValue(std::vector<double>{0.5}).scalar(), ConfigError);
 }
 
+TEST_CASE("a named metric is a value: a copy counts on its own", "[metrics]") {
+    NamedMetric a("accuracy", metrics::Accuracy{});
+    a.update(two_class, two_class_labels, 0.0);
+    NamedMetric b = a;
+    b.update(two_class, Labels{1, 0, 0}, 0.0);  // all three right
+    CHECK(a.eval().scalar() == 2.0 / 3.0);
+    CHECK(b.eval().scalar() == 5.0 / 6.0);
+    a = b;
+    b.clear();
+    CHECK(a.eval().scalar() == 5.0 / 6.0);
+    CHECK_THROWS_WITH(b.eval(), Catch::Contains("number of samples is 0"));
+}
+
 namespace {
 // A user's metric: the fraction of samples predicted as class 0.
 struct PredictedZero {

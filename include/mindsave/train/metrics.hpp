@@ -293,11 +293,17 @@ public:
 
 }  // namespace metrics
 
-// A metric of any type with its name, as an entry of Model's metrics (MindSpore's dict of metrics).
+// A metric of any type with its name, as an entry of Model's metrics (MindSpore's dict of metrics). A value:
+// a copy has a state of its own.
 class NamedMetric {
 public:
     template <metrics::Metric M>
-    NamedMetric(std::string name, M metric) : name_(std::move(name)), self_(std::make_shared<Holder<M>>(std::move(metric))) {}
+    NamedMetric(std::string name, M metric) : name_(std::move(name)), self_(std::make_unique<Holder<M>>(std::move(metric))) {}
+    NamedMetric(const NamedMetric& o) : name_(o.name_), self_(o.self_->clone()) {}
+    NamedMetric(NamedMetric&&) noexcept = default;
+    NamedMetric& operator=(const NamedMetric& o) { return *this = NamedMetric(o); }
+    NamedMetric& operator=(NamedMetric&&) noexcept = default;
+
     const std::string& name() const noexcept { return name_; }
     void clear() { self_->clear(); }
     void update(const Tensor& logits, const Labels& labels, double loss) { self_->update(logits, labels, loss); }
@@ -309,6 +315,7 @@ private:
         virtual void clear() = 0;
         virtual void update(const Tensor&, const Labels&, double) = 0;
         virtual MetricValue eval() const = 0;
+        virtual std::unique_ptr<Concept> clone() const = 0;
     };
     template <class M>
     struct Holder final : Concept {
@@ -319,10 +326,11 @@ private:
             else metric.update(loss);
         }
         MetricValue eval() const override { return metric.eval(); }
+        std::unique_ptr<Concept> clone() const override { return std::make_unique<Holder>(metric); }
         M metric;
     };
     std::string name_;
-    std::shared_ptr<Concept> self_;
+    std::unique_ptr<Concept> self_;
 };
 
 // MindSpore's metric names (mindspore.train.names()) that take no argument, as Model(..., {"accuracy"}) takes them.
