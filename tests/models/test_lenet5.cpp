@@ -11,10 +11,10 @@
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/mindsave.hpp"
+#include "support/mnist_eval_set.hpp"
 #include "support/shared_data.hpp"
 
 using namespace mindsave;
-namespace vision = mindsave::data::vision;
 
 namespace {
 
@@ -79,10 +79,7 @@ TEST_CASE("MindSpore's trained LeNet5 weights classify real MNIST at 0.968 +- 0.
     LeNet5<> net;
     CHECK(assign_by_name(net, format::ckpt::read(ckpt)) == 8);
 
-    auto test = data::MnistDataset(mnist, "test")
-                    .map(vision::Resize{32, 32}, vision::Rescale{1.0 / 255.0, 0.0},
-                         vision::Rescale{1.0 / 0.3081, -1.0 * 0.1307 / 0.3081}, vision::HWC2CHW{})
-                    .batch(256, false);
+    auto test = testing::mnist_eval_set(mnist, 256);
     SoftmaxCrossEntropyWithLogits<> loss;
     Momentum opt(net, 0.01f, 0.9f);
     Model model(net, loss, opt);

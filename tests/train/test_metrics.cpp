@@ -10,14 +10,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "mindsave/data/mnist.hpp"
-#include "mindsave/data/pipeline.hpp"
-#include "mindsave/data/transforms.hpp"
 #include "mindsave/mindsave.hpp"
+#include "support/mnist_eval_set.hpp"
 #include "support/shared_data.hpp"
 
 using namespace mindsave;
-namespace vision = mindsave::data::vision;
 
 namespace {
 
@@ -137,10 +134,7 @@ TEST_CASE("Model(net, loss, opt, metrics) evaluates MindSpore's metrics on real 
     const auto mnist = testing::require_shared("data/mnist");
     LeNet5<> net;
     load_param_into_net(net, ckpt);
-    auto test = data::MnistDataset(mnist, "test")
-                    .map(vision::Resize{32, 32}, vision::Rescale{1.0 / 255.0, 0.0},
-                         vision::Rescale{1.0 / 0.3081, -1.0 * 0.1307 / 0.3081}, vision::HWC2CHW{})
-                    .batch(500, false);
+    auto test = testing::mnist_eval_set(mnist, 500);
     SoftmaxCrossEntropyWithLogits<> loss;
     Momentum opt(net, 0.01f, 0.9f);
     Model model(net, loss, opt,
