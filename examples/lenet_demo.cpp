@@ -180,8 +180,7 @@ int main(int argc, char** argv) {
         ms::save_checkpoint(net, by_hand);
         ms::LeNet5<> fresh(opt.seed + 1000);
         const auto [param_not_load, ckpt_not_load] = ms::load_param_into_net(fresh, ms::load_checkpoint(by_hand));
-        ms::Momentum fresh_optimizer(fresh, 0.01f, 0.9f);
-        ms::Model fresh_model(fresh, loss, fresh_optimizer, {{"Accuracy", ms::metrics::Accuracy{}}});
+        ms::Model fresh_model(fresh, {{"Accuracy", ms::metrics::Accuracy{}}});  // Model(net, metrics=...): eval only
         const auto reloaded = fresh_model.eval(test);
         std::cout << "reloaded " << by_hand.string() << " into a fresh LeNet5 (" << param_not_load.size()
                   << " parameters not loaded): " << reloaded << "\n";
@@ -212,8 +211,7 @@ int main(int argc, char** argv) {
             ms::LeNet5<> from_model(opt.seed + 3000);
             const auto loaded = ms::load_param_into_net<ms::match::strict>(
                 from_model, ms::load_checkpoint(opt.checkpoints / "lenet.mindir"));
-            ms::Momentum o(from_model, 0.01f, 0.9f);
-            ms::Model m(from_model, loss, o, {{"Accuracy", ms::metrics::Accuracy{}}});
+            ms::Model m(from_model, {{"Accuracy", ms::metrics::Accuracy{}}});
             std::cout << "restored a fresh LeNet5 from lenet.mindir (" << loaded.param_not_load.size()
                       << " parameters not loaded): " << m.eval(test) << "\n";
         }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -188,4 +189,62 @@ TEST_CASE("Model(net, loss, opt, metrics) evaluates MindSpore's metrics on real 
     // no metrics given: accuracy and loss, as before
     Model plain(net, loss, opt);
     CHECK(printed(plain.eval(test)).starts_with("{'accuracy': " + detail::python_float_repr(r.accuracy) + ", 'loss': "));
+}
+
+namespace {
+template <class M, class D>
+concept CanTrain = requires(M& m, D& d) { m.train(1, d); };
+template <class M>
+concept CanResume = requires(M& m, const ParameterDict& d) { m.resume(d); };
+}  // namespace
+
+TEST_CASE("Model(net) predicts and evaluates label metrics without a loss or an optimizer; Model(net, loss) adds "
+          "the loss; neither can train",
+          "[metrics][fixture][model]") {
+    const auto ckpt = testing::require_shared("fixtures/mindspore/ckpt/xmu_ai_isp__checkpoint_lenet-1_1875.ckpt");
+    const auto mnist = testing::require_shared("data/mnist");
+    LeNet5<> net;
+    load_param_into_net(net, ckpt);
+    auto test = testing::mnist_eval_set(mnist, 1000);
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt(net, 0.01f, 0.9f);
+    Model full(net, loss, opt, {"accuracy", "loss", "F1"});
+    const EvalResult want = full.eval(test);
+
+    Model bare(net);  // MindSpore's Model(net): predict only, and accuracy as a Model without metrics gives it
+    static_assert(std::same_as<decltype(bare), Model<LeNet5<>>>);
+    static_assert(!CanTrain<decltype(bare), decltype(test)> && !CanResume<decltype(bare)>);
+    const EvalResult plain = bare.eval(test);
+    CHECK(plain.accuracy == want.accuracy);
+    CHECK(plain.samples == 10000);
+    CHECK(printed(plain) == "{'accuracy': " + detail::python_float_repr(want.accuracy) + "}");
+
+    Model labelled(net, {"accuracy", "F1"});  // metrics={'accuracy', 'F1'} without a loss
+    const EvalResult r = labelled.eval(test);
+    CHECK(r.metrics.at("accuracy").scalar() == want.metrics.at("accuracy").scalar());
+    CHECK(r.metrics.at("F1").per_class() == want.metrics.at("F1").per_class());
+    CHECK(r.metrics.find("loss") == nullptr);
+
+    Model with_loss(net, loss, {"accuracy", "loss"});  // Model(net, loss_fn, metrics): eval only
+    static_assert(!CanTrain<decltype(with_loss), decltype(test)>);
+    const EvalResult l = with_loss.eval(test);
+    CHECK(l.metrics.at("loss").scalar() == want.metrics.at("loss").scalar());
+    CHECK(l.loss == want.loss);
+
+    // the logits Model(net) predicts are the network's own
+    test.reset(0);
+    Batch batch;
+    REQUIRE(test.next(batch));
+    Tensor direct;
+    net.set_train(false);
+    net.forward(batch.images, direct);
+    CHECK(bare.predict(batch.images) == direct);
+
+    // a loss metric needs a loss function: said at construction, not at eval
+    try {
+        Model wrong(net, {"accuracy", "loss"});
+        FAIL("a Model without a loss function took the 'loss' metric");
+    } catch (const ConfigError& e) {
+        CHECK_THAT(e.what(), Catch::Contains("'loss'") && Catch::Contains("Model(net, loss_fn, metrics)"));
+    }
 }

@@ -305,6 +305,8 @@ public:
     NamedMetric& operator=(NamedMetric&&) noexcept = default;
 
     const std::string& name() const noexcept { return name_; }
+    // True for a metric fed the loss (metrics::Loss), which a Model without a loss function cannot give it.
+    bool needs_loss() const noexcept { return self_->needs_loss(); }
     void clear() { self_->clear(); }
     void update(const Tensor& logits, const Labels& labels, double loss) { self_->update(logits, labels, loss); }
     MetricValue eval() const { return self_->eval(); }
@@ -315,6 +317,7 @@ private:
         virtual void clear() = 0;
         virtual void update(const Tensor&, const Labels&, double) = 0;
         virtual MetricValue eval() const = 0;
+        virtual bool needs_loss() const noexcept = 0;
         virtual std::unique_ptr<Concept> clone() const = 0;
     };
     template <class M>
@@ -326,6 +329,7 @@ private:
             else metric.update(loss);
         }
         MetricValue eval() const override { return metric.eval(); }
+        bool needs_loss() const noexcept override { return !metrics::ClassMetric<M>; }
         std::unique_ptr<Concept> clone() const override { return std::make_unique<Holder>(metric); }
         M metric;
     };

@@ -2,6 +2,8 @@
 // eval / predict. The training step reuses its buffers: after the first step it allocates nothing.
 #pragma once
 
+#include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <ostream>
@@ -18,33 +20,59 @@ namespace mindsave {
 
 struct EvalResult {
     double accuracy = 0.0;  // fraction of samples whose argmax logit is the label
-    double loss = 0.0;      // mean of the per-batch losses, as MindSpore's Loss metric
+    double loss = 0.0;      // mean of the per-batch losses, as MindSpore's Loss metric (0 without a loss function)
     std::size_t samples = 0;
     MetricResults metrics;  // the Model's metrics, in their order
+    bool has_loss = true;   // false when the Model has no loss function
 
     // As MindSpore prints model.eval's dict: the Model's metrics ({'accuracy': 0.9868}), or accuracy and loss
-    // when it was given none.
+    // (accuracy alone without a loss function) when it was given none.
     friend std::ostream& operator<<(std::ostream& os, const EvalResult& r) {
         if (!r.metrics.values.empty()) return os << r.metrics;
+        if (!r.has_loss) return os << MetricResults{{{"accuracy", r.accuracy}}};
         return os << MetricResults{{{"accuracy", r.accuracy}, {"loss", r.loss}}};
     }
 };
 
-template <Layer Net, Loss LossFn, Optimizer Opt>
+// The loss and optimizer of a Model built without them (Model(net) for predict and eval).
+struct NoLoss {};
+struct NoOptimizer {
+    template <class F>
+    void visit_parameters(F&&) {}
+    void step() {}
+};
+
+// Model(net) predicts and evaluates label metrics; Model(net, loss, metrics) also evaluates the loss;
+// Model(net, loss, optimizer, metrics) trains as well. A call the Model cannot serve does not compile.
+template <Layer Net, class LossFn = NoLoss, class Opt = NoOptimizer>
+    requires(std::same_as<LossFn, NoLoss> || Loss<LossFn>) && (std::same_as<Opt, NoOptimizer> || Optimizer<Opt>)
 class Model {
+    static constexpr bool has_loss = !std::same_as<LossFn, NoLoss>;
+    static constexpr bool has_optimizer = !std::same_as<Opt, NoOptimizer>;
+
 public:
     using Context = RunContext<Net, Opt>;
 
-    Model(Net& network, LossFn& loss_fn, Opt& optimizer, Metrics metrics = {})
-        : net_(network), loss_(loss_fn), opt_(optimizer), metrics_(std::move(metrics)) {}
+    explicit Model(Net& network, Metrics metrics = {}) requires(!has_loss && !has_optimizer)
+        : net_(network), metrics_(std::move(metrics)) {
+        for (const auto& m : metrics_)
+            if (m.needs_loss())
+                throw ConfigError("Model: metric '" + m.name() +
+                                  "' needs the loss, and this Model has no loss function; build it as "
+                                  "Model(net, loss_fn, metrics)");
+    }
+    Model(Net& network, LossFn& loss_fn, Metrics metrics = {}) requires(has_loss && !has_optimizer)
+        : net_(network), loss_(&loss_fn), metrics_(std::move(metrics)) {}
+    Model(Net& network, LossFn& loss_fn, Opt& optimizer, Metrics metrics = {}) requires(has_loss && has_optimizer)
+        : net_(network), loss_(&loss_fn), opt_(&optimizer), metrics_(std::move(metrics)) {}
 
     // One optimisation step on a batch; returns its loss.
-    float train_step(const Batch& batch) {
+    float train_step(const Batch& batch) requires has_optimizer {
         net_.forward(batch.images, logits_);
-        const float loss = loss_.forward(logits_, batch.labels);
-        loss_.backward(logits_, batch.labels, dlogits_);
+        const float loss = loss_->forward(logits_, batch.labels);
+        loss_->backward(logits_, batch.labels, dlogits_);
         net_.backward(batch.images, logits_, dlogits_, nullptr);
-        opt_.step();
+        opt_->step();
         return loss;
     }
 
@@ -53,9 +81,9 @@ public:
     // are skipped; otherwise it starts at epoch 1, as MindSpore's model.train does on every call.
     // If a step or a callback throws, each callback's on_train_exception runs, then the error propagates.
     template <Dataset D, class... Callbacks>
-        requires(CallbackFor<std::remove_cvref_t<Callbacks>, RunContext<Net, Opt>> && ...)
+        requires has_optimizer && (CallbackFor<std::remove_cvref_t<Callbacks>, RunContext<Net, Opt>> && ...)
     void train(std::size_t epoch, D& dataset, Callbacks&&... callbacks) {
-        Context ctx{net_, opt_};
+        Context ctx{net_, *opt_};
         if constexpr (requires { LossFn::cell_name; }) ctx.loss_name = LossFn::cell_name;
         ctx.epoch_num = epoch;
         ctx.batch_num = dataset.get_dataset_size();
@@ -99,12 +127,12 @@ public:
 
     // Restores the network and optimizer from a train-network checkpoint (strict: every parameter
     // must be there) and continues the step count from its global_step (or step_num).
-    std::size_t resume(const ParameterDict& dict) {
+    std::size_t resume(const ParameterDict& dict) requires has_optimizer {
         const TensorRecord* step = dict.find("global_step");
         if (!step) step = dict.find("step_num");
         if (!step || step->is_string() || !is_integral(step->dtype) || step->element_count() != 1)
             throw ParameterError("resume: the checkpoint has no global_step or step_num to continue from");
-        auto train = train_network(net_, opt_);
+        auto train = train_network(net_, *opt_);
         load_param_into_net<match::strict>(train, dict, {.require_all = true});
         std::int64_t value = 0;
         visit_dtype(step->dtype, [&](auto tag) {
@@ -121,10 +149,12 @@ public:
     std::size_t initial_step() const noexcept { return initial_step_; }
     void set_initial_step(std::size_t step) noexcept { initial_step_ = step; }
 
-    // Accuracy, mean loss and the Model's metrics over one pass of dataset, in inference mode.
+    // Accuracy, mean loss (with a loss function) and the Model's metrics over one pass of dataset, in
+    // inference mode.
     template <Dataset D>
     EvalResult eval(D& dataset) {
         EvalResult r;
+        r.has_loss = has_loss;
         net_.set_train(false);
         dataset.reset(0);
         std::size_t correct = 0, batches = 0;
@@ -132,7 +162,8 @@ public:
         for (auto& m : metrics_) m.clear();
         while (dataset.next(batch_)) {
             net_.forward(batch_.images, logits_);
-            const float loss = loss_.forward(logits_, batch_.labels);
+            float loss = 0.0f;
+            if constexpr (has_loss) loss = loss_->forward(logits_, batch_.labels);
             loss_sum += loss;
             ++batches;
             for (auto& m : metrics_) m.update(logits_, batch_.labels, loss);
@@ -160,16 +191,30 @@ public:
     }
 
     Net& network() noexcept { return net_; }
-    Opt& optimizer() noexcept { return opt_; }
+    Opt& optimizer() noexcept requires has_optimizer { return *opt_; }
+    LossFn& loss_fn() noexcept requires has_loss { return *loss_; }
 
 private:
     Net& net_;
-    LossFn& loss_;
-    Opt& opt_;
+    LossFn* loss_ = nullptr;
+    Opt* opt_ = nullptr;
     Metrics metrics_;
     Batch batch_;
     Tensor logits_, dlogits_;
     std::size_t initial_step_ = 0;
 };
+
+template <Layer Net>
+Model(Net&) -> Model<Net>;
+template <Layer Net>
+Model(Net&, Metrics) -> Model<Net>;
+template <Layer Net, Loss LossFn>
+Model(Net&, LossFn&) -> Model<Net, LossFn>;
+template <Layer Net, Loss LossFn>
+Model(Net&, LossFn&, Metrics) -> Model<Net, LossFn>;
+template <Layer Net, Loss LossFn, Optimizer Opt>
+Model(Net&, LossFn&, Opt&) -> Model<Net, LossFn, Opt>;
+template <Layer Net, Loss LossFn, Optimizer Opt>
+Model(Net&, LossFn&, Opt&, Metrics) -> Model<Net, LossFn, Opt>;
 
 }  // namespace mindsave
