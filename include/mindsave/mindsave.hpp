@@ -61,5 +61,6 @@
 #include "mindsave/train/callbacks.hpp"
 #include "mindsave/train/loss.hpp"
 #include "mindsave/train/metrics.hpp"
+#include "mindsave/train/mindvision.hpp"
 #include "mindsave/train/model.hpp"
 #include "mindsave/train/momentum.hpp"
