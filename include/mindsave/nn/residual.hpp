@@ -50,7 +50,9 @@ public:
         initialize(g);
     }
     explicit Residual(uninitialized_t)
-        : body_(detail::make_uninitialized<Body>()), shortcut_(detail::make_uninitialized<Shortcut>()) {}
+        : body_(detail::make_uninitialized<Body>()), shortcut_(detail::make_uninitialized<Shortcut>()) {
+        assign_param_prefix({});
+    }
     explicit Residual(Generator& g) : Residual(uninitialized) { initialize(g); }
 
     template <class G>
@@ -67,6 +69,11 @@ public:
     void visit_parameters(F&& f) {
         mindsave::visit_parameters(body_, f);
         mindsave::visit_parameters(shortcut_, f);
+    }
+    // The body's and the shortcut's names continue the block's own path (see above).
+    void assign_param_prefix(std::string_view prefix) {
+        detail::assign_param_prefix(body_, prefix);
+        detail::assign_param_prefix(shortcut_, prefix);
     }
     static constexpr void describe_parameters(SchemaBuilder& b) {
         b.describe<Body>();

@@ -10,10 +10,13 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parameter_list.hpp"
 #include "mindsave/core/rng.hpp"
 #include "mindsave/core/schema.hpp"
+#include "mindsave/nn/cell.hpp"
 
 namespace mindsave {
 
@@ -25,36 +28,23 @@ struct fixed_string {
     constexpr std::string_view view() const noexcept { return {chars, N - 1}; }
 };
 
-// Tag for constructing a network without initialising it: its parameters stay zero until
-// initialize(). Sequential builds its children this way, so a nested network is initialised once,
-// by the outermost one, instead of once per level.
-struct uninitialized_t {
-    explicit uninitialized_t() = default;
-};
-inline constexpr uninitialized_t uninitialized{};
-
-namespace detail {
-// L built uninitialised when it takes the tag, default-constructed otherwise (plain layers never
-// initialise themselves).
-template <class L>
-L make_uninitialized() {
-    if constexpr (std::is_constructible_v<L, uninitialized_t>) return L(uninitialized);
-    else return L();
-}
-}  // namespace detail
-
 template <fixed_string Name, Layer L>
 class Named {
 public:
     using layer_type = L;
     static constexpr std::string_view name = Name.view();
 
-    Named() = default;
-    explicit Named(uninitialized_t) : layer_(detail::make_uninitialized<L>()) {}
-    explicit Named(Generator& g) : layer_(g) {}
+    Named() { layer_.assign_param_prefix(name); }
+    explicit Named(uninitialized_t) : layer_(uninitialized) { layer_.assign_param_prefix(name); }
+    explicit Named(Generator& g) : layer_(g) { layer_.assign_param_prefix(name); }
 
     L& layer() noexcept { return layer_; }
     const L& layer() const noexcept { return layer_; }
+    // The child with its place in the network (Sequential::get<Name> hands this out).
+    Cell<L>& cell() noexcept { return layer_; }
+    const Cell<L>& cell() const noexcept { return layer_; }
+    // prefix: where the enclosing network's names start; this child's continue with its name.
+    void assign_param_prefix(std::string_view prefix) { layer_.assign_param_prefix(detail::join_path(prefix, name)); }
 
     void forward(const Tensor& x, Tensor& y) { layer_.forward(x, y); }
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) { layer_.backward(x, y, dy, dx); }
@@ -77,7 +67,7 @@ public:
     static constexpr void describe_parameters(SchemaBuilder& b) { b.child<L>(name); }
 
 private:
-    L layer_;
+    Cell<L> layer_;
 };
 
 namespace detail {
@@ -109,11 +99,15 @@ public:
     // A fresh network is initialised from a fixed seed (0) unless given one: runs are reproducible.
     Sequential() : Sequential(std::uint64_t{0}) {}
     explicit Sequential(std::uint64_t seed) : layers_(detail::make_uninitialized<Ls>()...) {
+        assign_param_prefix({});
         Generator g(seed);
         initialize(g);
     }
-    explicit Sequential(Generator& g) : layers_(detail::make_uninitialized<Ls>()...) { initialize(g); }
-    explicit Sequential(uninitialized_t) : layers_(detail::make_uninitialized<Ls>()...) {}
+    explicit Sequential(Generator& g) : layers_(detail::make_uninitialized<Ls>()...) {
+        assign_param_prefix({});
+        initialize(g);
+    }
+    explicit Sequential(uninitialized_t) : layers_(detail::make_uninitialized<Ls>()...) { assign_param_prefix({}); }
 
     template <class G>
     void initialize(G& g) {
@@ -127,18 +121,38 @@ public:
     auto& get() noexcept { return std::get<I>(layers_); }
     template <std::size_t I>
     const auto& get() const noexcept { return std::get<I>(layers_); }
-    // The child named `Name` (the inner layer of its Named wrapper).
+    // The child named `Name`: its layer as a Cell, which also lists its parameters under its global
+    // names (net.get<"head">().get_parameters(): head.dense.weight, ...).
     template <fixed_string Name>
     auto& get() noexcept {
         constexpr std::size_t index = index_of<Name>();
         static_assert(index < count, "Sequential::get<Name>: no child has that name");
-        return std::get<index>(layers_).layer();
+        return std::get<index>(layers_).cell();
     }
     template <fixed_string Name>
     const auto& get() const noexcept {
         constexpr std::size_t index = index_of<Name>();
         static_assert(index < count, "Sequential::get<Name>: no child has that name");
-        return std::get<index>(layers_).layer();
+        return std::get<index>(layers_).cell();
+    }
+
+    // MindSpore's parameter lists (see parameter_list.hpp), named from this network's place in an
+    // enclosing one ("" at the top).
+    std::vector<ParameterRef> get_parameters() { return mindsave::get_parameters(*this); }
+    std::vector<ParameterRef> trainable_params() { return mindsave::trainable_params(*this); }
+    std::vector<ParameterRef> untrainable_params() { return mindsave::untrainable_params(*this); }
+    std::vector<std::pair<std::string, ParameterRef>> parameters_and_names(std::string_view name_prefix = {}) {
+        return mindsave::parameters_and_names(*this, name_prefix);
+    }
+    std::string_view param_prefix() const noexcept { return prefix_; }
+    // Called by the enclosing network, after this one was built (so the outermost assignment wins).
+    void assign_param_prefix(std::string_view prefix) {
+        prefix_ = prefix;
+        detail::for_each_index<count>([&](auto i) {
+            auto& child = std::get<i.value>(layers_);
+            if constexpr (detail::is_named<std::remove_cvref_t<decltype(child)>>::value) child.assign_param_prefix(prefix);
+            else detail::assign_param_prefix(child, detail::join_path(prefix, detail::decimal(i.value)));
+        });
     }
 
     template <class F>
@@ -272,6 +286,7 @@ private:
     Tensor& output_of(std::size_t k, Tensor& y) { return k + 1 == count ? y : acts_[k]; }
 
     std::tuple<Ls...> layers_;
+    std::string prefix_;                   // param_prefix(): this network's path in an enclosing one
     std::array<Tensor, count - 1> acts_;   // output of layer k, k < count - 1
     std::array<Tensor, count - 1> grads_;  // gradient w.r.t. acts_[k]
 };
