@@ -63,4 +63,5 @@
 #include "mindsave/train/metrics.hpp"
 #include "mindsave/train/mindvision.hpp"
 #include "mindsave/train/model.hpp"
+#include "mindsave/train/on_request_exit.hpp"
 #include "mindsave/train/momentum.hpp"

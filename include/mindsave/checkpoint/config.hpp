@@ -38,6 +38,9 @@ struct CheckpointConfig {
     std::optional<ParameterSource> saved_network{};  // save only this (e.g. the network, not the optimizer)
     std::vector<AppendInfoItem> append_info{};       // e.g. {"epoch_num", "step_num"}
     bool exception_save = false;  // write {prefix}-{epoch}_{step}_breakpoint.ckpt when training throws
+    // With exception_save, these signals (e.g. {SIGTERM, SIGINT}) end training at the next step boundary as
+    // an exception would: the _breakpoint checkpoint, then TrainingInterrupted out of model.train().
+    std::vector<int> exception_save_signals{};
     bool crc_check = false;
 
     // Applies MindSpore's validation and precedence; throws ConfigError with MindSpore's message.
@@ -66,6 +69,9 @@ struct CheckpointConfig {
             p.keep_checkpoint_max = 1;
         }
         p.exception_save = exception_save;
+        if (!exception_save_signals.empty() && !exception_save)
+            throw ConfigError("CheckpointConfig: exception_save_signals needs exception_save = true (the signals "
+                              "end training with the _breakpoint checkpoint exception_save writes)");
         bool have_dict = false;
         for (const auto& item : append_info) {
             if (const auto* s = std::get_if<std::string>(&item)) {

@@ -29,6 +29,7 @@
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/graph/anf_meta.hpp"
+#include "mindsave/io/signal_request.hpp"
 
 namespace mindsave {
 
@@ -139,6 +140,7 @@ public:
     // page fault per 4 KiB on the training thread.
     template <class Ctx>
     void on_train_begin(Ctx& ctx) {
+        if (!config_.exception_save_signals.empty()) signals_.install(config_.exception_save_signals, "ModelCheckpoint");
         if (ctx.cur_step_num > 0) {  // a resumed run: steps are counted from where it stands, not from 0
             last_step_ = ctx.cur_step_num;
             trigger_.saved(trigger::Moment<Clock>{ctx.cur_step_num, Clock::now()});
@@ -163,8 +165,12 @@ public:
     void on_train_step_end(Ctx& ctx) {
         write_graph_once(ctx);
         const trigger::Moment<Clock> now{ctx.cur_step_num, Clock::now()};
-        if (ctx.cur_step_num == last_step_ || !trigger_.due(now)) return;
-        save(ctx, file_name(ctx), now);
+        if (ctx.cur_step_num != last_step_ && trigger_.due(now)) save(ctx, file_name(ctx), now);
+        if (const auto sig = signals_.pending())  // the handler is kept until the breakpoint save is done
+            throw TrainingInterrupted(*sig, "training interrupted by " + detail::signal_label(*sig) + " after epoch " +
+                                                std::to_string(ctx.cur_epoch_num) + " step " +
+                                                std::to_string(ctx.step_in_epoch()) + "; its _breakpoint checkpoint "
+                                                "is in " + directory_.string());
     }
 
     // The last step is always saved, unless it just was.
@@ -173,17 +179,25 @@ public:
         if (ctx.cur_step_num != last_step_ && ctx.cur_step_num > 0)
             save(ctx, file_name(ctx), {ctx.cur_step_num, Clock::now()});
         writer_.wait();
+        signals_.release();
     }
 
     template <class Ctx>
     void on_train_exception(Ctx& ctx) {
         writer_.wait_quietly();
         writer_.forget_error();  // the training error is the one reported; don't replay this later
-        if (!trigger_.saves_on_exception() || ctx.cur_step_num == 0) return;
-        const std::string prefix = detail::run_prefix(directory_, base_prefix_, true, Format::extension);
-        const auto name = prefix + "-" + std::to_string(ctx.cur_epoch_num) + "_" + std::to_string(ctx.step_in_epoch()) +
-                          "_breakpoint" + std::string(Format::extension);
-        write_now(ctx, directory_ / name, /*keep=*/false);
+        if (trigger_.saves_on_exception() && ctx.cur_step_num > 0) {
+            const std::string prefix = detail::run_prefix(directory_, base_prefix_, true, Format::extension);
+            const auto name = prefix + "-" + std::to_string(ctx.cur_epoch_num) + "_" +
+                              std::to_string(ctx.step_in_epoch()) + "_breakpoint" + std::string(Format::extension);
+            try {
+                write_now(ctx, directory_ / name, /*keep=*/false);
+            } catch (...) {
+                signals_.release();
+                throw;
+            }
+        }
+        signals_.release();
     }
 
 private:
@@ -407,6 +421,7 @@ private:
     std::vector<TensorRecord> snapshot_;
     std::vector<Saved> saved_;
     std::mutex retain_mutex_;
+    SignalRequest signals_;  // CheckpointConfig::exception_save_signals, caught during train()
     // last: destroyed first, so its writers are joined while the snapshot and the rest still live
     detail::AsyncWriter writer_{/*max_in_flight=*/2};
 };

@@ -61,4 +61,16 @@ public:
     using Error::Error;
 };
 
+// Training stopped at a step boundary because the process was asked to end (SIGTERM, SIGINT): thrown by
+// ModelCheckpoint when CheckpointConfig::exception_save_signals lists the signal, after callbacks
+// saw on_train_exception. signal() says which; 128 + signal() is the exit status a shell would report.
+class TrainingInterrupted : public Error {
+public:
+    TrainingInterrupted(int signal, const std::string& what) : Error(what), signal_(signal) {}
+    int signal() const noexcept { return signal_; }
+
+private:
+    int signal_;
+};
+
 }  // namespace mindsave
