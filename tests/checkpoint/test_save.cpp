@@ -185,3 +185,16 @@ TEST_CASE("a page-cache save (no fsync) writes the bytes a durable save writes, 
     CHECK(bytes_of(dir / "cached.pth") == bytes_of(dir / "durable.pth"));
     for (const auto& e : fs::directory_iterator(dir.path)) CHECK(e.path().extension() != ".tmp");  // all renamed
 }
+
+TEST_CASE("enc_key in a program without the cipher component says how to add it, and writes nothing", "[ckpt][crypto]") {
+    TempDir dir("save_no_crypto");
+    LeNet5<> net;
+    const auto file = dir.path / "enc.ckpt";
+    CHECK_THROWS_WITH(save_checkpoint(net, file, {.enc_key = std::string(16, 'k')}),
+                      Catch::Contains("mindsave/io/crypto.hpp") && Catch::Contains("mindsave::crypto"));
+    CHECK_FALSE(std::filesystem::exists(file));
+    save_checkpoint(net, file);
+    CHECK_THROWS_WITH(load_checkpoint(file, {.dec_key = std::string(16, 'k')}), Catch::Contains("not encrypted"));
+    CHECK_THROWS_WITH(save_checkpoint(net, dir.path / "e2", {.enc_key = std::string(16, 'k'), .enc_mode = "AES-ECB"}),
+                      Catch::Contains("'AES-GCM', 'AES-CBC' or 'SM4-CBC'"));
+}

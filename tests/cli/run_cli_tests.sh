@@ -770,6 +770,45 @@ EOF
     expect_err "^mindsave: .*not_a_folder/sub.*choose another --dir"
     ;;
 
+decrypt)
+    # MindSpore's encrypted MindIR with its key; a checkpoint encrypted by the independent implementation
+    # (tests/crypto/mindspore_cipher.py) inspected and converted; wrong keys and missing keys refused.
+    need_fixtures
+    mindir=$shared/fixtures/mindspore/mindir/ms_add_aes_gcm_key_0123456789ABCDEF.mindir
+    cipher_py=$(cd "$(dirname "$0")/../crypto" && pwd)/mindspore_cipher.py
+    run inspect "$mindir"
+    expect_status 2
+    expect_err 'MindIR model is encrypted \(AES-GCM'
+    run inspect "$mindir" --dec-key 0123456789ABCDEF
+    expect_status 0
+    expect_out '^0 records, .*mindir, decrypted'
+    run inspect "$mindir" --dec-key 0123456789ABCDEX
+    expect_status 2
+    expect_err 'tag does not match'
+    printf '0123456789ABCDEF' >key.bin
+    "$system_python" "$cipher_py" encrypt SM4-CBC 30313233343536373839414243444546 "$xmu" enc.ckpt
+    run inspect enc.ckpt --dec-key-file key.bin --dec-mode SM4-CBC --json
+    expect_status 0
+    "$system_python" - stdout.txt <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["format"] == "ckpt" and len(d["records"]) == 19, d["format"]
+EOF
+    run inspect enc.ckpt
+    expect_status 2
+    expect_err 'checkpoint is encrypted \(SM4-CBC.*dec_mode = "SM4-CBC"'
+    run inspect enc.ckpt --dec-key 0123456789ABCDEF
+    expect_status 2
+    expect_err 'encrypted with SM4-CBC, not AES-GCM'
+    run convert enc.ckpt plain.ckpt --dec-key 0123456789ABCDEF --dec-mode SM4-CBC
+    expect_status 0
+    run diff plain.ckpt "$xmu"  # the same records (the writer's generation may differ, so not the same bytes)
+    expect_status 0
+    run inspect enc.ckpt --dec-key 0123456789ABCDEF --dec-key-file key.bin
+    expect_status 2
+    expect_err 'not both'
+    ;;
+
 *)
     echo "unknown group '$group'" >&2
     exit 2

@@ -27,3 +27,16 @@ if(NOT rc EQUAL 0 OR NOT out MATCHES "conv1.weight \\[6, 1, 5, 5\\]")
   message(FATAL_ERROR "consumer failed (${rc}):\n${out}")
 endif()
 message(STATUS "consumer output:\n${out}")
+
+# The cipher component round-trips an encrypted checkpoint; only its program needs libcrypto.
+execute_process(COMMAND "${WORK_DIR}/consumer-build/crypto_consumer" "${WORK_DIR}/enc.ckpt" RESULT_VARIABLE rc
+                OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "encrypted round trip ok")
+  message(FATAL_ERROR "crypto_consumer failed (${rc}):\n${out}")
+endif()
+find_program(READELF readelf REQUIRED)
+execute_process(COMMAND ${READELF} -d "${WORK_DIR}/consumer-build/consumer" OUTPUT_VARIABLE core_needs)
+execute_process(COMMAND ${READELF} -d "${WORK_DIR}/consumer-build/crypto_consumer" OUTPUT_VARIABLE crypto_needs)
+if(core_needs MATCHES "libcrypto" OR NOT crypto_needs MATCHES "libcrypto")
+  message(FATAL_ERROR "libcrypto must be linked by the cipher consumer only:\n${core_needs}\n${crypto_needs}")
+endif()

@@ -61,11 +61,17 @@ options:
   --keep-names    no BatchNorm renaming (the map still applies)
   --crc           write MindSpore's CRC-32 (a .ckpt footer, safetensors "crc_num"); a .pth
                   always carries a CRC-32 per zip entry
+  --dec-key KEY   decrypt IN, saved by MindSpore with enc_key (a .ckpt or MindIR): KEY's bytes are
+                  the key (16, 24 or 32 for AES, 16 for SM4); OUT is written unencrypted. A key on
+                  the command line shows in the process list;
+  --dec-key-file F  reads it from F's bytes instead
+  --dec-mode MODE AES-GCM (MindSpore's default), AES-CBC or SM4-CBC
 
 Two names may not end up the same. Prints one summary line; exit status 0, or 2 on an error.
 )";
 
-constexpr OptionSpec convert_options[] = {{"--map", true}, {"--keep-names", false}, {"--crc", false}};
+constexpr OptionSpec convert_options[] = {{"--map", true},       {"--keep-names", false},  {"--crc", false},
+                                          {"--dec-key", true},   {"--dec-key-file", true}, {"--dec-mode", true}};
 
 int run_convert(const ParsedArgs& args) {
     constexpr std::string_view names[] = {"IN", "OUT"};
@@ -98,8 +104,8 @@ int run_convert(const ParsedArgs& args) {
         map = mindsave::NameMap::load(*file);
     }
 
-    const Detected in_format = detect_format(in);
-    const Input input(in, in_format);
+    const auto decryption = decryption_of(args);
+    const Input input = decryption ? Input(in, *decryption) : Input(in, detect_format(in));
     const auto& records = input.records();
     std::vector<std::string> current;
     current.reserve(records.size());
@@ -184,7 +190,7 @@ int run_convert(const ParsedArgs& args) {
                                                                 std::to_string(bn_dropped) + " dropped, " +
                                                                 std::to_string(added.size()) + " added";
     std::cout << "wrote " << out.string() << " (" << format_name(*out_format) << ") from " << in.string() << " ("
-              << format_name(in_format) << "): " << views.size() << (views.size() == 1 ? " record, " : " records, ")
+              << format_name(input.format()) << "): " << views.size() << (views.size() == 1 ? " record, " : " records, ")
               << fs::file_size(out) << " bytes; " << naming;
     if (!map.empty()) std::cout << "; map: " << map_renamed << " renamed, " << map_dropped << " dropped";
     std::cout << (crc ? "; with CRC-32" : "") << "\n";

@@ -3,10 +3,15 @@
 #pragma once
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "mindsave/io/crypto.hpp"
 #include "mindsave/formats/any.hpp"
 #include "cli.hpp"
 
@@ -24,24 +29,65 @@ inline Detected detect_format(const fs::path& path) {
     return format;
 }
 
+// --dec-key / --dec-key-file / --dec-mode: MindSpore's dec_key and dec_mode for an encrypted input.
+struct Decryption {
+    std::string key, mode;
+};
+inline std::optional<Decryption> decryption_of(const ParsedArgs& args) {
+    const auto key = args.value("--dec-key"), file = args.value("--dec-key-file");
+    if (key && file) throw UsageError(args.command, "give --dec-key or --dec-key-file, not both");
+    if (!key && !file) {
+        if (args.has("--dec-mode")) throw UsageError(args.command, "--dec-mode needs --dec-key or --dec-key-file");
+        return std::nullopt;
+    }
+    Decryption d{key.value_or(""), args.value("--dec-mode").value_or("AES-GCM")};
+    if (file) {
+        std::ifstream in(*file, std::ios::binary);
+        if (!in) throw UsageError(args.command, "cannot read the key file '" + *file + "'");
+        d.key.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    return d;
+}
+
 class Input {
 public:
     // With crc_check, the format's checksums are verified on opening: a damaged file is an error.
     Input(const fs::path& path, Detected format, bool crc_check = true)
-        : file_(format, path, {.crc_check = crc_check}) {}
+        : file_(std::in_place, format, path, mindsave::format::any::ReadOptions{.crc_check = crc_check}) {}
+    // A file MindSpore encrypted: decrypted whole, then read as the format its plaintext shows.
+    Input(const fs::path& path, const Decryption& d) : plain_(mindsave::decrypt_file(path, d.key, d.mode)) {
+        format_ = mindsave::format::detect(std::span(plain_).first(std::min<std::size_t>(plain_.size(), 9)), path);
+        if (format_ == Detected::mindir)
+            mindir_ = std::make_unique<mindsave::format::mindir::Mapped>(plain_, path);
+        else if (format_ == Detected::ckpt)
+            ckpt_ = std::make_unique<mindsave::format::ckpt::Contents>(mindsave::format::ckpt::parse(plain_, path));
+        else
+            throw mindsave::FormatError(path, "decrypted to a " + std::string(format_name(format_)) +
+                                                  " file; MindSpore encrypts only .ckpt and MindIR files");
+    }
+    Input(const Input&) = delete;
+    Input& operator=(const Input&) = delete;
+    ~Input() { mindsave::detail::wipe(plain_); }
 
-    const std::vector<RecordView>& records() const { return file_.records(); }
-    Detected format() const noexcept { return file_.format(); }
+    const std::vector<RecordView>& records() const {
+        if (mindir_) return mindir_->records();
+        if (ckpt_) return ckpt_->records();
+        return file_->records();
+    }
+    Detected format() const noexcept { return file_ ? file_->format() : format_; }
+    bool decrypted() const noexcept { return !file_; }
 
     // Whether the file carries checksums: a .pth always (zip CRC-32s), a .ckpt or safetensors file when
     // written with crc_check, MindIR and ONNX never.
     bool has_crc() const {
-        if (const auto* c = file_.get_if<mindsave::format::ckpt::Mapped>()) return c->contents().has_crc();
-        if (const auto* s = file_.get_if<mindsave::format::safetensors::Mapped>()) return s->contents().has_crc();
+        if (!file_) return false;  // MindSpore never adds a CRC footer to an encrypted file that still decrypts
+        if (const auto* c = file_->get_if<mindsave::format::ckpt::Mapped>()) return c->contents().has_crc();
+        if (const auto* s = file_->get_if<mindsave::format::safetensors::Mapped>()) return s->contents().has_crc();
         return format() == Detected::pth;
     }
     // What the checksums say, for a file opened (as by default) with its CRC checks on.
     std::string crc_text() const {
+        if (decrypted()) return "decrypted; no checksums beyond the cipher's own";
         switch (format()) {
             case Detected::ckpt: return has_crc() ? "crc verified" : "no crc footer";
             case Detected::safetensors: return has_crc() ? "crc_num verified" : "no crc_num";
@@ -56,7 +102,7 @@ public:
     // MindSpore's names: a .ckpt, a MindIR, safetensors with {"format": "ms"}, an ONNX model without
     // PyTorch's BatchNorm names (running_mean); PyTorch's otherwise.
     bool mindspore_names() const {
-        if (const auto* s = file_.get_if<mindsave::format::safetensors::Mapped>()) {
+        if (const auto* s = file_ ? file_->get_if<mindsave::format::safetensors::Mapped>() : nullptr) {
             const auto& meta = s->contents().metadata();
             return std::any_of(meta.begin(), meta.end(), [](const auto& kv) { return kv.first == "format" && kv.second == "ms"; });
         }
@@ -67,7 +113,11 @@ public:
     }
 
 private:
-    mindsave::format::any::Mapped file_;
+    std::optional<mindsave::format::any::Mapped> file_;  // a plain file
+    std::vector<std::byte> plain_;                       // a decrypted one, and its records:
+    Detected format_ = Detected::ckpt;
+    std::unique_ptr<mindsave::format::ckpt::Contents> ckpt_;
+    std::unique_ptr<mindsave::format::mindir::Mapped> mindir_;
 };
 
 }  // namespace mindsave::cli

@@ -19,7 +19,7 @@ namespace {
 
 using ckpt = mindsave::format::ckpt;
 
-constexpr std::string_view inspect_help = R"(usage: mindsave inspect FILE [--json]
+constexpr std::string_view inspect_help = R"(usage: mindsave inspect FILE [--json] [--dec-key KEY | --dec-key-file F] [--dec-mode M]
 
 Prints one line per record: name, dtype (or 'str' for a string value), shape, bytes, and
 min/max/mean of the values (NaNs are left out and counted), the value itself for a
@@ -31,9 +31,15 @@ options:
   --json    print one JSON document instead: {"file", "format", "file_bytes", "tensor_bytes", "crc",
             "crc_ok", "records": [{"name", "dtype", "shape", "elements", "bytes", "min", "max",
             "mean", "nan_count", "value" (one element), "text" (str)}]}; non-finite numbers are null
+  --dec-key KEY       decrypt FILE, saved by MindSpore with enc_key (a .ckpt or MindIR): KEY's bytes
+                      are the key (16, 24 or 32 for AES, 16 for SM4). A key given on the command
+                      line shows in the process list;
+  --dec-key-file F    reads it from F's bytes instead
+  --dec-mode MODE     AES-GCM (MindSpore's default), AES-CBC or SM4-CBC
 )";
 
-constexpr OptionSpec inspect_options[] = {{"--json", false}};
+constexpr OptionSpec inspect_options[] = {{"--json", false}, {"--dec-key", true}, {"--dec-key-file", true},
+                                          {"--dec-mode", true}};
 
 std::string crc_summary(bool has_crc, std::optional<bool> crc_ok) {
     if (!has_crc) return "no CRC footer";
@@ -54,6 +60,11 @@ int run_inspect(const ParsedArgs& args) {
     constexpr std::string_view names[] = {"FILE"};
     args.expect_positional(names);
     const fs::path path = args.positional[0];
+    if (const auto decryption = decryption_of(args)) {  // an encrypted .ckpt or MindIR
+        const Input input(path, *decryption);
+        return print_inspection(args, path, input.format(), fs::file_size(path), input.records(),
+                                {false, std::nullopt, input.crc_text()});
+    }
     if (const Detected format = detect_format(path); format != Detected::ckpt) {
         const Input input(path, format);  // checks the format's CRCs: a damaged file is an error
         const bool present = input.has_crc();

@@ -42,6 +42,9 @@ struct CheckpointConfig {
     // an exception would: the _breakpoint checkpoint, then TrainingInterrupted out of model.train().
     std::vector<int> exception_save_signals{};
     bool crc_check = false;
+    // MindSpore's enc_key / enc_mode: every checkpoint written encrypted (see SaveOptions::enc_key).
+    std::string enc_key{};
+    std::string enc_mode = "AES-GCM";
 
     // Applies MindSpore's validation and precedence; throws ConfigError with MindSpore's message.
     CheckpointPolicy policy() const {
@@ -69,6 +72,9 @@ struct CheckpointConfig {
             p.keep_checkpoint_max = 1;
         }
         p.exception_save = exception_save;
+        if (crc_check && !enc_key.empty())
+            throw ConfigError("CheckpointConfig: crc_check and enc_key cannot be used together (MindSpore documents "
+                              "them as exclusive)");
         if (!exception_save_signals.empty() && !exception_save)
             throw ConfigError("CheckpointConfig: exception_save_signals needs exception_save = true (the signals "
                               "end training with the _breakpoint checkpoint exception_save writes)");

@@ -23,6 +23,8 @@
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/formats/planned_read.hpp"
+#include "mindsave/io/cipher.hpp"
+#include "mindsave/io/file.hpp"
 
 namespace mindsave {
 
@@ -44,6 +46,10 @@ struct LoadOptions {
     std::vector<std::string> specify_prefix{};  // keep only names starting with one of these
     std::function<bool(std::string_view)> choice_func{};  // keep a name iff true (ignored when a prefix is set)
     bool crc_check = false;                   // verify the crc_num footer
+    // MindSpore's dec_key / dec_mode for a file saved with enc_key (.ckpt or MindIR): it is decrypted whole,
+    // then read. Needs the optional cipher component (#include "mindsave/io/crypto.hpp", link mindsave::crypto).
+    std::string dec_key{};
+    std::string dec_mode = "AES-GCM";
 };
 
 namespace detail {
@@ -68,6 +74,28 @@ inline auto load_filter(const LoadOptions& options) {
         if (!options.filter_prefix.empty() && starts_with_any(name, options.filter_prefix)) return false;
         return by_prefix || !options.choice_func || options.choice_func(name);
     };
+}
+
+// load_checkpoint with dec_key: the file decrypted whole (MindSpore's way), then its records read from the
+// plaintext, which is wiped before it is freed.
+template <class Format, class ReadOptions>
+std::vector<TensorRecord> read_encrypted(const std::filesystem::path& path, const LoadOptions& options,
+                                         const ReadOptions& read_options) {
+    const CipherKey key(options.dec_key, options.dec_mode, "load_checkpoint");
+    if constexpr (!requires(std::span<const std::byte> b) { Format::from_plaintext(b, path, read_options); }) {
+        throw ConfigError("load_checkpoint: dec_key is for .ckpt and MindIR files, the formats MindSpore encrypts; "
+                          "this format has no encrypted form");
+    } else {
+        const io::MappedFile file(path);
+        if (!cipher_magic(file.bytes()))
+            throw FormatError(path, "is not encrypted (no MindSpore cipher block at its start); load it without dec_key");
+        std::vector<std::byte> plain = decrypt_blocks(file.bytes(), key, path, "load_checkpoint");
+        struct Wipe {
+            std::vector<std::byte>& bytes;
+            ~Wipe() { wipe(bytes); }
+        } wipe_after{plain};
+        return Format::from_plaintext(plain, path, read_options);
+    }
 }
 
 // MindSpore raises for an empty dict; the message says why it is empty.
@@ -95,7 +123,10 @@ ParameterDict load_checkpoint(const std::filesystem::path& path, const LoadOptio
     const auto keep = detail::load_filter(options);
     const auto read_options = format::detail::read_options_with_crc_check<Format>(options.crc_check);
     std::vector<TensorRecord> records;
-    if constexpr (requires { Format::read_if(path, read_options, keep); }) {
+    if (!options.dec_key.empty()) {
+        records = detail::read_encrypted<Format>(path, options, read_options);
+        std::erase_if(records, [&](const TensorRecord& r) { return !keep(r.name); });
+    } else if constexpr (requires { Format::read_if(path, read_options, keep); }) {
         records = Format::read_if(path, read_options, keep);  // a small .ckpt: no map
     } else if constexpr (MappedFormat<Format>) {
         records = copy_records(typename Format::Mapped(path, read_options).records(), keep);  // copies what it keeps
@@ -129,6 +160,8 @@ LoadResult load_param_into_net(Net& net, const std::filesystem::path& path, cons
     if (options.net)
         throw ConfigError("load_param_into_net(net, file): the network is the first argument; LoadOptions::net is "
                           "for load_checkpoint");
+    if (!options.dec_key.empty())  // decrypted whole first, as load_checkpoint does; still all or nothing
+        return load_param_into_net<Match>(net, load_checkpoint<Format>(path, options));
     const auto keep = detail::load_filter(options);
     const auto read_options = format::detail::read_options_with_crc_check<Format>(options.crc_check);
     std::vector<detail::ParameterSlot> slots;

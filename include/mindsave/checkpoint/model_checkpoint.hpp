@@ -29,6 +29,7 @@
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/graph/anf_meta.hpp"
+#include "mindsave/io/cipher.hpp"
 #include "mindsave/io/signal_request.hpp"
 
 namespace mindsave {
@@ -113,6 +114,13 @@ public:
         if (prefix.empty() || prefix.find('/') != std::string::npos)
             throw ConfigError("For 'ModelCheckpoint', the argument 'prefix' for checkpoint file name is invalid, it "
                               "must be a string that does not contain '/', but got '" + prefix + "'");
+        if constexpr (!requires(typename Format::WriteOptions w) { w.enc_key; })
+            if (!config_.enc_key.empty())
+                throw ConfigError("ModelCheckpoint<" + std::string(Format::extension) + ">: enc_key encrypts .ckpt and "
+                                  "MindIR files only, as MindSpore's; this format has no encrypted form");
+        if (!config_.enc_key.empty()) {  // a bad key or mode is said now, not at the first save
+            [[maybe_unused]] const CipherKey checked(config_.enc_key, config_.enc_mode, "CheckpointConfig");
+        }
         if constexpr (ModelFormat<Format>)
             if (config_.saved_network || !policy_.append_dict.empty() || policy_.append_epoch_num || policy_.append_step_num)
                 throw ConfigError("ModelCheckpoint<" + std::string(Format::extension) + ">: a model file holds the "
@@ -269,7 +277,12 @@ private:
     }
 
     typename Format::WriteOptions write_options() const {
-        return format::detail::write_options_with_crc<Format>(config_.crc_check);
+        auto w = format::detail::write_options_with_crc<Format>(config_.crc_check);
+        if constexpr (requires { w.enc_key = config_.enc_key; }) {
+            w.enc_key = config_.enc_key;
+            w.enc_mode = config_.enc_mode;
+        }
+        return w;
     }
 
     // MindIR / ONNX: the network traced once, for the input shape of the batches it trains on.

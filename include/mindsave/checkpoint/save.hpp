@@ -29,6 +29,10 @@ struct SaveOptions {
     // page_cache: no fsync, what MindSpore's and PyTorch's saves do (compare like with like); the file is
     // still complete or absent for other processes.
     io::Durability durability = io::Durability::durable;
+    // MindSpore's enc_key / enc_mode: the file as AES-GCM (or "AES-CBC", "SM4-CBC") cipher blocks. Needs the
+    // optional cipher component (#include "mindsave/io/crypto.hpp", link mindsave::crypto); .ckpt only.
+    std::string enc_key{};
+    std::string enc_mode = "AES-GCM";
 };
 
 namespace detail {
@@ -50,6 +54,13 @@ typename Format::WriteOptions write_options_for(const SaveOptions& options) {
     if constexpr (requires(W& x) { x.writer = options.writer; }) w.writer = options.writer;
     if constexpr (requires(W& x) { x.slice_bytes = options.slice_bytes; }) w.slice_bytes = options.slice_bytes;
     if constexpr (requires(W& x) { x.durability = options.durability; }) w.durability = options.durability;
+    if constexpr (requires(W& x) { x.enc_key = options.enc_key; }) {
+        w.enc_key = options.enc_key;
+        w.enc_mode = options.enc_mode;
+    } else if (!options.enc_key.empty()) {
+        throw ConfigError("save_checkpoint: enc_key encrypts .ckpt files only, as MindSpore's (this format has no "
+                          "encrypted form)");
+    }
     return w;
 }
 

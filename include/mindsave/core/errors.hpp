@@ -49,6 +49,12 @@ public:
     using Error::Error;
 };
 
+// An encrypted file did not decrypt: a wrong dec_key or dec_mode, or damaged cipher blocks.
+class DecryptError : public FormatError {
+public:
+    using FormatError::FormatError;
+};
+
 // An option or configuration value is out of range or contradicts another.
 class ConfigError : public Error {
 public:

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "mindsave/formats/planned_read.hpp"
 #include "mindsave/formats/pth.hpp"
 #include "mindsave/formats/safetensors.hpp"
+#include "mindsave/io/cipher.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
 
@@ -46,9 +48,10 @@ constexpr std::string_view format_name(Detected f) noexcept {
 }
 
 // What a file's first bytes say for sure, or nothing: ONNX begins with ir_version (field 1, varint), MindIR
-// with ir_version as a string of digits ("0.1.1") or an encryption magic, a torch.save file with a zip
+// with ir_version as a string of digits ("0.1.1"), a torch.save file with a zip
 // header (or, legacy, a pickle protocol byte: its reader explains), safetensors with a little-endian
-// header size and then '{'. A .ckpt has no magic of its own.
+// header size and then '{'. A .ckpt has no magic of its own, and MindSpore's cipher blocks are the same for
+// .ckpt and MindIR: for those the extension decides (and the reader says the file is encrypted).
 inline std::optional<Detected> detect_by_content(std::span<const std::byte> first_bytes) {
     std::byte head[9]{};
     const std::size_t n = std::min<std::size_t>(first_bytes.size(), 9);
@@ -60,7 +63,7 @@ inline std::optional<Detected> detect_by_content(std::span<const std::byte> firs
     constexpr auto onnx_first = io::field_key(proto::onnx::ModelProto::ir_version, io::WireType::varint);
     constexpr auto mindir_first = io::field_key(proto::mindir::ModelProto::ir_version, io::WireType::length_delimited);
     if (at(0) == onnx_first) return Detected::onnx;
-    if (at(0) == 0xd8) return Detected::mindir;  // encrypted; the MindIR reader says so
+    if (mindsave::detail::cipher_magic(first_bytes)) return std::nullopt;  // encrypted: .ckpt and MindIR look alike
     if (at(0) == mindir_first && at(1) > 0 && at(1) < 0x80 && at(2) >= '0' && at(2) <= '9') return Detected::mindir;
     return std::nullopt;
 }
@@ -166,6 +169,16 @@ struct any {
     private:
         std::variant<std::monostate, ckpt::Plan, safetensors::Plan, detail::MappedPlan<any>> plan_;
     };
+
+    // A decrypted file's records: MindIR when its bytes say so, else what the extension says, else .ckpt.
+    static std::vector<TensorRecord> from_plaintext(std::span<const std::byte> plain, const std::filesystem::path& path,
+                                                    const ReadOptions& options = {}) {
+        const Detected d = detect(plain.first(std::min<std::size_t>(plain.size(), 9)), path);
+        if (d == Detected::mindir) return mindir::from_plaintext(plain, path);
+        if (d == Detected::ckpt) return ckpt::from_plaintext(plain, path, ckpt::ReadOptions{options.crc_check});
+        throw FormatError(path, "decrypted to a " + std::string(format_name(d)) + " file; MindSpore encrypts only .ckpt and "
+                                "MindIR files, so the key or the file is not what it seems");
+    }
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
         return read_if(path, options, [](std::string_view) { return true; });

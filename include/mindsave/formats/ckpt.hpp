@@ -27,6 +27,7 @@
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/formats/planned_read.hpp"
 #include "mindsave/io/crc32.hpp"
+#include "mindsave/io/cipher.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
 
@@ -42,6 +43,8 @@ struct CkptWriteOptions {
     bool crc = false;                                // append the "crc_num" footer (crc_check=True, >= 2.3)
     std::size_t slice_bytes = std::size_t{512} << 20;  // tensors larger than this are split (SLICE_SIZE)
     io::Durability durability = io::Durability::durable;  // page_cache: no fsync, as MindSpore's own save
+    std::string enc_key{};              // non-empty: encrypt as MindSpore's enc_key (needs mindsave/io/crypto.hpp)
+    std::string enc_mode = "AES-GCM";   // "AES-GCM", "AES-CBC" or "SM4-CBC"
 };
 struct CkptReadOptions {
     bool crc_check = false;  // verify the footer; a file without one is accepted (MindSpore warns)
@@ -131,6 +134,12 @@ struct ckpt {
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
         return read_if(path, options, [](std::string_view) { return true; });
     }
+    // The records of a decrypted file's bytes (load_checkpoint with dec_key): the plaintext is the record
+    // stream of an unencrypted file.
+    static std::vector<TensorRecord> from_plaintext(std::span<const std::byte> plain, const std::filesystem::path& path,
+                                                    const ReadOptions& options = {}) {
+        return copy_records(parse(plain, path, options).records());
+    }
 
     // The records keep(name) accepts, copied, in file order: load_checkpoint's read. A large file is planned
     // (headers first) and its kept tensors read into one arena on every thread (planned_read.hpp); a smaller
@@ -206,9 +215,10 @@ struct ckpt {
     static io::AtomicFile write_staged(const std::filesystem::path& path, std::span<const RecordView> records,
                                        const WriteOptions& options = {}) {
         if (options.slice_bytes == 0) throw ConfigError("ckpt WriteOptions::slice_bytes must be > 0");
+        if (!options.enc_key.empty()) return write_encrypted(path, records, options);
         io::AtomicFile file(path);
         // a buffer for the headers, no larger than the file: a small checkpoint costs no big allocation
-        Sink sink(file, options.crc, std::min(std::size_t{64} << 10, serialized_size(records, options)));
+        Sink<io::AtomicFile> sink(file, options.crc, std::min(std::size_t{64} << 10, serialized_size(records, options)));
         for (const auto& r : records) write_record(sink, r, options);
         sink.flush();
         if (options.crc) {
@@ -217,7 +227,35 @@ struct ckpt {
         return file;
     }
 
-    // The exact size write() produces for records (no disk I/O).
+    // With enc_key: the record stream is built in memory, encrypted in MindSpore's blocks, then written.
+    // MindSpore would append the plain crc_num footer after the cipher blocks, which breaks its own
+    // decryption; that combination is refused instead.
+    static io::AtomicFile write_encrypted(const std::filesystem::path& path, std::span<const RecordView> records,
+                                          const WriteOptions& options) {
+        const CipherKey key(options.enc_key, options.enc_mode, "save_checkpoint");
+        if (options.crc)
+            throw ConfigError("save_checkpoint: crc_check and enc_key cannot be used together (MindSpore documents "
+                              "them as exclusive: the footer would follow the cipher blocks and break decryption)");
+        struct Plaintext {
+            std::vector<std::byte> bytes;
+            void write(std::span<const std::span<const std::byte>> pieces) {
+                for (const auto& p : pieces) bytes.insert(bytes.end(), p.begin(), p.end());
+            }
+        } plain;
+        plain.bytes.reserve(serialized_size(records, options));
+        {
+            Sink<Plaintext> sink(plain, false, std::min(std::size_t{64} << 10, plain.bytes.capacity()));
+            for (const auto& r : records) write_record(sink, r, options);
+            sink.flush();
+        }
+        const auto cipher = mindsave::detail::encrypt_blocks(plain.bytes, key, "save_checkpoint");
+        mindsave::detail::wipe(plain.bytes);  // the plaintext leaves memory now
+        io::AtomicFile file(path);
+        file.write(cipher);
+        return file;
+    }
+
+    // The exact size write() produces for records (no disk I/O, no encryption).
     static std::size_t serialized_size(std::span<const RecordView> records, const WriteOptions& options = {}) {
         std::size_t total = options.crc ? 17 : 0;
         for (const auto& r : records)
@@ -286,17 +324,19 @@ private:
 
     // Gathers the file as pieces for writev: headers (and contents under small_content bytes) are encoded
     // into a buffer, every other tensor's bytes go out straight from tensor memory, never copied.
+    // Out is the AtomicFile, or the plaintext buffer of an encrypted save.
+    template <class Out>
     struct Sink {
         static constexpr std::size_t small_content = 4096;  // cheaper to copy than to give an iovec of its own
         static constexpr std::size_t max_pieces = 64;       // per writev
 
-        Sink(io::AtomicFile& f, bool crc_on, std::size_t capacity)
+        Sink(Out& f, bool crc_on, std::size_t capacity)
             : file(f), with_crc(crc_on), buffer(std::make_unique_for_overwrite<std::byte[]>(capacity)),
               size(capacity) {
             pieces.reserve(max_pieces + 1);
         }
 
-        io::AtomicFile& file;
+        Out& file;
         bool with_crc;
         std::uint32_t crc = 0;
         std::unique_ptr<std::byte[]> buffer;  // not zero-filled: every byte is written before it is sent
@@ -342,7 +382,8 @@ private:
         }
     };
 
-    static void write_record(Sink& sink, const RecordView& r, const WriteOptions& o) {
+    template <class Out>
+    static void write_record(Sink<Out>& sink, const RecordView& r, const WriteOptions& o) {
         for_each_piece(r, o, [&](std::span<const std::byte> piece, bool scalar_dims) {
             const auto size = header_size(r, piece.size(), scalar_dims);
             const std::string_view type = r.is_string ? "str" : dtype_name(r.dtype);

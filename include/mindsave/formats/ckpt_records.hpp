@@ -14,6 +14,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
 #include "mindsave/formats/ckpt_fields.hpp"
+#include "mindsave/io/cipher.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
 
 namespace mindsave::format::detail {
@@ -189,6 +190,8 @@ CkptRecordHeader ckpt_next_record(Window& window, std::size_t pos, std::size_t r
             ckpt_finish(h);
             return h;
         } catch (const io::WireError& e) {
+            if (pos == 0)  // MindSpore's cipher blocks, given without their key
+                if (const auto mode = mindsave::detail::cipher_magic(bytes)) mindsave::detail::throw_encrypted(path, *mode, "checkpoint");
             if (window.widen(pos)) continue;
             throw ckpt_record_error(path, index, h.name.empty() ? ckpt_peek_tag(io::WireReader(bytes, pos)) : h.name, e);
         }

@@ -9,6 +9,7 @@
 #include <deque>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include "mindsave/formats/mindir_fields.hpp"
 #include "mindsave/formats/mindir_graph.hpp"
 #include "mindsave/formats/model_common.hpp"
+#include "mindsave/io/cipher.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/proto_builder.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
@@ -31,6 +33,8 @@ struct MindirWriteOptions {
     // MindSpore splits when the parameters' Python sizes (bytes + 33 each) exceed 1 GiB; tests set less.
     std::size_t external_data_threshold = std::size_t{1} << 30;
     std::string model_version = "2.2.14";  // a 2.2 writer: mind_ir_version 1, REF-style graph
+    std::string enc_key{};             // non-empty: encrypt as export's enc_key (needs mindsave/io/crypto.hpp)
+    std::string enc_mode = "AES-GCM";  // "AES-GCM", "AES-CBC" or "SM4-CBC"
 };
 struct MindirReadOptions {};  // MindIR carries no checksum: load_checkpoint's crc_check has nothing to check
 
@@ -49,6 +53,14 @@ struct mindir {
         std::size_t python_size = 0;
         for (const auto& d : data) python_size += d.size() + python_bytes_overhead;
         const bool split = python_size > options.external_data_threshold;
+        std::optional<CipherKey> key;
+        if (!options.enc_key.empty()) {
+            key.emplace(options.enc_key, options.enc_mode, "export");
+            if (split)
+                throw ConfigError("export: enc_key with weights past the external-data threshold (a split MindIR, "
+                                  "each data chunk encrypted on its own) is not written by mindsave; export the "
+                                  "model unencrypted, or raise external_data_threshold");
+        }
 
         std::filesystem::path stem = path;
         if (stem.extension() == extension) stem.replace_extension();
@@ -88,7 +100,18 @@ struct mindir {
 
         auto file = split ? stem.parent_path() / (base + "_graph.mindir") : stem;
         if (!split) file += extension;
-        detail::write_model_file(file, model);
+        if (key) {  // the whole serialized ModelProto as MindSpore's cipher blocks
+            std::vector<std::byte> plain;
+            plain.reserve(model.size());
+            for (const auto piece : model.pieces()) plain.insert(plain.end(), piece.begin(), piece.end());
+            const auto cipher = mindsave::detail::encrypt_blocks(plain, *key, "export");
+            mindsave::detail::wipe(plain);
+            io::AtomicFile out(file);
+            out.write(cipher);
+            out.commit(0400);
+        } else {
+            detail::write_model_file(file, model);
+        }
         written.insert(written.begin(), file);
         return written;
     }
@@ -97,7 +120,11 @@ struct mindir {
     class Mapped {
     public:
         explicit Mapped(const std::filesystem::path& path, const ReadOptions& = {})
-            : file_(std::make_unique<io::MappedFile>(path)), external_(path) {
+            : file_(std::make_unique<io::MappedFile>(path)), bytes_(file_->bytes()), external_(path) {
+            parse(path);
+        }
+        // The model from its bytes at hand (a decrypted file); views point into plain, which must outlive them.
+        Mapped(std::span<const std::byte> plain, const std::filesystem::path& path) : bytes_(plain), external_(path) {
             parse(path);
         }
         const std::vector<RecordView>& records() const noexcept { return records_; }
@@ -106,12 +133,8 @@ struct mindir {
 
     private:
         void parse(const std::filesystem::path& path) {
-            const auto bytes = file_->bytes();
-            static constexpr std::array<unsigned char, 4> magic{0xd8, 0x5e, 0x3a, 0x7f};
-            if (bytes.size() >= 4 && std::equal(magic.begin(), magic.end(), bytes.begin(),
-                                                [](unsigned char m, std::byte b) { return m == static_cast<unsigned char>(b); }))
-                throw FormatError(path, "the MindIR model is encrypted (enc_key); mindsave cannot decrypt it: load it in "
-                                        "MindSpore with dec_key and export it again without enc_key");
+            const auto bytes = bytes_;
+            if (const auto mode = mindsave::detail::cipher_magic(bytes)) mindsave::detail::throw_encrypted(path, *mode, "MindIR model");
             try {
                 io::WireReader r(bytes);
                 bool producer = false;
@@ -131,7 +154,7 @@ struct mindir {
             }
         }
         void parse_graph(std::span<const std::byte> graph, const std::filesystem::path& path) {
-            io::WireReader r(graph, static_cast<std::size_t>(graph.data() - file_->bytes().data()));
+            io::WireReader r(graph, static_cast<std::size_t>(graph.data() - bytes_.data()));
             while (!r.at_end()) {
                 const auto key = r.key();
                 if (key.is(GraphProto::name, ld)) graph_name_ = r.string();
@@ -140,7 +163,7 @@ struct mindir {
             }
         }
         void parse_parameter(std::span<const std::byte> tensor, const std::filesystem::path& path) {
-            io::WireReader r(tensor, static_cast<std::size_t>(tensor.data() - file_->bytes().data()));
+            io::WireReader r(tensor, static_cast<std::size_t>(tensor.data() - bytes_.data()));
             RecordView v;
             std::string_view name, ref_key, location;
             std::uint64_t dtype = 0, offset = 0, length = 0;
@@ -189,7 +212,8 @@ struct mindir {
             records_.push_back(v);
         }
 
-        std::unique_ptr<io::MappedFile> file_;
+        std::unique_ptr<io::MappedFile> file_;  // null when parsed from bytes at hand
+        std::span<const std::byte> bytes_;
         detail::ExternalFiles external_;
         std::deque<std::string> names_;
         std::vector<RecordView> records_;
@@ -198,6 +222,11 @@ struct mindir {
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
         return copy_records(Mapped(path, options).records());
+    }
+    // The records of a decrypted file's bytes (load_checkpoint with dec_key).
+    static std::vector<TensorRecord> from_plaintext(std::span<const std::byte> plain, const std::filesystem::path& path,
+                                                    const ReadOptions& = {}) {
+        return copy_records(Mapped(plain, path).records());
     }
 
 private:
