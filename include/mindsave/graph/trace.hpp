@@ -70,11 +70,12 @@ public:
         return v;
     }
 
-    const Shape& shape(std::size_t v) const { return g_.value(v).shape; }
+    // Copies: a reference into the graph's values would dangle once a rule adds its parameters.
+    Shape shape(std::size_t v) const { return g_.value(v).shape; }
 
     // Checks that value v is [N, C, H, W] (rank 4) or has the rank a layer needs, naming the layer.
-    const Shape& expect_rank(std::size_t v, std::size_t rank, const Path& where) const {
-        const Shape& s = shape(v);
+    Shape expect_rank(std::size_t v, std::size_t rank, const Path& where) const {
+        Shape s = shape(v);
         if (s.size() != rank)
             throw ShapeError("export: " + where.scope + " expects a rank-" + std::to_string(rank) + " input, got " +
                              shape_string(s) + "; check the input shape given to export_model");
