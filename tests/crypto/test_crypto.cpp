@@ -72,8 +72,18 @@ TEST_CASE("MindSpore's AES-GCM encrypted MindIR decrypts with its key, the tag-l
     REQUIRE(python_cipher("decrypt AES-GCM " + hex(fixture_key) + " " + gcm.string() + " " + (dir.path / "p").string()) == 0);
     CHECK(to_chars(plain) == bytes_of(dir.path / "p"));
     CHECK(format::mindir::Mapped(plain, gcm).model_version() == "1.7.0");
-    // the tag-less 1.6 layout: its plaintext is MindSpore's unencrypted 1.1.0 file, byte for byte
-    CHECK(to_chars(decrypt_file(legacy, fixture_key)) == bytes_of(plain_1_1));
+    // the tag-less 1.6 layout: refused unless asked for (nothing in it can be verified); then its plaintext is
+    // MindSpore's unencrypted 1.1.0 file, byte for byte
+    CHECK_THROWS_WITH(decrypt_file(legacy, fixture_key), Catch::Contains("allow_untagged_gcm"));
+    CHECK_THROWS_AS(load_checkpoint(legacy, {.dec_key = fixture_key}), DecryptError);
+    CHECK(to_chars(decrypt_file(legacy, fixture_key, "AES-GCM", /*allow_untagged_gcm=*/true)) == bytes_of(plain_1_1));
+    CHECK_THROWS_WITH(load_checkpoint(legacy, {.dec_key = fixture_key, .allow_untagged_gcm = true}),
+                      Catch::Contains("holds no parameters"));
+    // a tagged file with its tag cut out reads as that layout: refused the same way, not decrypted unverified
+    auto stripped = bytes_of(gcm);
+    stripped.erase(stripped.begin() + 4, stripped.begin() + 20);
+    testing::write_bytes(dir.path / "stripped.mindir", stripped);
+    CHECK_THROWS_AS(decrypt_file(dir.path / "stripped.mindir", fixture_key), DecryptError);
 
     // the Add model has no weights: with the key the load gets as far as saying so
     CHECK_THROWS_WITH(load_checkpoint(gcm, {.dec_key = fixture_key}), Catch::Contains("holds no parameters"));

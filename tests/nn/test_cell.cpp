@@ -61,6 +61,21 @@ TEST_CASE("LeNet5's parameter lists name and print each Parameter as MindSpore d
     LeNet5<> copy = net;
     copy = LeNet5<>(5);
     CHECK(names_of(copy.get<"fc3">().get_parameters()) == std::vector<std::string>{"fc3.weight", "fc3.bias"});
+
+    // a child exports on its own, as MindSpore exports net.fc3
+    const auto graph = export_graph(net.get<"fc3">(), std::vector<Shape>{{1, 84}});
+    CHECK(graph.parameters.size() == 2);
+}
+
+TEST_CASE("a child given a new value keeps its place in the network", "[cell][parameters][resnet]") {
+    auto net = std::make_unique<ResNet50<2>>(uninitialized);
+    net->get<"head">() = resnet::DenseHead<2>(7);  // assigning the child's own type
+    CHECK(names_of(net->get<"head">().get_parameters()) == std::vector<std::string>{"head.dense.weight", "head.dense.bias"});
+    auto& stage = net->get<"backbone">().get<"layer3">();
+    resnet::Stage<512, 256, 6, 2>& plain = stage;  // through a plain reference to the layer, too
+    plain = resnet::Stage<512, 256, 6, 2>(uninitialized);
+    CHECK(names_of(stage.get_parameters()).front() == "backbone.layer3.0.conv1.features.0.weight");
+    CHECK(names_of(net->get_parameters()) == visited_names(*net));
 }
 
 TEST_CASE("ResNet50's sub-networks list their parameters under global names, as resnet.head.get_parameters() "

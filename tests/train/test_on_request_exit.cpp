@@ -50,16 +50,17 @@ struct CountSteps {
 std::atomic<int> previous_handler_calls{0};
 void previous_handler(int) { previous_handler_calls.fetch_add(1); }
 
-// Installs previous_handler for sig for the test's length, then puts the default back.
+// Installs previous_handler for sig for the test's length, then puts back what was there (Catch's own).
 struct PreviousHandler {
     int sig;
+    struct sigaction before {};
     explicit PreviousHandler(int s) : sig(s) {
         struct sigaction a {};
         a.sa_handler = &previous_handler;
         ::sigemptyset(&a.sa_mask);
-        ::sigaction(sig, &a, nullptr);
+        ::sigaction(sig, &a, &before);
     }
-    ~PreviousHandler() { ::signal(sig, SIG_DFL); }
+    ~PreviousHandler() { ::sigaction(sig, &before, nullptr); }
     bool in_place() const {
         struct sigaction now {};
         ::sigaction(sig, nullptr, &now);
@@ -152,11 +153,39 @@ TEST_CASE("OnRequestExit refuses what it cannot do before training starts", "[on
     CHECK_THROWS_AS(OnRequestExit(true, true, "Net", dir.path, SIGKILL), ConfigError);
     CHECK_THROWS_AS(OnRequestExit(true, true, "Net", dir.path, SIGSTOP), ConfigError);
     CHECK_THROWS_AS(OnRequestExit(true, true, "a/b", dir.path), ConfigError);
-    try {
-        OnRequestExit(true, true, "Net", dir.path, SIGKILL);
-    } catch (const ConfigError& e) {
-        CHECK_THAT(e.what(), Catch::Contains("SIGKILL") && Catch::Contains("SIGTERM"));
-    }
+    CHECK_THROWS_WITH(OnRequestExit(true, true, "Net", dir.path, SIGKILL),
+                      Catch::Contains("SIGKILL") && Catch::Contains("SIGTERM"));
+    CHECK_THROWS_AS((CheckpointConfig{.exception_save = true, .exception_save_signals = {SIGSTOP}}.policy()), ConfigError);
+}
+
+TEST_CASE("OnRequestExit and ModelCheckpoint watching the same signal share one handler: the first to see it "
+          "acts, the other never redelivers it, and the handler from before returns",
+          "[on_request_exit][model_checkpoint]") {
+    testing::TempDir dir("on_request_exit_both");
+    PreviousHandler before(SIGTERM);
+    LeNet5<> net(1);
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt(net, 0.01f, 0.9f);
+    Model model(net, loss, opt);
+    RandomImages data{4};
+    OnRequestExit on_exit(true, false, "Net", dir.path);
+    ModelCheckpoint<> ckpt("CKP", dir.path,
+                           {.save_checkpoint_steps = 100, .exception_save = true, .exception_save_signals = {SIGTERM}});
+    // ModelCheckpoint comes first: it turns the signal into TrainingInterrupted
+    CHECK_THROWS_AS(model.train(3, data, RaiseAt{2, SIGTERM}, ckpt, on_exit), TrainingInterrupted);
+    CHECK(before.in_place());
+    CHECK(fs::is_regular_file(dir.path / "CKP-1_2_breakpoint.ckpt"));
+    // OnRequestExit first: it stops training and saves; ModelCheckpoint saves its last step as usual
+    OnRequestExit second(true, false, "Second", dir.path);
+    ModelCheckpoint<> ckpt2("CKQ", dir.path,
+                            {.save_checkpoint_steps = 100, .exception_save = true, .exception_save_signals = {SIGTERM}});
+    CountSteps steps;
+    model.train(3, data, RaiseAt{2, SIGTERM}, second, steps, ckpt2);
+    CHECK(steps.last == 2);
+    CHECK(second.requested());
+    CHECK(fs::is_regular_file(dir.path / "Second_train.ckpt"));
+    CHECK(before.in_place());
+    CHECK(previous_handler_calls.load() == 0);
 }
 
 TEST_CASE("ModelCheckpoint with exception_save_signals turns SIGINT into a _breakpoint checkpoint and "

@@ -63,7 +63,7 @@ options:
                   always carries a CRC-32 per zip entry
   --dec-key KEY   decrypt IN, saved by MindSpore with enc_key (a .ckpt or MindIR): KEY's bytes are
                   the key (16, 24 or 32 for AES, 16 for SM4); OUT is written unencrypted. A key on
-                  the command line shows in the process list;
+                  the command line shows in the process list, so
   --dec-key-file F  reads it from F's bytes instead
   --dec-mode MODE AES-GCM (MindSpore's default), AES-CBC or SM4-CBC
 

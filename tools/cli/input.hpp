@@ -45,6 +45,9 @@ inline std::optional<Decryption> decryption_of(const ParsedArgs& args) {
         std::ifstream in(*file, std::ios::binary);
         if (!in) throw UsageError(args.command, "cannot read the key file '" + *file + "'");
         d.key.assign(std::istreambuf_iterator<char>(in), {});
+        if (d.key.ends_with('\n'))
+            throw UsageError(args.command, "the key file '" + *file + "' ends with a newline, which would be part of "
+                                           "the key; write it without one (printf, not echo)");
     }
     return d;
 }
@@ -56,14 +59,19 @@ public:
         : file_(std::in_place, format, path, mindsave::format::any::ReadOptions{.crc_check = crc_check}) {}
     // A file MindSpore encrypted: decrypted whole, then read as the format its plaintext shows.
     Input(const fs::path& path, const Decryption& d) : plain_(mindsave::decrypt_file(path, d.key, d.mode)) {
-        format_ = mindsave::format::detect(std::span(plain_).first(std::min<std::size_t>(plain_.size(), 9)), path);
-        if (format_ == Detected::mindir)
-            mindir_ = std::make_unique<mindsave::format::mindir::Mapped>(plain_, path);
-        else if (format_ == Detected::ckpt)
-            ckpt_ = std::make_unique<mindsave::format::ckpt::Contents>(mindsave::format::ckpt::parse(plain_, path));
-        else
-            throw mindsave::FormatError(path, "decrypted to a " + std::string(format_name(format_)) +
-                                                  " file; MindSpore encrypts only .ckpt and MindIR files");
+        try {
+            format_ = mindsave::format::detect(std::span(plain_).first(std::min<std::size_t>(plain_.size(), 9)), path);
+            if (format_ == Detected::mindir)
+                mindir_ = std::make_unique<mindsave::format::mindir::Mapped>(plain_, path);
+            else if (format_ == Detected::ckpt)
+                ckpt_ = std::make_unique<mindsave::format::ckpt::Contents>(mindsave::format::ckpt::parse(plain_, path));
+            else
+                throw mindsave::FormatError(path, "decrypted, but neither its content nor its extension says .ckpt or "
+                                                  "MindIR; MindSpore encrypts only those two");
+        } catch (...) {
+            mindsave::detail::wipe(plain_);  // the destructor does not run for a constructor that throws
+            throw;
+        }
     }
     Input(const Input&) = delete;
     Input& operator=(const Input&) = delete;

@@ -33,7 +33,7 @@ options:
             "mean", "nan_count", "value" (one element), "text" (str)}]}; non-finite numbers are null
   --dec-key KEY       decrypt FILE, saved by MindSpore with enc_key (a .ckpt or MindIR): KEY's bytes
                       are the key (16, 24 or 32 for AES, 16 for SM4). A key given on the command
-                      line shows in the process list;
+                      line shows in the process list, so
   --dec-key-file F    reads it from F's bytes instead
   --dec-mode MODE     AES-GCM (MindSpore's default), AES-CBC or SM4-CBC
 )";

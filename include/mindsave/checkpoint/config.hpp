@@ -11,6 +11,7 @@
 #include "mindsave/checkpoint/parameter_source.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
+#include "mindsave/io/signal_request.hpp"
 
 namespace mindsave {
 
@@ -75,6 +76,7 @@ struct CheckpointConfig {
         if (crc_check && !enc_key.empty())
             throw ConfigError("CheckpointConfig: crc_check and enc_key cannot be used together (MindSpore documents "
                               "them as exclusive)");
+        for (const int sig : exception_save_signals) detail::check_catchable(sig, "CheckpointConfig");
         if (!exception_save_signals.empty() && !exception_save)
             throw ConfigError("CheckpointConfig: exception_save_signals needs exception_save = true (the signals "
                               "end training with the _breakpoint checkpoint exception_save writes)");

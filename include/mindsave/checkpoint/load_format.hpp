@@ -50,6 +50,7 @@ struct LoadOptions {
     // then read. Needs the optional cipher component (#include "mindsave/io/crypto.hpp", link mindsave::crypto).
     std::string dec_key{};
     std::string dec_mode = "AES-GCM";
+    bool allow_untagged_gcm = false;  // also MindSpore <= 1.6's tag-less AES-GCM files (nothing is verified)
 };
 
 namespace detail {
@@ -81,7 +82,8 @@ inline auto load_filter(const LoadOptions& options) {
 template <class Format, class ReadOptions>
 std::vector<TensorRecord> read_encrypted(const std::filesystem::path& path, const LoadOptions& options,
                                          const ReadOptions& read_options) {
-    const CipherKey key(options.dec_key, options.dec_mode, "load_checkpoint");
+    CipherKey key(options.dec_key, options.dec_mode, "load_checkpoint");
+    key.allow_untagged = options.allow_untagged_gcm;
     if constexpr (!requires(std::span<const std::byte> b) { Format::from_plaintext(b, path, read_options); }) {
         throw ConfigError("load_checkpoint: dec_key is for .ckpt and MindIR files, the formats MindSpore encrypts; "
                           "this format has no encrypted form");

@@ -118,8 +118,9 @@ public:
             if (!config_.enc_key.empty())
                 throw ConfigError("ModelCheckpoint<" + std::string(Format::extension) + ">: enc_key encrypts .ckpt and "
                                   "MindIR files only, as MindSpore's; this format has no encrypted form");
-        if (!config_.enc_key.empty()) {  // a bad key or mode is said now, not at the first save
+        if (!config_.enc_key.empty()) {  // a bad key or mode, or no cipher, is said now, not at the first save
             [[maybe_unused]] const CipherKey checked(config_.enc_key, config_.enc_mode, "CheckpointConfig");
+            detail::require_cipher("CheckpointConfig");
         }
         if constexpr (ModelFormat<Format>)
             if (config_.saved_network || !policy_.append_dict.empty() || policy_.append_epoch_num || policy_.append_step_num)
@@ -174,11 +175,13 @@ public:
         write_graph_once(ctx);
         const trigger::Moment<Clock> now{ctx.cur_step_num, Clock::now()};
         if (ctx.cur_step_num != last_step_ && trigger_.due(now)) save(ctx, file_name(ctx), now);
-        if (const auto sig = signals_.pending())  // the handler is kept until the breakpoint save is done
+        if (const auto sig = signals_.pending()) {  // the handler stays until the breakpoint save is done
+            signals_.acknowledge();
             throw TrainingInterrupted(*sig, "training interrupted by " + detail::signal_label(*sig) + " after epoch " +
                                                 std::to_string(ctx.cur_epoch_num) + " step " +
-                                                std::to_string(ctx.step_in_epoch()) + "; its _breakpoint checkpoint "
-                                                "is in " + directory_.string());
+                                                std::to_string(ctx.step_in_epoch()) + "; exception_save writes its "
+                                                "_breakpoint checkpoint to " + directory_.string());
+        }
     }
 
     // The last step is always saved, unless it just was.
@@ -187,7 +190,7 @@ public:
         if (ctx.cur_step_num != last_step_ && ctx.cur_step_num > 0)
             save(ctx, file_name(ctx), {ctx.cur_step_num, Clock::now()});
         writer_.wait();
-        signals_.release();
+        signals_.release_and_redeliver();  // a signal during the last step or save: the handler from before
     }
 
     template <class Ctx>
@@ -201,11 +204,11 @@ public:
             try {
                 write_now(ctx, directory_ / name, /*keep=*/false);
             } catch (...) {
-                signals_.release();
+                signals_.release_and_redeliver();
                 throw;
             }
         }
-        signals_.release();
+        signals_.release_and_redeliver();
     }
 
 private:

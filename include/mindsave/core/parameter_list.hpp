@@ -2,6 +2,7 @@
 // parameters_and_names over anything with parameters, each entry named as MindSpore names it.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <ostream>
 #include <string>
@@ -65,9 +66,21 @@ inline std::string join_path(std::string_view prefix, std::string_view name) {
 // Where a sub-network's names start: its param_prefix() ("head"), or nothing for a network used alone.
 template <class T>
 std::string_view param_prefix_of(const T& obj) noexcept {
-    if constexpr (requires { { obj.param_prefix() } -> std::convertible_to<std::string_view>; }) return obj.param_prefix();
+    if constexpr (requires { { obj.param_prefix() } -> std::same_as<std::string_view>; }) return obj.param_prefix();
     else return {};
 }
+
+// A network's place in an enclosing one. It is not part of the network's value: a copy takes it along
+// (a copied MindSpore cell keeps its parameters' names), an assignment keeps the target's
+// (net.get<"head">() = DenseHead<2>() still names head.dense.weight).
+struct ParamPrefix {
+    std::string value;
+    ParamPrefix() = default;
+    ParamPrefix(const ParamPrefix&) = default;
+    ParamPrefix(ParamPrefix&&) noexcept = default;
+    ParamPrefix& operator=(const ParamPrefix&) noexcept { return *this; }
+    ParamPrefix& operator=(ParamPrefix&&) noexcept { return *this; }
+};
 
 // Tells a layer the prefix its parameters' names continue ("backbone.layer1.0"); composites pass it on.
 template <class T>

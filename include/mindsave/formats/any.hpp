@@ -176,8 +176,8 @@ struct any {
         const Detected d = detect(plain.first(std::min<std::size_t>(plain.size(), 9)), path);
         if (d == Detected::mindir) return mindir::from_plaintext(plain, path);
         if (d == Detected::ckpt) return ckpt::from_plaintext(plain, path, ckpt::ReadOptions{options.crc_check});
-        throw FormatError(path, "decrypted to a " + std::string(format_name(d)) + " file; MindSpore encrypts only .ckpt and "
-                                "MindIR files, so the key or the file is not what it seems");
+        throw FormatError(path, "decrypted, but neither its content nor its extension says .ckpt or MindIR (the "
+                                "extension says " + std::string(format_name(d)) + "); MindSpore encrypts only those two");
     }
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {

@@ -236,20 +236,22 @@ struct ckpt {
         if (options.crc)
             throw ConfigError("save_checkpoint: crc_check and enc_key cannot be used together (MindSpore documents "
                               "them as exclusive: the footer would follow the cipher blocks and break decryption)");
+        mindsave::detail::require_cipher("save_checkpoint");  // before any plaintext exists
         struct Plaintext {
             std::vector<std::byte> bytes;
             void write(std::span<const std::span<const std::byte>> pieces) {
                 for (const auto& p : pieces) bytes.insert(bytes.end(), p.begin(), p.end());
             }
+            ~Plaintext() { mindsave::detail::wipe(bytes); }  // however the save ends
         } plain;
-        plain.bytes.reserve(serialized_size(records, options));
+        plain.bytes.reserve(serialized_size(records, options));  // one buffer: no copy left behind by regrowth
         {
             Sink<Plaintext> sink(plain, false, std::min(std::size_t{64} << 10, plain.bytes.capacity()));
             for (const auto& r : records) write_record(sink, r, options);
             sink.flush();
+            mindsave::detail::wipe({sink.buffer.get(), sink.size});
         }
         const auto cipher = mindsave::detail::encrypt_blocks(plain.bytes, key, "save_checkpoint");
-        mindsave::detail::wipe(plain.bytes);  // the plaintext leaves memory now
         io::AtomicFile file(path);
         file.write(cipher);
         return file;

@@ -56,6 +56,7 @@ struct mindir {
         std::optional<CipherKey> key;
         if (!options.enc_key.empty()) {
             key.emplace(options.enc_key, options.enc_mode, "export");
+            mindsave::detail::require_cipher("export");
             if (split)
                 throw ConfigError("export: enc_key with weights past the external-data threshold (a split MindIR, "
                                   "each data chunk encrypted on its own) is not written by mindsave; export the "
@@ -101,11 +102,13 @@ struct mindir {
         auto file = split ? stem.parent_path() / (base + "_graph.mindir") : stem;
         if (!split) file += extension;
         if (key) {  // the whole serialized ModelProto as MindSpore's cipher blocks
-            std::vector<std::byte> plain;
-            plain.reserve(model.size());
-            for (const auto piece : model.pieces()) plain.insert(plain.end(), piece.begin(), piece.end());
-            const auto cipher = mindsave::detail::encrypt_blocks(plain, *key, "export");
-            mindsave::detail::wipe(plain);
+            struct Plaintext {
+                std::vector<std::byte> bytes;
+                ~Plaintext() { mindsave::detail::wipe(bytes); }  // however the export ends
+            } plain;
+            plain.bytes.reserve(model.size());
+            for (const auto piece : model.pieces()) plain.bytes.insert(plain.bytes.end(), piece.begin(), piece.end());
+            const auto cipher = mindsave::detail::encrypt_blocks(plain.bytes, *key, "export");
             io::AtomicFile out(file);
             out.write(cipher);
             out.commit(0400);

@@ -73,6 +73,8 @@ template <class L>
 struct traceable : std::bool_constant<requires { anf_layer<L>::forward(); }> {};
 template <fixed_string N, class L>
 struct traceable<Named<N, L>> : traceable<L> {};
+template <class L>
+struct traceable<Cell<L>> : traceable<L> {};
 template <class... Ls>
 struct traceable<Sequential<Ls...>> : std::bool_constant<(traceable<Ls>::value && ...)> {};
 template <class Net>
@@ -87,7 +89,9 @@ struct Trace {
 
     template <class L>
     void add(const std::string& scope, std::string_view name) {
-        if constexpr (requires { typename L::layer_type; }) {  // Named<"conv1", Conv2d<...>>
+        if constexpr (mindsave::detail::is_cell<L>::value) {  // a child trained on its own
+            add<typename mindsave::detail::is_cell<L>::layer>(scope, name);
+        } else if constexpr (requires { typename L::layer_type; }) {  // Named<"conv1", Conv2d<...>>
             add<typename L::layer_type>(scope, L::name);
         } else if constexpr (requires { anf_layer<L>::forward(); }) {
             const std::string s = scope + "/" + std::string(name) + "-" + std::string(cell_name<L>);

@@ -103,7 +103,9 @@ struct sequential_traits<Sequential<Ls...>> : std::true_type {
 // Anything else: its export_rule.
 template <class L>
 std::size_t trace_layer(Tracer& t, L& layer, std::size_t x, const Path& path) {
-    if constexpr (mindsave::detail::is_named<L>::value) {
+    if constexpr (mindsave::detail::is_cell<L>::value) {  // a child exported on its own: net.get<"head">()
+        return trace_layer(t, static_cast<typename mindsave::detail::is_cell<L>::layer&>(layer), x, path);
+    } else if constexpr (mindsave::detail::is_named<L>::value) {
         using Inner = typename L::layer_type;
         return trace_layer(t, layer.layer(), x, path.child(L::name, cell_name<Inner>));
     } else if constexpr (detail::sequential_traits<L>::value) {

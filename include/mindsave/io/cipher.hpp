@@ -40,6 +40,9 @@ inline EncMode parse_enc_mode(std::string_view name, std::string_view who) {
 struct CipherKey {
     std::string key;
     EncMode mode = EncMode::aes_gcm;
+    // MindSpore <= 1.6 wrote AES-GCM blocks without their tag: nothing can be verified, a changed or
+    // forged block reads as data. Only when this is set are such files decrypted.
+    bool allow_untagged = false;
 
     CipherKey(std::string k, std::string_view mode_name, std::string_view who)
         : key(std::move(k)), mode(parse_enc_mode(mode_name, who)) {
@@ -88,7 +91,8 @@ inline void wipe(std::span<std::byte> bytes) noexcept {
                                 "\" to load it");
 }
 
-// Filled in by mindsave/io/crypto.hpp (OpenSSL); empty in a program that does not include it.
+// Filled in by mindsave/io/crypto.hpp (OpenSSL) when it is part of the program (or by its
+// enable_encryption()); empty otherwise.
 struct CipherHooks {
     std::vector<std::byte> (*encrypt)(std::span<const std::byte> plain, const CipherKey& key) = nullptr;
     std::vector<std::byte> (*decrypt)(std::span<const std::byte> file, const CipherKey& key,

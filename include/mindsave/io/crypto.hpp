@@ -62,8 +62,8 @@ inline EvpContext cipher_start(const CipherKey& k, const unsigned char* iv, int 
     const EVP_CIPHER* cipher = evp_cipher(k);
     if (!ctx || !cipher || EVP_CipherInit_ex(ctx.get(), cipher, nullptr, nullptr, nullptr, enc) != 1 ||
         EVP_CipherInit_ex(ctx.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(k.key.data()), iv, enc) != 1)
-        throw ConfigError("crypto: OpenSSL could not set up " + std::string(enc_mode_name(k.mode)) +
-                          (k.mode == EncMode::sm4_cbc ? " (is SM4 enabled in this OpenSSL?)" : ""));
+        throw Error("crypto: OpenSSL could not set up " + std::string(enc_mode_name(k.mode)) +
+                    (k.mode == EncMode::sm4_cbc ? " (is SM4 enabled in this OpenSSL?)" : ""));
     return ctx;
 }
 
@@ -75,20 +75,20 @@ inline std::vector<std::byte> openssl_encrypt(std::span<const std::byte> plain, 
     do {  // an empty plaintext is still one block, as MindSpore's
         const std::size_t n = std::min(cipher_plain_block_max, plain.size() - pos);
         unsigned char iv[iv_bytes];
-        if (RAND_priv_bytes(iv, sizeof iv) != 1) throw ConfigError("crypto: OpenSSL's random generator failed");
+        if (RAND_priv_bytes(iv, sizeof iv) != 1) throw Error("crypto: OpenSSL's random generator failed");
         auto ctx = cipher_start(k, iv, 1);
         std::vector<unsigned char> cipher(n + 16);
         int len = 0, fin = 0;
         if (EVP_CipherUpdate(ctx.get(), cipher.data(), &len, reinterpret_cast<const unsigned char*>(plain.data() + pos),
                              static_cast<int>(n)) != 1 ||
             EVP_CipherFinal_ex(ctx.get(), cipher.data() + len, &fin) != 1)
-            throw ConfigError("crypto: OpenSSL failed to encrypt with " + std::string(enc_mode_name(k.mode)));
+            throw Error("crypto: OpenSSL failed to encrypt with " + std::string(enc_mode_name(k.mode)));
         const auto cipher_len = static_cast<std::uint32_t>(len + fin);
         put_u32(out, cipher_magic_of(k.mode));
         if (k.mode == EncMode::aes_gcm) {
             unsigned char tag[tag_bytes];
             if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, tag_bytes, tag) != 1)
-                throw ConfigError("crypto: OpenSSL gave no GCM tag");
+                throw Error("crypto: OpenSSL gave no GCM tag");
             for (const unsigned char c : tag) out.push_back(std::byte{c});
         }
         put_u32(out, static_cast<std::uint32_t>(4 + iv_bytes + 4) + cipher_len);
@@ -120,6 +120,7 @@ inline std::vector<std::byte> openssl_decrypt(std::span<const std::byte> file, c
     };
     plain.reserve(file.size());  // plaintext never outgrows its cipher blocks: no copy left behind by a regrowth
     std::size_t pos = 0;
+    bool tagless = false;  // a <= 1.6 file: every block without its tag
     if (file.empty()) throw damaged(0, "the file is empty");
     while (pos < file.size()) {
         const auto block = file.subspan(pos);
@@ -138,12 +139,16 @@ inline std::vector<std::byte> openssl_decrypt(std::span<const std::byte> file, c
                    cipher_len <= cipher_plain_block_max + 16 && block.size() >= len_at + 4 + block_len;
         };
         const bool gcm = k.mode == EncMode::aes_gcm;
-        std::size_t len_at = 4 + (gcm ? tag_bytes : 0);
-        bool tagged = gcm;
-        if (!fits(len_at)) {
-            if (gcm && fits(4)) len_at = 4, tagged = false;  // MindSpore <= 1.6: no tag, nothing to authenticate
-            else throw damaged(pos, "its lengths run past the end of the file or disagree");
+        if (pos == 0 && gcm && !fits(4 + tag_bytes) && fits(4)) {  // the first block decides for the file
+            if (!k.allow_untagged)
+                throw DecryptError(path, "AES-GCM blocks without their authentication tag (MindSpore <= 1.6): the "
+                                         "content cannot be verified, a changed block would load as data; set "
+                                         "allow_untagged_gcm to read it anyway");
+            tagless = true;
         }
+        const bool tagged = gcm && !tagless;
+        const std::size_t len_at = 4 + (tagged ? tag_bytes : 0);
+        if (!fits(len_at)) throw damaged(pos, "its lengths run past the end of the file or disagree");
         const unsigned char* iv = reinterpret_cast<const unsigned char*>(block.data() + len_at + 8);
         const std::size_t cipher_len = get_u32(block, len_at + 8 + iv_bytes);
         const auto* cipher = reinterpret_cast<const unsigned char*>(block.data() + len_at + 8 + iv_bytes + 4);
@@ -157,7 +162,8 @@ inline std::vector<std::byte> openssl_decrypt(std::span<const std::byte> file, c
         if (tagged) {
             unsigned char tag[tag_bytes];
             std::memcpy(tag, block.data() + 4, tag_bytes);
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_bytes, tag);
+            if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_bytes, tag) != 1)
+                throw Error("crypto: OpenSSL did not take the GCM tag");
         }
         const bool authenticated = !gcm || tagged;  // a tag-less GCM block has nothing to check
         if (authenticated && EVP_CipherFinal_ex(ctx.get(), dst + len, &fin) != 1)
@@ -171,21 +177,29 @@ inline std::vector<std::byte> openssl_decrypt(std::span<const std::byte> file, c
     return plain;
 }
 
-// Filled in when this header is part of the program, before main runs.
-inline const bool openssl_cipher_ready = [] {
-    cipher_hooks = CipherHooks{&openssl_encrypt, &openssl_decrypt};
-    return true;
-}();
-
 }  // namespace mindsave::detail
 
 namespace mindsave {
 
+// Makes save_checkpoint's enc_key and load_checkpoint's dec_key use OpenSSL. Including this header does
+// it before main (GCC and Clang initialise the variable below at start-up); a program whose only include
+// of it sits in a static-library object nothing else references calls this itself. Idempotent.
+inline void enable_encryption() noexcept {
+    detail::cipher_hooks = detail::CipherHooks{&detail::openssl_encrypt, &detail::openssl_decrypt};
+}
+
+namespace detail {
+inline const bool openssl_cipher_ready = (enable_encryption(), true);
+}  // namespace detail
+
 // The plaintext of a file MindSpore (or mindsave) encrypted with enc_key: a .ckpt's record stream or a
 // MindIR's ModelProto. DecryptError on a wrong key or mode, FormatError on a cut or damaged file.
+// allow_untagged_gcm: also MindSpore <= 1.6's AES-GCM files, which carry no tag (nothing is verified).
 inline std::vector<std::byte> decrypt_file(const std::filesystem::path& path, std::string dec_key,
-                                           std::string_view dec_mode = "AES-GCM") {
-    const CipherKey key(std::move(dec_key), dec_mode, "decrypt_file");
+                                           std::string_view dec_mode = "AES-GCM", bool allow_untagged_gcm = false) {
+    enable_encryption();
+    CipherKey key(std::move(dec_key), dec_mode, "decrypt_file");
+    key.allow_untagged = allow_untagged_gcm;
     const io::MappedFile file(path);
     if (!detail::cipher_magic(file.bytes()))
         throw FormatError(path, "is not encrypted (no MindSpore cipher block at its start)");

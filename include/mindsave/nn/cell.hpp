@@ -38,17 +38,24 @@ L make_uninitialized() {
 template <Layer L>
 class Cell : public L {
 public:
-    using layer_type = L;
-
     Cell() = default;
     explicit Cell(uninitialized_t tag) requires std::is_constructible_v<L, uninitialized_t> : L(tag) {}
     explicit Cell(uninitialized_t) requires(!std::is_constructible_v<L, uninitialized_t>) : L() {}
     explicit Cell(Generator& g) requires std::is_constructible_v<L, Generator&> : L(g) {}
+    // A new value for the child keeps its place: net.get<"head">() = DenseHead<2>(seed).
+    Cell& operator=(const L& value) {
+        L::operator=(value);
+        return *this;
+    }
+    Cell& operator=(L&& value) {
+        L::operator=(std::move(value));
+        return *this;
+    }
 
     // The dotted path of this child in its network ("backbone.layer1.0"), MindSpore's param_prefix.
-    std::string_view param_prefix() const noexcept { return prefix_; }
+    std::string_view param_prefix() const noexcept { return prefix_.value; }
     void assign_param_prefix(std::string_view prefix) {
-        prefix_ = prefix;
+        prefix_.value = prefix;
         detail::assign_param_prefix(static_cast<L&>(*this), prefix);
     }
 
@@ -60,7 +67,17 @@ public:
     }
 
 private:
-    std::string prefix_;
+    detail::ParamPrefix prefix_;
 };
+
+namespace detail {
+// Cell<L> is L where a layer's type is looked at (export rules, graph files): unwrap it first.
+template <class T>
+struct is_cell : std::false_type {};
+template <class L>
+struct is_cell<Cell<L>> : std::true_type {
+    using layer = L;
+};
+}  // namespace detail
 
 }  // namespace mindsave

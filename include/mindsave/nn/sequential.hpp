@@ -144,10 +144,10 @@ public:
     std::vector<std::pair<std::string, ParameterRef>> parameters_and_names(std::string_view name_prefix = {}) {
         return mindsave::parameters_and_names(*this, name_prefix);
     }
-    std::string_view param_prefix() const noexcept { return prefix_; }
+    std::string_view param_prefix() const noexcept { return prefix_.value; }
     // Called by the enclosing network, after this one was built (so the outermost assignment wins).
     void assign_param_prefix(std::string_view prefix) {
-        prefix_ = prefix;
+        prefix_.value = prefix;
         detail::for_each_index<count>([&](auto i) {
             auto& child = std::get<i.value>(layers_);
             if constexpr (detail::is_named<std::remove_cvref_t<decltype(child)>>::value) child.assign_param_prefix(prefix);
@@ -286,7 +286,7 @@ private:
     Tensor& output_of(std::size_t k, Tensor& y) { return k + 1 == count ? y : acts_[k]; }
 
     std::tuple<Ls...> layers_;
-    std::string prefix_;                   // param_prefix(): this network's path in an enclosing one
+    detail::ParamPrefix prefix_;           // param_prefix(): this network's path in an enclosing one
     std::array<Tensor, count - 1> acts_;   // output of layer k, k < count - 1
     std::array<Tensor, count - 1> grads_;  // gradient w.r.t. acts_[k]
 };

@@ -51,7 +51,7 @@ public:
                                      "data for NaN and the labels for range)");
         loss_sum_ += loss;
         ++losses_;
-        if (ctx.cur_step_num - last_print_step_ < per_print_times_) return;
+        if (ctx.cur_step_num < last_print_step_ + per_print_times_) return;  // a later train() starts lower
         last_print_step_ = ctx.cur_step_num;
         double lr = lr_.empty() ? 0.0 : lr_.front();
         if (schedule_) {

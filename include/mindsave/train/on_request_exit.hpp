@@ -22,7 +22,7 @@
 namespace mindsave {
 
 // As mindspore.train.OnRequestExit(save_ckpt, save_mindir, file_name, directory, sig):
-// - on_train_begin installs the handler, which only records the signal; when save_ckpt and
+// - on_train_begin installs the handler, which only counts the signal; when save_ckpt and
 //   {directory}/{file_name}_train.ckpt exists, it is loaded into the network and optimizer first, as
 //   MindSpore does (parameters only: to continue the step count too, model.resume() from the file).
 // - at the end of the step (or epoch) during which the signal came, training stops; on_train_end then
@@ -37,10 +37,7 @@ public:
     explicit OnRequestExit(bool save_ckpt = true, bool save_mindir = true, std::string file_name = "Net",
                            std::filesystem::path directory = "./", int sig = SIGTERM)
         : save_ckpt_(save_ckpt), save_mindir_(save_mindir), sig_(sig) {
-        if (sig == SIGKILL || sig == SIGSTOP || sig <= 0 || sig >= NSIG)
-            throw ConfigError("OnRequestExit: " + detail::signal_label(sig) +
-                              " cannot be caught; use a catchable signal such as SIGTERM (the default), SIGINT or "
-                              "SIGUSR1");
+        detail::check_catchable(sig, "OnRequestExit");
         if (save_ckpt || save_mindir) {
             if (file_name.empty() || file_name.find('/') != std::string::npos)
                 throw ConfigError("OnRequestExit: file_name must be a non-empty name without '/', got '" + file_name + "'");
@@ -83,11 +80,13 @@ public:
             using Net = std::remove_cvref_t<decltype(ctx.network)>;
             if constexpr (graph::Traceable<Net>)
                 if (save_mindir_ && ctx.batch) export_model<format::mindir>(ctx.network, ctx.batch->images, train_file_);
+            signals_.acknowledge();  // served: a second signal during the save asked for the same
         }
-        signals_.release();
+        signals_.release_and_redeliver();  // one after this point goes to the handler from before
     }
+    // Training failed: a signal that came meanwhile still reaches the handler from before.
     template <class Ctx>
-    void on_train_exception(Ctx&) { signals_.release(); }
+    void on_train_exception(Ctx&) { signals_.release_and_redeliver(); }
 
     // Whether the signal came during the last train(); what main should then return.
     bool requested() const noexcept { return requested_; }
@@ -100,6 +99,7 @@ private:
     template <class Ctx>
     void check(Ctx& ctx) noexcept {
         if (signals_.pending()) {
+            signals_.acknowledge();  // this callback serves it; another watcher does not act on it again
             requested_ = true;
             ctx.request_stop();
         }
