@@ -68,6 +68,14 @@ struct PreviousHandler {
     }
 };
 
+// LeNet5 with the tutorial's loss and Momentum, as a Model; stays where it is built (Momentum points into net).
+struct LeNetRun {
+    LeNet5<> net{1};
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt{net, 0.01f, 0.9f};
+    Model<LeNet5<>, SoftmaxCrossEntropyWithLogits<>, Momentum> model{net, loss, opt};
+};
+
 }  // namespace
 
 TEST_CASE("OnRequestExit stops training after the step SIGTERM came in, saves {file_name}_train.ckpt and .mindir, "
@@ -75,10 +83,8 @@ TEST_CASE("OnRequestExit stops training after the step SIGTERM came in, saves {f
           "[on_request_exit][model]") {
     testing::TempDir dir("on_request_exit");
     PreviousHandler before(SIGTERM);
-    LeNet5<> net(1);
-    SoftmaxCrossEntropyWithLogits<> loss;
-    Momentum opt(net, 0.01f, 0.9f);
-    Model model(net, loss, opt);
+    LeNetRun run;
+    auto& [net, loss, opt, model] = run;
     RandomImages data{5};
     OnRequestExit on_exit(true, true, "LeNet5", dir.path);
     CountSteps steps;
@@ -163,10 +169,8 @@ TEST_CASE("OnRequestExit and ModelCheckpoint watching the same signal share one 
           "[on_request_exit][model_checkpoint]") {
     testing::TempDir dir("on_request_exit_both");
     PreviousHandler before(SIGTERM);
-    LeNet5<> net(1);
-    SoftmaxCrossEntropyWithLogits<> loss;
-    Momentum opt(net, 0.01f, 0.9f);
-    Model model(net, loss, opt);
+    LeNetRun run;
+    auto& [net, loss, opt, model] = run;
     RandomImages data{4};
     OnRequestExit on_exit(true, false, "Net", dir.path);
     ModelCheckpoint<> ckpt("CKP", dir.path,
@@ -193,10 +197,8 @@ TEST_CASE("ModelCheckpoint with exception_save_signals turns SIGINT into a _brea
           "[on_request_exit][model_checkpoint]") {
     testing::TempDir dir("exception_save_signals");
     PreviousHandler before(SIGINT);
-    LeNet5<> net(1);
-    SoftmaxCrossEntropyWithLogits<> loss;
-    Momentum opt(net, 0.01f, 0.9f);
-    Model model(net, loss, opt);
+    LeNetRun run;
+    auto& [net, loss, opt, model] = run;
     RandomImages data{4};
     ModelCheckpoint<> ckpt("CKP", dir.path,
                            {.save_checkpoint_steps = 100, .exception_save = true, .exception_save_signals = {SIGTERM, SIGINT}});

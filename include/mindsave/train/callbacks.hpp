@@ -49,6 +49,19 @@ concept CallbackFor = requires(C& c, Ctx& ctx) { c.on_train_begin(ctx); } ||
                       requires(C& c, Ctx& ctx) { c.on_train_exception(ctx); };
 
 
+namespace detail {
+// A loss monitor's stop on a NaN or infinite loss, MindSpore's message plus what to do about it.
+template <class Ctx>
+void throw_if_loss_not_finite(const Ctx& ctx) {
+    const double loss = ctx.net_outputs;
+    if (std::isnan(loss) || std::isinf(loss))
+        throw NonFiniteLossError("epoch: " + std::to_string(ctx.cur_epoch_num) + " step: " +
+                                 std::to_string(ctx.step_in_epoch()) +
+                                 ". Invalid loss, terminating training. (lower the learning rate, or check "
+                                 "the data for NaN and the labels for range)");
+}
+}  // namespace detail
+
 // Prints "epoch: 1 step: 1875, loss is 0.23393124341964722" every per_print_times steps, as MindSpore
 // does, and stops training on a NaN or infinite loss.
 class LossMonitor {
@@ -58,12 +71,8 @@ public:
 
     template <class Ctx>
     void on_train_step_end(Ctx& ctx) {
+        detail::throw_if_loss_not_finite(ctx);
         const double loss = ctx.net_outputs;
-        if (std::isnan(loss) || std::isinf(loss))
-            throw NonFiniteLossError("epoch: " + std::to_string(ctx.cur_epoch_num) + " step: " +
-                                     std::to_string(ctx.step_in_epoch()) +
-                                     ". Invalid loss, terminating training. (lower the learning rate, or check "
-                                     "the data for NaN and the labels for range)");
         if (per_print_times_ != 0 && ctx.cur_step_num - last_print_step_ >= per_print_times_) {
             last_print_step_ = ctx.cur_step_num;
             *out_ << "epoch: " << ctx.cur_epoch_num << " step: " << ctx.step_in_epoch() << ", loss is "

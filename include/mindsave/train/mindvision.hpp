@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mindsave/core/errors.hpp"
+#include "mindsave/train/callbacks.hpp"
 
 namespace mindsave::mindvision {
 
@@ -43,12 +44,8 @@ public:
     template <class Ctx>
     void on_train_step_end(Ctx& ctx) {
         const double step_ms = since(step_start_);
+        detail::throw_if_loss_not_finite(ctx);
         const double loss = ctx.net_outputs;
-        if (std::isnan(loss) || std::isinf(loss))
-            throw NonFiniteLossError("epoch: " + std::to_string(ctx.cur_epoch_num) + " step: " +
-                                     std::to_string(ctx.step_in_epoch()) +
-                                     ". Invalid loss, terminate training. (lower the learning rate, or check the "
-                                     "data for NaN and the labels for range)");
         loss_sum_ += loss;
         ++losses_;
         if (ctx.cur_step_num < last_print_step_ + per_print_times_) return;  // a later train() starts lower
