@@ -1,11 +1,16 @@
-// What the crash and disk-full tests share: an in-memory dataset of random batches (they need steps
-// and saves, not learning) and a scratch folder that is removed however a test ends.
+// What the crash and signal tests share: an in-memory dataset of random batches (they need steps and
+// saves, not learning), a scratch folder removed however a test ends, and a child program run and reaped.
 #pragma once
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "mindsave/core/concepts.hpp"
@@ -58,5 +63,56 @@ struct ScratchDir {
         fs::remove_all(path, ec);
     }
 };
+
+// A child program started with one argument (stdout optionally to out_fd); killed and reaped however a
+// test ends. fork() failing leaves pid() < 0 for the test to report.
+class ChildProcess {
+public:
+    ChildProcess(const std::string& program, const std::string& argument, int out_fd = -1) {
+        std::string exe = program, arg = argument;
+        char* argv[] = {exe.data(), arg.data(), nullptr};  // built before fork: the child only execs
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            if (out_fd >= 0) ::dup2(out_fd, STDOUT_FILENO);
+            ::execv(argv[0], argv);
+            ::_exit(127);
+        }
+    }
+    ChildProcess(const ChildProcess&) = delete;
+    ChildProcess& operator=(const ChildProcess&) = delete;
+    ~ChildProcess() {
+        if (pid_ > 0) kill_and_reap();
+    }
+    pid_t pid() const noexcept { return pid_; }
+
+    // The wait status if the child already ended, without waiting.
+    std::optional<int> ended() {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
+        pid_ = -1;
+        return status;
+    }
+    // Waits for the child to end; returns its wait status.
+    int wait() {
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
+        pid_ = -1;
+        return status;
+    }
+    // SIGKILL, then wait.
+    int kill_and_reap() {
+        ::kill(pid_, SIGKILL);
+        return wait();
+    }
+
+private:
+    pid_t pid_ = -1;
+};
+
+inline std::string describe_status(int status) {
+    if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+    return "status " + std::to_string(status);
+}
 
 }  // namespace mindsave::testing

@@ -24,6 +24,7 @@
 
 using namespace mindsave;
 using mindsave::testing::RandomBatches;
+using mindsave::testing::describe_status;
 using mindsave::testing::ScratchDir;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -35,52 +36,6 @@ constexpr std::size_t extra_rounds_max = 60;   // after 200 kills, until one lea
 constexpr auto time_budget = std::chrono::seconds(25);  // the whole test stays under 30 s
 constexpr int max_delay_us = 40'000;
 
-
-// One crash_saver process; a test that fails half-way still kills and reaps it.
-class Saver {
-public:
-    explicit Saver(const fs::path& dir) {
-        std::string exe = MINDSAVE_CRASH_SAVER, arg = dir.string();
-        char* argv[] = {exe.data(), arg.data(), nullptr};  // built before fork: the child only execs
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::execv(argv[0], argv);
-            ::_exit(127);
-        }
-        if (pid_ < 0) FAIL("fork: " << std::strerror(errno));
-    }
-    Saver(const Saver&) = delete;
-    Saver& operator=(const Saver&) = delete;
-    ~Saver() {
-        if (pid_ > 0) kill_and_reap();
-    }
-    pid_t pid() const noexcept { return pid_; }
-
-    // The exit status if the child already ended on its own (it never should: it runs until killed).
-    std::optional<int> ended() {
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
-        pid_ = -1;
-        return status;
-    }
-    // SIGKILL, then wait for it; returns the wait status.
-    int kill_and_reap() {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
-        pid_ = -1;
-        return status;
-    }
-
-private:
-    pid_t pid_ = -1;
-};
-
-std::string describe_status(int status) {
-    if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-    return "status " + std::to_string(status);
-}
 
 std::vector<fs::path> files_ending(const fs::path& dir, std::string_view suffix) {
     std::vector<fs::path> out;
@@ -168,7 +123,8 @@ TEST_CASE("ModelCheckpoint killed at random moments never leaves a torn checkpoi
         if (kills >= kills_required && (last_left_temp || kills >= kills_required + extra_rounds_max)) break;
 
         const auto before = files_ending(dir.path, ".ckpt").size();
-        Saver saver(dir.path);
+        testing::ChildProcess saver(MINDSAVE_CRASH_SAVER, dir.path.string());
+        if (saver.pid() < 0) FAIL("fork: " << std::strerror(errno));
         if (round == 0) {
             // the first kill needs a file to exist, so the later rounds always have one to resume from
             const auto deadline = Clock::now() + std::chrono::seconds(10);

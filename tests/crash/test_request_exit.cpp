@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "support/same_parameters.hpp"
 
 using namespace mindsave;
+using mindsave::testing::describe_status;
 using mindsave::testing::ScratchDir;
 namespace fs = std::filesystem;
 
@@ -30,36 +32,19 @@ constexpr int trials = 50;
 constexpr int max_delay_us = 60'000;
 constexpr int child_timeout_ms = 60'000;  // a child that never ends fails the test instead of hanging it
 
-// One child with its stdout on a pipe; killed and reaped however the test ends.
+// request_exit_child with its stdout on a pipe (testing::ChildProcess kills and reaps it however the test ends).
 class Child {
 public:
-    explicit Child(const fs::path& dir) {
-        std::string exe = MINDSAVE_REQUEST_EXIT_CHILD, arg = dir.string();
-        char* argv[] = {exe.data(), arg.data(), nullptr};
-        int fds[2];
-        REQUIRE(::pipe(fds) == 0);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::dup2(fds[1], STDOUT_FILENO);
-            ::close(fds[0]);
-            ::close(fds[1]);
-            ::execv(argv[0], argv);
-            ::_exit(127);
-        }
-        ::close(fds[1]);
-        out_ = fds[0];
-        if (pid_ < 0) FAIL("fork: " << std::strerror(errno));
+    explicit Child(const fs::path& dir)
+        : pipe_(make_pipe()), process_(MINDSAVE_REQUEST_EXIT_CHILD, dir.string(), pipe_[1]) {
+        ::close(pipe_[1]);
+        if (process_.pid() < 0) FAIL("fork: " << std::strerror(errno));
     }
     Child(const Child&) = delete;
     Child& operator=(const Child&) = delete;
-    ~Child() {
-        if (out_ >= 0) ::close(out_);
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            wait();
-        }
-    }
-    pid_t pid() const noexcept { return pid_; }
+    ~Child() { ::close(pipe_[0]); }
+    pid_t pid() const noexcept { return process_.pid(); }
+    int wait() { return process_.wait(); }
 
     // Reads stdout until `until` appears (or EOF when until is empty); false on timeout.
     bool read_until(std::string& text, std::string_view until) {
@@ -67,35 +52,28 @@ public:
         while (until.empty() || text.find(until) == std::string::npos) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
-            pollfd p{out_, POLLIN, 0};
+            pollfd p{pipe_[0], POLLIN, 0};
             const int r = ::poll(&p, 1, static_cast<int>(left.count()));
             if (r < 0 && errno == EINTR) continue;
             if (r <= 0) return false;
             char buf[256];
-            const ssize_t n = ::read(out_, buf, sizeof buf);
+            const ssize_t n = ::read(pipe_[0], buf, sizeof buf);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) return until.empty();  // EOF
             text.append(buf, static_cast<std::size_t>(n));
         }
         return true;
     }
-    int wait() {
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
-        pid_ = -1;
-        return status;
-    }
 
 private:
-    pid_t pid_ = -1;
-    int out_ = -1;
+    static std::array<int, 2> make_pipe() {
+        std::array<int, 2> fds{-1, -1};
+        REQUIRE(::pipe(fds.data()) == 0);
+        return fds;
+    }
+    std::array<int, 2> pipe_;  // read end, write end (closed here once the child has it)
+    testing::ChildProcess process_;
 };
-
-std::string describe_status(int status) {
-    if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-    return "status " + std::to_string(status);
-}
 
 }  // namespace
 
