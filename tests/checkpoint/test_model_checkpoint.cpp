@@ -143,6 +143,29 @@ struct gated_ckpt : format::ckpt {
     }
 };
 
+// format::ckpt whose writer waits, before it reads a byte, until the test opens this gate (or 20 s pass):
+// training then goes on while a save has not read its records yet.
+struct ReadGate {
+    static inline std::mutex mutex;
+    static inline std::condition_variable cv;
+    static inline bool open = false;
+    static void set_open() {
+        std::lock_guard lock(mutex);
+        open = true;
+        cv.notify_all();
+    }
+};
+struct held_ckpt : format::ckpt {
+    static io::AtomicFile write_staged(const fs::path& path, std::span<const RecordView> records,
+                                      const WriteOptions& options = {}) {
+        {
+            std::unique_lock lock(ReadGate::mutex);
+            ReadGate::cv.wait_for(lock, std::chrono::seconds(20), [] { return ReadGate::open; });
+        }
+        return format::ckpt::write_staged(path, records, options);
+    }
+};
+
 }  // namespace
 
 TEST_CASE("CheckpointConfig applies MindSpore's defaults, precedence and validation", "[config]") {
@@ -325,7 +348,7 @@ TEST_CASE("async saves write the same bytes as synchronous ones and report the t
     }
     CHECK(ckpt.stats().saves == 5);  // steps 2, 4, 6, 8, 10: the last step was just saved
     CHECK(saved_at == std::vector<std::size_t>{2, 4, 6, 8, 10});  // each reported at its own step
-    CHECK(ckpt.stats().last_blocked > std::chrono::nanoseconds{0});  // a save copies the parameters, at least
+    CHECK(ckpt.stats().last_blocked > std::chrono::nanoseconds{0});  // a save takes some time, at least
     CHECK(ckpt.stats().blocked_total == sum);
     CHECK(ckpt.stats().blocked_max == max);
 }
@@ -351,6 +374,38 @@ TEST_CASE("an async save waits for the previous write's bytes, not for its fsync
     CHECK(files_in(dir.path) == std::set<std::string>{"lenet-1_3.ckpt", "lenet-1_4.ckpt", "lenet-graph.meta"});
     save_checkpoint(train_network(t.net, t.opt), dir.path / "now.ckpt");
     CHECK(bytes_of(dir.path / "lenet-1_4.ckpt") == bytes_of(dir.path / "now.ckpt"));
+}
+
+TEST_CASE("an async save reads Momentum's weights and moments in place: training goes on writing aside, and the "
+          "file holds the step it was taken at",
+          "[model_checkpoint][async]") {
+    TempDir sync_dir("mc_inplace_sync"), async_dir("mc_inplace_async");
+    auto ds = small_dataset(5);
+    {
+        Trainer t;
+        ModelCheckpoint<> ckpt("lenet", sync_dir.path, {.save_checkpoint_steps = 3});
+        t.model.train(1, ds, ckpt);
+    }
+    Trainer t;
+    ModelCheckpoint<held_ckpt> ckpt("lenet", async_dir.path, {.save_checkpoint_steps = 3, .async_save = true});
+    CheckpointStats at_step_3;
+    bool written_before_open = true;
+    AtStep after_save{3, [&] { at_step_3 = ckpt.stats(); }};
+    AtStep open{5, [&] {  // steps 4 and 5 have updated the network; the step-3 writer has read nothing yet
+                    written_before_open = fs::exists(async_dir.path / "lenet-1_3.ckpt");
+                    ReadGate::set_open();
+                }};
+    t.model.train(1, ds, ckpt, after_save, open);
+    CHECK_FALSE(written_before_open);
+    for (const char* name : {"lenet-1_3.ckpt", "lenet-1_5.ckpt"}) {
+        INFO(name);
+        CHECK(bytes_of(sync_dir.path / name) == bytes_of(async_dir.path / name));
+    }
+    // The training thread copied the optimizer's three scalars only: weights and moments were read in place.
+    std::size_t weights = 0;
+    visit_parameters(t.net, [&](std::string_view, auto& p) { weights += view_of(p).bytes.size(); });
+    CHECK(at_step_3.last_copied_bytes == 3 * 4);  // global_step, learning_rate, momentum
+    CHECK(at_step_3.last_in_place_bytes == 2 * weights);
 }
 
 TEST_CASE("stray temp files of dead writers are removed; latest_checkpoint passes over damaged files",

@@ -44,7 +44,7 @@ TEST_CASE("LeNet5's parameter lists name and print each Parameter as MindSpore d
     CHECK(printed(all.front()) == "Parameter (name=conv1.weight, shape=(6, 1, 5, 5), dtype=Float32, requires_grad=True)");
     CHECK(printed(all.at(3)) == "Parameter (name=fc1.bias, shape=(120,), dtype=Float32, requires_grad=True)");
     // a reference to the parameter's own memory
-    CHECK(all.front().value.bytes.data() == reinterpret_cast<std::byte*>(net.get<"conv1">().weight().value.data()));
+    CHECK(all.front().value().bytes.data() == reinterpret_cast<std::byte*>(net.get<"conv1">().weight().value.data()));
 
     // a child's lists keep the global names; parameters_and_names gives the path inside the child
     auto& fc1 = net.get<"fc1">();

@@ -35,7 +35,7 @@ struct CheckpointConfig {
     std::int64_t keep_checkpoint_max = 5;
     std::int64_t keep_checkpoint_per_n_minutes = 0;
     bool integrated_save = true;  // accepted: one process has no sliced parameters to merge
-    bool async_save = false;      // snapshot at the step boundary, write in the background
+    bool async_save = false;      // write in the background; see ModelCheckpoint::snapshot for what is copied
     std::optional<ParameterSource> saved_network{};  // save only this (e.g. the network, not the optimizer)
     std::vector<AppendInfoItem> append_info{};       // e.g. {"epoch_num", "step_num"}
     bool exception_save = false;  // write {prefix}-{epoch}_{step}_breakpoint.ckpt when training throws

@@ -1,11 +1,12 @@
 // ModelCheckpoint as MindSpore's callback: {prefix}-{epoch}_{step}.ckpt files during training, the _N
 // prefix for a new run in the same folder, retention that never deletes before the new file is durable,
-// async saves from one snapshot buffer, and a _breakpoint checkpoint when training throws.
+// async saves read in place from an optimizer writing aside, and a _breakpoint checkpoint when training throws.
 #pragma once
 
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,8 @@
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/checkpoint/trigger.hpp"
+#include "mindsave/core/aside_lease.hpp"
+#include "mindsave/core/concepts.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
 #include "mindsave/formats/concepts.hpp"
@@ -35,12 +39,15 @@
 namespace mindsave {
 
 // How much a ModelCheckpoint held up training: for async saves, the snapshot and any wait for the
-// previous write; for sync saves, the whole write.
+// previous write; for sync saves, the whole write. last_copied_bytes: what the last async save copied on
+// the training thread (the records an optimizer writing aside does not hold: statistics, scalars).
 struct CheckpointStats {
     std::size_t saves = 0;
     std::chrono::nanoseconds blocked_total{};
     std::chrono::nanoseconds blocked_max{};
     std::chrono::nanoseconds last_blocked{};
+    std::size_t last_copied_bytes = 0;
+    std::size_t last_in_place_bytes = 0;
 };
 
 // The extension of the training graph MindSpore writes beside the checkpoints ({prefix}-graph.meta).
@@ -144,9 +151,9 @@ public:
     const std::filesystem::path& latest_ckpt_file_name() const noexcept { return latest_; }
     const CheckpointStats& stats() const noexcept { return stats_; }
 
-    // A resumed run counts save intervals from its first step. With async_save, the snapshot buffers
-    // are allocated and touched now, in the background: the first save then costs a memcpy, not a
-    // page fault per 4 KiB on the training thread.
+    // A resumed run counts save intervals from its first step. With async_save, the optimizer's second
+    // buffers (when it writes aside) and the snapshot buffers for the rest are allocated and touched now,
+    // in the background: the first save then faults no page in on the training thread.
     template <class Ctx>
     void on_train_begin(Ctx& ctx) {
         if (!config_.exception_save_signals.empty()) signals_.install(config_.exception_save_signals, "ModelCheckpoint");
@@ -154,14 +161,27 @@ public:
             last_step_ = ctx.cur_step_num;
             trigger_.saved(trigger::Moment<Clock>{ctx.cur_step_num, Clock::now()});
         }
-        if (!config_.async_save || writer_.running() || !snapshot_.empty()) return;
-        std::vector<std::size_t> sizes;
+        if (!config_.async_save || writer_.running() || !snapshots_[0].records.empty()) return;
+        collect_aside_memory(ctx);
+        std::vector<std::size_t> sizes;  // of the records a save copies
+        std::size_t in_place = 0;
         with_views(ctx, [&](std::span<const RecordView> views) {
-            for (const auto& v : views) sizes.push_back(v.data.size());
+            for (const auto& v : views) {
+                const bool held = held_aside(v);
+                sizes.push_back(held ? 0 : v.data.size());
+                in_place += held ? v.data.size() : 0;
+            }
         });
-        writer_.start([this, sizes = std::move(sizes)](auto&&, auto&&) {
-            snapshot_.resize(sizes.size());
-            for (std::size_t i = 0; i < sizes.size(); ++i) snapshot_[i].data.assign(sizes[i], std::byte{0});
+        // With most bytes read in place, the small rest is copied into two buffer sets in turn, so a save
+        // waits for the writer before the last one, not for the last one itself.
+        snapshot_sets_ = in_place > 0 ? 2 : 1;
+        writer_.start([this, &opt = ctx.optimizer, sizes = std::move(sizes)](auto&&, auto&&) {
+            if constexpr (WritesAside<std::remove_cvref_t<decltype(opt)>>) opt.reserve_aside_buffers();
+            for (std::size_t k = 0; k < snapshot_sets_; ++k) {
+                auto& records = snapshots_[k].records;
+                records.resize(sizes.size());
+                for (std::size_t i = 0; i < sizes.size(); ++i) records[i].data.assign(sizes[i], std::byte{0});
+            }
         });
     }
 
@@ -212,6 +232,13 @@ public:
     }
 
 private:
+    // What an async save's writer reads: records with copied bytes, or (in_place[i] not empty) the name,
+    // dtype and shape of a tensor read in place from the optimizer's memory.
+    struct Snapshot {
+        std::vector<TensorRecord> records;
+        std::vector<std::span<const std::byte>> in_place;
+    };
+
     // {prefix}-graph.meta at the first step, as MindSpore writes it in graph mode; a network with
     // a layer the tracer does not know gets none (MindSpore's PyNative mode writes none either).
     template <class Ctx>
@@ -320,20 +347,33 @@ private:
         if (!config_.async_save) {
             write_now(ctx, path, /*keep=*/true);
         } else {
-            writer_.wait_for_room();  // the last writer is done with the snapshot; at most one other runs
-            snapshot(ctx);
-            writer_.start([this, path, t = now.now](auto&& release_snapshot, auto&& after_previous) {
+            writer_.wait_for_room();  // fewer writers than the limit run; an earlier one's error is raised here
+            const std::size_t set = next_set_;
+            next_set_ = (next_set_ + 1) % snapshot_sets_;
+            snapshot_gate_->wait_until_unread(static_cast<int>(set));  // the writer that last used this set
+            AsideLease copies(snapshot_gate_, static_cast<int>(set));
+            snapshot(ctx, snapshots_[set]);
+            writer_.start([this, path, t = now.now, set, copies = std::move(copies), lease = std::move(lease_)](
+                              auto&& release_snapshot, auto&& after_previous) mutable {
+                release_snapshot();  // the snapshot's buffers are held by the leases, not by the AsyncWriter
+                const Snapshot& snap = snapshots_[set];
                 RecordViews views;
-                views.reserve(snapshot_.size());
-                for (const auto& r : snapshot_) views.add(r);
+                views.reserve(snap.records.size());
+                for (std::size_t i = 0; i < snap.records.size(); ++i) {
+                    if (snap.in_place[i].empty()) views.add(snap.records[i]);
+                    else views.add(snap.records[i], snap.in_place[i]);
+                }
                 if constexpr (StagedFormat<Format>) {
                     auto file = Format::write_staged(path, views.views(), write_options());
-                    release_snapshot();  // the bytes are in the page cache; fsync and rename need no snapshot
-                    after_previous();    // files become durable, and old ones go, in save order
+                    lease.release();   // the bytes are in the page cache: the optimizer may write that memory
+                    copies.release();  // and the next save but one may refill these buffers
+                    after_previous();  // files become durable, and old ones go, in save order
                     file.commit();
                 } else {
                     after_previous();
                     write_file(path, views.views());
+                    lease.release();
+                    copies.release();
                 }
                 retain(path, t);
             });
@@ -348,28 +388,62 @@ private:
         trigger_.saved(now);
     }
 
-    // Copies the records into buffers kept from the previous snapshot: after the first save, no
-    // allocation and no page faults, so the training thread is held up by a memcpy only.
+    // The memory the optimizer leaves as it is after write_aside(), sorted for held_aside().
     template <class Ctx>
-    void snapshot(Ctx& ctx) {
+    void collect_aside_memory(Ctx& ctx) {
+        aside_.clear();
+        if constexpr (WritesAside<std::remove_cvref_t<decltype(ctx.optimizer)>>) {
+            ctx.optimizer.visit_aside_memory([&](std::span<const std::byte> m) {
+                if (!m.empty()) aside_.push_back(m);
+            });
+        }
+        std::sort(aside_.begin(), aside_.end(), [](auto a, auto b) { return a.data() < b.data(); });
+    }
+    bool held_aside(const RecordView& v) const {
+        if (v.is_string || v.data.empty()) return false;
+        const auto it = std::lower_bound(aside_.begin(), aside_.end(), v.data.data(),
+                                         [](std::span<const std::byte> m, const std::byte* p) { return m.data() < p; });
+        return it != aside_.end() && it->data() == v.data.data() && it->size() == v.data.size();
+    }
+
+    // The records of a save, for the background writer. An optimizer writing aside (Momentum) leaves its
+    // values and moments in place for the writer to read, under a lease; the rest (moving statistics, the
+    // step count, frozen parameters, append_info) is copied into buffers kept from the previous save, so
+    // after the first save the training thread is held up by a few small copies and no allocation.
+    template <class Ctx>
+    void snapshot(Ctx& ctx, Snapshot& snap) {
+        collect_aside_memory(ctx);
+        std::size_t copied = 0, in_place = 0;
         with_views(ctx, [&](std::span<const RecordView> views) {
-            snapshot_.resize(views.size());
+            snap.records.resize(views.size());
+            snap.in_place.resize(views.size());
             for (std::size_t i = 0; i < views.size(); ++i) {
-                auto& r = snapshot_[i];
+                auto& r = snap.records[i];
                 const auto& v = views[i];
                 r.name.assign(v.name);
                 r.dtype = v.dtype;
                 r.shape = v.shape;
+                snap.in_place[i] = {};
                 if (v.is_string) {
                     r.text = detail::utf32le_to_utf8(v.data);
                     r.data.clear();
+                } else if (held_aside(v)) {
+                    r.text.reset();
+                    snap.in_place[i] = v.data;
+                    in_place += v.data.size();
                 } else {
                     r.text.reset();
                     r.data.resize(v.data.size());
                     std::memcpy(r.data.data(), v.data.data(), v.data.size());
+                    copied += v.data.size();
                 }
             }
         });
+        if constexpr (WritesAside<std::remove_cvref_t<decltype(ctx.optimizer)>>) {
+            if (in_place > 0) lease_ = ctx.optimizer.write_aside();
+        }
+        stats_.last_copied_bytes = copied;
+        stats_.last_in_place_bytes = in_place;
     }
 
     // Deletes old files of this run once the new one is durable: keep_checkpoint_max newest, or one
@@ -434,12 +508,17 @@ private:
     bool graph_written_ = false;
     std::filesystem::path latest_;
     CheckpointStats stats_;
-    std::vector<TensorRecord> snapshot_;
+    std::array<Snapshot, 2> snapshots_;  // async saves fill them in turn (only the first when nothing is in place)
+    std::size_t snapshot_sets_ = 1, next_set_ = 0;
+    std::shared_ptr<detail::AsideGate> snapshot_gate_ = std::make_shared<detail::AsideGate>();  // their readers
+    std::vector<std::span<const std::byte>> aside_;  // what the optimizer writes aside, sorted
+    AsideLease lease_;                               // from snapshot() to the writer that reads in place
     std::vector<Saved> saved_;
     std::mutex retain_mutex_;
     SignalRequest signals_;  // CheckpointConfig::exception_save_signals, caught during train()
     // last: destroyed first, so its writers are joined while the snapshot and the rest still live
-    detail::AsyncWriter writer_{/*max_in_flight=*/2};
+    // three writers: one handing its bytes to the kernel while the two before it make theirs durable
+    detail::AsyncWriter writer_{/*max_in_flight=*/3};
 };
 
 }  // namespace mindsave

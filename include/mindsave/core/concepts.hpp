@@ -5,12 +5,14 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
 #include <xtensor/xtensor.hpp>
 
+#include "mindsave/core/aside_lease.hpp"
 #include "mindsave/core/parameter.hpp"
 #include "mindsave/core/tensor.hpp"
 
@@ -143,6 +145,24 @@ concept Loss = requires(L& l, const Tensor& logits, const Labels& labels, Tensor
 // own state (learning rate, moments, step count) by name like any parameter holder.
 template <class O>
 concept Optimizer = HasParameters<O> && requires(O& o) { o.step(); };
+
+namespace detail {
+struct MemoryProbe {
+    void operator()(std::span<const std::byte>) const {}
+};
+}  // namespace detail
+
+// An optimizer that can write aside, so a background save reads its state without a copy: after
+// lease = write_aside(), its next step() writes every new value and moment into a second buffer and takes
+// that buffer as the parameter's memory. The memory visit_aside_memory(f) listed before the call stays as
+// it was while the lease is held: a later step that needs it again waits for the lease's release.
+// reserve_aside_buffers() allocates and touches the second buffers ahead of time, on any thread.
+template <class O>
+concept WritesAside = Optimizer<O> && requires(O& o, const O& co, detail::MemoryProbe probe) {
+    o.reserve_aside_buffers();
+    { o.write_aside() } -> std::same_as<AsideLease>;
+    co.visit_aside_memory(probe);
+};
 
 // A dataset yields batches epoch by epoch; the order in epoch e depends only on (seed, e), so a
 // run can resume mid-way. next() reuses the buffers of the batch it fills.

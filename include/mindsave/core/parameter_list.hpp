@@ -19,18 +19,26 @@
 namespace mindsave {
 
 // One parameter as get_parameters() yields it: its global dotted name (MindSpore's Parameter.name,
-// "head.dense.weight" even when listed from net.get<"head">()), a view of its value, and its
-// requires_grad flag. Moving statistics (BatchNorm's moving_mean) are listed with requires_grad false,
-// as MindSpore lists them. A reference: valid while the network lives where it is.
+// "head.dense.weight" even when listed from net.get<"head">()), its value, and its requires_grad flag.
+// Moving statistics (BatchNorm's moving_mean) are listed with requires_grad false, as MindSpore lists
+// them. A reference: valid while the network lives where it is.
 class ParameterRef {
 public:
     std::string name;
-    TensorView value;
 
-    ParameterRef(std::string n, TensorView v, bool* flag) : name(std::move(n)), value(std::move(v)), flag_(flag) {}
+    template <class P>
+    ParameterRef(std::string n, P& p, bool* flag)
+        : name(std::move(n)), target_(&p), view_([](void* t) { return view_of(*static_cast<P*>(t)); }), flag_(flag) {
+        const TensorView v = view_of(p);
+        dtype_ = v.dtype;
+        shape_ = v.shape;
+    }
 
-    const Shape& shape() const noexcept { return value.shape; }
-    DType dtype() const noexcept { return value.dtype; }
+    // The parameter's memory as it is now: looked up on each call, since an optimizer writing aside
+    // (ModelCheckpoint's async_save) moves it to another buffer between steps.
+    TensorView value() const { return view_(target_); }
+    const Shape& shape() const noexcept { return shape_; }
+    DType dtype() const noexcept { return dtype_; }
     bool requires_grad() const noexcept { return flag_ && *flag_; }
     // Freezes or unfreezes the parameter (p.requires_grad = False). An optimizer built afterwards
     // leaves a frozen one alone, as MindSpore's built over trainable_params() does.
@@ -46,14 +54,18 @@ public:
     // Parameter (name=conv1.weight, shape=(6, 1, 5, 5), dtype=Float32, requires_grad=True)
     friend std::ostream& operator<<(std::ostream& os, const ParameterRef& p) {
         os << "Parameter (name=" << p.name << ", shape=(";
-        for (std::size_t i = 0; i < p.value.shape.size(); ++i) os << (i ? ", " : "") << p.value.shape[i];
-        if (p.value.shape.size() == 1) os << ',';  // a Python 1-tuple
-        return os << "), dtype=" << dtype_name(p.value.dtype) << ", requires_grad=" << (p.requires_grad() ? "True" : "False")
+        for (std::size_t i = 0; i < p.shape_.size(); ++i) os << (i ? ", " : "") << p.shape_[i];
+        if (p.shape_.size() == 1) os << ',';  // a Python 1-tuple
+        return os << "), dtype=" << dtype_name(p.dtype_) << ", requires_grad=" << (p.requires_grad() ? "True" : "False")
                   << ')';
     }
 
 private:
+    void* target_;
+    TensorView (*view_)(void*);
     bool* flag_;  // the Parameter's requires_grad; null for a statistic
+    DType dtype_;
+    Shape shape_;
 };
 
 namespace detail {
@@ -101,7 +113,7 @@ void for_each_parameter_ref(Obj& obj, ParameterFilter filter, F&& f) {
         const bool trainable = flag && *flag;
         if ((filter == ParameterFilter::trainable && !trainable) || (filter == ParameterFilter::untrainable && trainable))
             return;
-        f(local, ParameterRef(join_path(prefix, local), view_of(p), flag));
+        f(local, ParameterRef(join_path(prefix, local), p, flag));
     });
 }
 template <class Obj>

@@ -20,6 +20,10 @@ public:
     RecordViews& operator=(const RecordViews&) = delete;
 
     void add(const TensorRecord& r) { views_.push_back(r.is_string() ? r.view(&encoded_.emplace_back()) : r.view()); }
+    // r's name, dtype and shape with bytes held elsewhere (a tensor read in place).
+    void add(const TensorRecord& r, std::span<const std::byte> bytes) {
+        views_.push_back({r.name, r.dtype, r.shape, bytes, false});
+    }
 
     // Every parameter of holder whose name keep accepts, viewed in place (no copy of tensor bytes).
     template <HasParameters Holder, class Keep>

@@ -2,14 +2,23 @@
 // global_step [1] Int32, learning_rate and momentum 0-d Float32, moments.<param> like each parameter.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xtensor.hpp>
 
+#include "mindsave/core/aside_lease.hpp"
 #include "mindsave/core/concepts.hpp"
+#include "mindsave/core/parallel.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 
@@ -40,9 +49,10 @@ public:
         mindsave::visit_parameters(net, [&](std::string_view name, auto& p) {
             if constexpr (is_parameter<std::remove_cvref_t<decltype(p)>>::value) {
                 if (!p.requires_grad) return;
-                Slot s{std::string("moments.").append(name), p.value.data(), p.grad.data(), p.size(),
+                static_assert(std::is_same_v<std::remove_cvref_t<decltype(p.value.storage())>, Storage>);
+                Slot s{std::string("moments.").append(name), &p.value.storage(), p.grad.data(), p.size(),
                        name.find("beta") == std::string_view::npos && name.find("gamma") == std::string_view::npos,
-                       Tensor::from_shape(p.value.shape())};
+                       Tensor::from_shape(p.value.shape()), {}, {}};
                 s.moment.fill(0.0f);
                 slots_.push_back(std::move(s));
             }
@@ -53,11 +63,36 @@ public:
 
     void step() {
         const float lr = learning_rate_(), m = momentum_();
-        for (auto& s : slots_) {
-            if (weight_decay_ != 0.0f && s.decay) kernels::axpy(weight_decay_, s.value, s.grad, s.size);
-            kernels::apply_momentum(s.value, s.moment.data(), s.grad, lr, m, use_nesterov_, s.size);
-        }
+        const bool aside = std::exchange(write_aside_, false);
+        if (aside) gate_->wait_until_unread(1 - front_);  // a save still reading the other buffers
+        for (auto& s : slots_) update(s, lr, m, aside);
+        if (aside) front_ = 1 - front_;
         global_step_(0) += 1;
+    }
+
+    // Writing aside (WritesAside): ModelCheckpoint's async_save lets a background writer read the values and
+    // moments in place. The next step leaves them as they are and moves the state to the second buffers, so
+    // each parameter's memory changes address there (layers and parameter lists look it up anew). It costs
+    // a second copy of the values and moments in memory, and no copying time.
+    void reserve_aside_buffers() {
+        std::lock_guard lock(gate_->mutex);
+        for (auto& s : slots_) {
+            touch(s.value_aside, s.size);
+            touch(s.moment_aside, s.size);
+        }
+    }
+    [[nodiscard]] AsideLease write_aside() {
+        reserve_aside_buffers();  // a no-op once reserved
+        write_aside_ = true;
+        return AsideLease(gate_, front_);
+    }
+    // The memory of every value and moment as it is now: what write_aside() leaves as it is.
+    template <class F>
+    void visit_aside_memory(F&& f) const {
+        for (const auto& s : slots_) {
+            f(std::as_bytes(std::span<const float>(s.value->data(), s.size)));
+            f(std::as_bytes(std::span<const float>(s.moment.data(), s.size)));
+        }
     }
 
     // MindSpore's order: global_step, learning_rate, momentum, then moments.* in parameter order.
@@ -75,14 +110,55 @@ public:
     std::int32_t global_step() const noexcept { return global_step_(0); }
 
 private:
+    using Storage = std::remove_cvref_t<decltype(std::declval<Tensor&>().storage())>;
+    // A tensor this large, written aside, bypasses the caches: it would not stay there until the next
+    // forward anyway, and bypassing saves reading the lines first (a third more memory traffic).
+    static constexpr std::size_t stream_bytes = std::size_t{256} << 10;
+
     struct Slot {
         std::string name;  // "moments.<parameter path>"
-        float* value;
+        Storage* value;    // the parameter's storage: its buffer is swapped with value_aside by a step aside
         float* grad;
         std::size_t size;
         bool decay;
         Tensor moment;
+        Storage value_aside, moment_aside;  // empty until reserve_aside_buffers()
     };
+
+    // One parameter's update: in place, or aside into the second buffers, which then become the state.
+    // A large one is split over the thread pool in whole blocks (elementwise, so the split changes no bit).
+    void update(Slot& s, float lr, float m, bool aside) {
+        float* var = s.value->data();
+        float* moment = s.moment.data();
+        float* var_out = aside ? s.value_aside.data() : var;
+        float* moment_out = aside ? s.moment_aside.data() : moment;
+        const bool decay = weight_decay_ != 0.0f && s.decay;
+        const bool stream = aside && s.size * sizeof(float) >= stream_bytes;
+        auto run = [&](std::size_t i0, std::size_t i1) {
+            if (decay) kernels::axpy(weight_decay_, var + i0, s.grad + i0, i1 - i0);
+            kernels::apply_momentum_to(var_out + i0, moment_out + i0, var + i0, moment + i0, s.grad + i0, lr, m,
+                                       use_nesterov_, i1 - i0, stream);
+        };
+        constexpr std::size_t block = 4096;  // floats: 16 KiB, a multiple of every vector width
+        if (s.size < 16 * block) {
+            run(0, s.size);
+        } else {
+            parallel_for((s.size + block - 1) / block, [&](std::size_t b0, std::size_t b1, std::size_t) {
+                run(b0 * block, std::min(b1 * block, s.size));
+            }, /*grain=*/8);
+        }
+        if (aside) {
+            s.value->swap(s.value_aside);
+            s.moment.storage().swap(s.moment_aside);
+        }
+    }
+
+    // Allocated and written once, so the first step aside does not fault its pages in.
+    static void touch(Storage& buffer, std::size_t n) {
+        if (buffer.size() == n) return;
+        buffer.resize(n);
+        std::fill(buffer.begin(), buffer.end(), 0.0f);
+    }
 
     std::vector<Slot> slots_;
     xt::xtensor<std::int32_t, 1> global_step_;
@@ -90,6 +166,9 @@ private:
     xt::xtensor<float, 0> momentum_;
     float weight_decay_;
     bool use_nesterov_;
+    bool write_aside_ = false;
+    int front_ = 0;  // which of the two buffer sets holds the state (for the leases)
+    std::shared_ptr<detail::AsideGate> gate_ = std::make_shared<detail::AsideGate>();
 };
 
 }  // namespace mindsave

@@ -8,6 +8,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "mindsave/nn/kernels/gemm.hpp"
+#include "mindsave/nn/kernels/stream_store.hpp"
 
 namespace mindsave::kernels {
 
@@ -92,22 +93,40 @@ inline void axpy(float a, const float* x, float* y, std::size_t n) noexcept {
     for (; i < n; ++i) y[i] += a * x[i];
 }
 
-// MindSpore's ApplyMomentum: accum = accum * m + g; var -= lr * (nesterov ? g + accum * m : accum).
-inline void apply_momentum(float* var, float* accum, const float* grad, float lr, float m, bool nesterov,
-                           std::size_t n) noexcept {
+// MindSpore's ApplyMomentum, reading var and accum and writing the results to var_out and accum_out
+// (the same arrays, or others of the same size: an optimizer writing aside while a save reads the old ones):
+// accum = accum * m + g; var -= lr * (nesterov ? g + accum * m : accum). With stream, a large output
+// written aside goes around the caches (stream_store), so writing aside moves no more bytes than in place.
+inline void apply_momentum_to(float* var_out, float* accum_out, const float* var, const float* accum, const float* grad,
+                              float lr, float m, bool nesterov, std::size_t n, bool stream = false) noexcept {
     const fbatch vlr(lr), vm(m);
+    stream = stream && stream_aligned(var_out) && stream_aligned(accum_out);
     std::size_t i = 0;
     for (; i + simd_width <= n; i += simd_width) {
         const fbatch g = fbatch::load_unaligned(grad + i);
         const fbatch a = xsimd::fma(fbatch::load_unaligned(accum + i), vm, g);
-        a.store_unaligned(accum + i);
         const fbatch step = nesterov ? xsimd::fma(a, vm, g) : a;
-        xsimd::fnma(vlr, step, fbatch::load_unaligned(var + i)).store_unaligned(var + i);
+        const fbatch v = xsimd::fnma(vlr, step, fbatch::load_unaligned(var + i));
+        if (stream) {
+            stream_store(accum_out + i, a);
+            stream_store(var_out + i, v);
+        } else {
+            a.store_unaligned(accum_out + i);
+            v.store_unaligned(var_out + i);
+        }
     }
+    if (stream) stream_fence();
     for (; i < n; ++i) {
-        accum[i] = std::fma(accum[i], m, grad[i]);  // same rounding as the vector lanes
-        var[i] = std::fma(-lr, nesterov ? std::fma(accum[i], m, grad[i]) : accum[i], var[i]);
+        const float a = std::fma(accum[i], m, grad[i]);  // same rounding as the vector lanes
+        accum_out[i] = a;
+        var_out[i] = std::fma(-lr, nesterov ? std::fma(a, m, grad[i]) : a, var[i]);
     }
+}
+
+// ApplyMomentum in place.
+inline void apply_momentum(float* var, float* accum, const float* grad, float lr, float m, bool nesterov,
+                           std::size_t n) noexcept {
+    apply_momentum_to(var, accum, var, accum, grad, lr, m, nesterov, n);
 }
 
 }  // namespace mindsave::kernels
