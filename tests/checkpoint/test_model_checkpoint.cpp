@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -380,6 +381,7 @@ TEST_CASE("an async save reads Momentum's weights and moments in place: training
           "file holds the step it was taken at",
           "[model_checkpoint][async]") {
     TempDir sync_dir("mc_inplace_sync"), async_dir("mc_inplace_async");
+    ReadGate::open = false;
     auto ds = small_dataset(5);
     {
         Trainer t;
@@ -406,6 +408,38 @@ TEST_CASE("an async save reads Momentum's weights and moments in place: training
     visit_parameters(t.net, [&](std::string_view, auto& p) { weights += view_of(p).bytes.size(); });
     CHECK(at_step_3.last_copied_bytes == 3 * 4);  // global_step, learning_rate, momentum
     CHECK(at_step_3.last_in_place_bytes == 2 * weights);
+}
+
+TEST_CASE("a step that would write the memory an unfinished async save still reads waits for it: saves at every "
+          "step with their writers held give the files of a synchronous run",
+          "[model_checkpoint][async]") {
+    TempDir sync_dir("mc_lease_sync"), async_dir("mc_lease_async");
+    auto ds = small_dataset(4);
+    const CheckpointConfig every_step{.save_checkpoint_steps = 1, .keep_checkpoint_max = 10};
+    {
+        Trainer t;
+        ModelCheckpoint<> ckpt("lenet", sync_dir.path, every_step);
+        t.model.train(1, ds, ckpt);
+    }
+    ReadGate::open = false;
+    Trainer t;
+    auto config = every_step;
+    config.async_save = true;
+    ModelCheckpoint<held_ckpt> ckpt("lenet", async_dir.path, config);
+    // The writers of steps 1 and 2 wait at the gate; step 3 needs the buffers step 1's writer reads, so training
+    // stops there until this thread opens the gate. Had the lease been dropped early, step 3 would have
+    // overwritten what the first file was to hold.
+    std::thread opener([] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        ReadGate::set_open();
+    });
+    t.model.train(1, ds, ckpt);
+    opener.join();
+    REQUIRE(files_in(sync_dir.path) == files_in(async_dir.path));
+    for (const auto& name : files_in(sync_dir.path)) {
+        INFO(name);
+        CHECK(bytes_of(sync_dir.path / name) == bytes_of(async_dir.path / name));
+    }
 }
 
 TEST_CASE("stray temp files of dead writers are removed; latest_checkpoint passes over damaged files",

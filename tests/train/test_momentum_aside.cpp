@@ -1,5 +1,8 @@
 // Momentum writing aside (WritesAside), what ModelCheckpoint's async_save reads in place: the same
 // numbers as the update in place, the leased memory untouched, and a step that needs it waiting.
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -65,7 +68,66 @@ struct Leased {
 
 }  // namespace
 
+// One large parameter (more than the 65,536 floats a step splits over threads and streams when writing
+// aside, with an odd tail) beside a small one.
+struct Wide {
+    Parameter<1> big{std::array<std::size_t, 1>{70001}};
+    Parameter<1> gamma{std::array<std::size_t, 1>{9}};  // no weight decay, as MindSpore's decay_filter
+    template <class F>
+    void visit_parameters(F&& f) {
+        f(std::string_view("big"), big);
+        f(std::string_view("bn.gamma"), gamma);
+    }
+};
+
+// MindSpore's ApplyMomentum written out element by element, with weight decay first (nn.Momentum).
+void reference_step(std::vector<float>& var, std::vector<float>& accum, std::vector<float> grad, float lr, float m,
+                    float wd, bool nesterov) {
+    for (std::size_t i = 0; i < var.size(); ++i) {
+        grad[i] += wd * var[i];
+        accum[i] = std::fma(accum[i], m, grad[i]);
+        var[i] = std::fma(-lr, nesterov ? std::fma(accum[i], m, grad[i]) : accum[i], var[i]);
+    }
+}
+
 static_assert(WritesAside<Momentum>);
+
+TEST_CASE("Momentum's update of a large parameter, in place and written aside, equals ApplyMomentum element by "
+          "element",
+          "[optim][async]") {
+    for (const bool nesterov : {false, true}) {
+        INFO("use_nesterov " << nesterov);
+        Wide w;
+        for (std::size_t i = 0; i < w.big.size(); ++i) {
+            w.big.value(i) = static_cast<float>(i % 101) * 0.01f - 0.5f;
+            w.big.grad(i) = static_cast<float>(i % 37) * 0.003f - 0.05f;
+        }
+        for (std::size_t i = 0; i < w.gamma.size(); ++i) w.gamma.value(i) = 1.0f, w.gamma.grad(i) = 0.01f * i;
+        std::vector<float> var(w.big.value.begin(), w.big.value.end()), accum(var.size(), 0.0f);
+        const std::vector<float> grad(w.big.grad.begin(), w.big.grad.end());
+        std::vector<float> gvar(w.gamma.value.begin(), w.gamma.value.end()), gaccum(gvar.size(), 0.0f);
+        const std::vector<float> ggrad(w.gamma.grad.begin(), w.gamma.grad.end());
+        Momentum opt(w, {.learning_rate = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f, .use_nesterov = nesterov});
+        for (int step = 1; step <= 4; ++step) {
+            std::copy(grad.begin(), grad.end(), w.big.grad.begin());  // as backward writes them each step
+            std::copy(ggrad.begin(), ggrad.end(), w.gamma.grad.begin());
+            AsideLease lease;
+            if (step % 2 == 0) lease = opt.write_aside();  // steps 2 and 4 write aside (and stream)
+            opt.step();
+            lease.release();
+            reference_step(var, accum, grad, 0.1f, 0.9f, 0.01f, nesterov);
+            reference_step(gvar, gaccum, ggrad, 0.1f, 0.9f, 0.0f, nesterov);
+            INFO("step " << step);
+            REQUIRE(std::equal(var.begin(), var.end(), w.big.value.begin()));
+            REQUIRE(std::equal(gvar.begin(), gvar.end(), w.gamma.value.begin()));
+            std::vector<float> moment;
+            visit_parameters(opt, [&](std::string_view name, auto& t) {
+                if (name == "moments.big") moment.assign(t.begin(), t.end());
+            });
+            REQUIRE(moment == accum);
+        }
+    }
+}
 
 TEST_CASE("Momentum writing aside computes bit for bit what it computes in place, and leaves the leased memory "
           "as it was",

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <tuple>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -38,14 +39,17 @@
 
 namespace mindsave {
 
-// How much a ModelCheckpoint held up training: for async saves, the snapshot and any wait for the
-// previous write; for sync saves, the whole write. last_copied_bytes: what the last async save copied on
-// the training thread (the records an optimizer writing aside does not hold: statistics, scalars).
+// How much a ModelCheckpoint held up training. blocked: the saves themselves (for async saves, the copy of
+// what is not read in place and any wait for an earlier writer; for sync saves, the whole write).
+// optimizer_waited: with an optimizer writing aside, the time its steps waited for a writer still reading
+// the memory they were to write, in total. last_copied_bytes / last_in_place_bytes: what the last async
+// save copied on the training thread (statistics, scalars) and what its writer reads in place.
 struct CheckpointStats {
     std::size_t saves = 0;
     std::chrono::nanoseconds blocked_total{};
     std::chrono::nanoseconds blocked_max{};
     std::chrono::nanoseconds last_blocked{};
+    std::chrono::nanoseconds optimizer_waited{};
     std::size_t last_copied_bytes = 0;
     std::size_t last_in_place_bytes = 0;
 };
@@ -149,7 +153,13 @@ public:
     const std::string& prefix() const noexcept { return prefix_; }
     const std::filesystem::path& directory() const noexcept { return directory_; }
     const std::filesystem::path& latest_ckpt_file_name() const noexcept { return latest_; }
-    const CheckpointStats& stats() const noexcept { return stats_; }
+    const CheckpointStats& stats() const {
+        if (optimizer_gate_) {
+            std::lock_guard lock(optimizer_gate_->mutex);
+            stats_.optimizer_waited = optimizer_gate_->waited;
+        }
+        return stats_;
+    }
 
     // A resumed run counts save intervals from its first step. With async_save, the optimizer's second
     // buffers (when it writes aside) and the snapshot buffers for the rest are allocated and touched now,
@@ -173,8 +183,11 @@ public:
             }
         });
         // With most bytes read in place, the small rest is copied into two buffer sets in turn, so a save
-        // waits for the writer before the last one, not for the last one itself.
-        snapshot_sets_ = in_place > 0 ? 2 : 1;
+        // waits for the writer before the last one, not for the last one itself. When most is copied (a
+        // frozen backbone, an optimizer that cannot write aside), one set, as memory is then the cost.
+        std::size_t copied = 0;
+        for (auto n : sizes) copied += n;
+        snapshot_sets_ = in_place > copied ? 2 : 1;
         writer_.start([this, &opt = ctx.optimizer, sizes = std::move(sizes)](auto&&, auto&&) {
             if constexpr (WritesAside<std::remove_cvref_t<decltype(opt)>>) opt.reserve_aside_buffers();
             for (std::size_t k = 0; k < snapshot_sets_; ++k) {
@@ -353,7 +366,8 @@ private:
             snapshot_gate_->wait_until_unread(static_cast<int>(set));  // the writer that last used this set
             AsideLease copies(snapshot_gate_, static_cast<int>(set));
             snapshot(ctx, snapshots_[set]);
-            writer_.start([this, path, t = now.now, set, copies = std::move(copies), lease = std::move(lease_)](
+            AsideLease lease = std::move(lease_);  // released with the job, even if the job never starts
+            writer_.start([this, path, t = now.now, set, copies = std::move(copies), lease = std::move(lease)](
                               auto&& release_snapshot, auto&& after_previous) mutable {
                 release_snapshot();  // the snapshot's buffers are held by the leases, not by the AsyncWriter
                 const Snapshot& snap = snapshots_[set];
@@ -397,12 +411,15 @@ private:
                 if (!m.empty()) aside_.push_back(m);
             });
         }
-        std::sort(aside_.begin(), aside_.end(), [](auto a, auto b) { return a.data() < b.data(); });
+        std::sort(aside_.begin(), aside_.end(),
+                  [](auto a, auto b) { return std::less<const std::byte*>{}(a.data(), b.data()); });
     }
     bool held_aside(const RecordView& v) const {
         if (v.is_string || v.data.empty()) return false;
         const auto it = std::lower_bound(aside_.begin(), aside_.end(), v.data.data(),
-                                         [](std::span<const std::byte> m, const std::byte* p) { return m.data() < p; });
+                                         [](std::span<const std::byte> m, const std::byte* p) {
+                                             return std::less<const std::byte*>{}(m.data(), p);
+                                         });
         return it != aside_.end() && it->data() == v.data.data() && it->size() == v.data.size();
     }
 
@@ -440,7 +457,10 @@ private:
             }
         });
         if constexpr (WritesAside<std::remove_cvref_t<decltype(ctx.optimizer)>>) {
-            if (in_place > 0) lease_ = ctx.optimizer.write_aside();
+            if (in_place > 0) {
+                lease_ = ctx.optimizer.write_aside();
+                optimizer_gate_ = lease_.gate();
+            }
         }
         stats_.last_copied_bytes = copied;
         stats_.last_in_place_bytes = in_place;
@@ -507,8 +527,9 @@ private:
     std::size_t last_step_ = 0;
     bool graph_written_ = false;
     std::filesystem::path latest_;
-    CheckpointStats stats_;
-    std::array<Snapshot, 2> snapshots_;  // async saves fill them in turn (only the first when nothing is in place)
+    mutable CheckpointStats stats_;
+    std::shared_ptr<detail::AsideGate> optimizer_gate_;  // the gate of the optimizer's leases, for stats()
+    std::array<Snapshot, 2> snapshots_;  // async saves fill them in turn (only the first when most is copied)
     std::size_t snapshot_sets_ = 1, next_set_ = 0;
     std::shared_ptr<detail::AsideGate> snapshot_gate_ = std::make_shared<detail::AsideGate>();  // their readers
     std::vector<std::span<const std::byte>> aside_;  // what the optimizer writes aside, sorted

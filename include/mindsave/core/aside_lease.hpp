@@ -2,9 +2,11 @@
 // a lease per reader of one of the two buffer sets, and the wait the optimizer makes before reusing one.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 namespace mindsave {
 
@@ -15,10 +17,14 @@ struct AsideGate {
     std::mutex mutex;
     std::condition_variable released;
     int readers[2] = {0, 0};
+    std::chrono::nanoseconds waited{};  // in total, by steps that found their set still read
 
     void wait_until_unread(int set) {
         std::unique_lock lock(mutex);
+        if (readers[set] == 0) return;
+        const auto start = std::chrono::steady_clock::now();
         released.wait(lock, [&] { return readers[set] == 0; });
+        waited += std::chrono::steady_clock::now() - start;
     }
 };
 }  // namespace detail
@@ -46,6 +52,8 @@ public:
     ~AsideLease() { release(); }
 
     explicit operator bool() const noexcept { return gate_ != nullptr; }
+    // The gate this lease counts on, to ask later how long the optimizer waited for its readers.
+    const std::shared_ptr<detail::AsideGate>& gate() const noexcept { return gate_; }
 
     void release() noexcept {
         if (!gate_) return;

@@ -27,16 +27,21 @@ public:
     std::string name;
 
     template <class P>
-    ParameterRef(std::string n, P& p, bool* flag)
-        : name(std::move(n)), target_(&p), view_([](void* t) { return view_of(*static_cast<P*>(t)); }), flag_(flag) {
-        const TensorView v = view_of(p);
+    ParameterRef(std::string n, P& p, bool* flag) : name(std::move(n)), flag_(flag) {
+        if constexpr (std::is_same_v<std::remove_cv_t<P>, TensorView>) {
+            fixed_ = p;  // a view handed out for the visit only (ParameterSource): kept by value
+        } else {
+            target_ = &p;
+            view_ = [](void* t) { return view_of(*static_cast<P*>(t)); };
+        }
+        const TensorView v = value();
         dtype_ = v.dtype;
         shape_ = v.shape;
     }
 
     // The parameter's memory as it is now: looked up on each call, since an optimizer writing aside
     // (ModelCheckpoint's async_save) moves it to another buffer between steps.
-    TensorView value() const { return view_(target_); }
+    TensorView value() const { return target_ ? view_(target_) : fixed_; }
     const Shape& shape() const noexcept { return shape_; }
     DType dtype() const noexcept { return dtype_; }
     bool requires_grad() const noexcept { return flag_ && *flag_; }
@@ -61,8 +66,9 @@ public:
     }
 
 private:
-    void* target_;
-    TensorView (*view_)(void*);
+    void* target_ = nullptr;
+    TensorView (*view_)(void*) = nullptr;
+    TensorView fixed_{};
     bool* flag_;  // the Parameter's requires_grad; null for a statistic
     DType dtype_;
     Shape shape_;

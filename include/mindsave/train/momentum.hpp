@@ -76,15 +76,17 @@ public:
     // a second copy of the values and moments in memory, and no copying time.
     void reserve_aside_buffers() {
         std::lock_guard lock(gate_->mutex);
+        if (gate_.reserved) return;  // never again: steps then use the buffers without the lock
         for (auto& s : slots_) {
             touch(s.value_aside, s.size);
             touch(s.moment_aside, s.size);
         }
+        gate_.reserved = true;
     }
     [[nodiscard]] AsideLease write_aside() {
         reserve_aside_buffers();  // a no-op once reserved
         write_aside_ = true;
-        return AsideLease(gate_, front_);
+        return AsideLease(gate_.shared, front_);
     }
     // The memory of every value and moment as it is now: what write_aside() leaves as it is.
     template <class F>
@@ -168,7 +170,22 @@ private:
     bool use_nesterov_;
     bool write_aside_ = false;
     int front_ = 0;  // which of the two buffer sets holds the state (for the leases)
-    std::shared_ptr<detail::AsideGate> gate_ = std::make_shared<detail::AsideGate>();
+    // The readers of the two buffer sets. A copied Momentum gets a gate of its own: the original's
+    // leases say nothing about the copy's buffers.
+    struct Gate {
+        std::shared_ptr<detail::AsideGate> shared = std::make_shared<detail::AsideGate>();
+        bool reserved = false;  // guarded by shared->mutex
+        Gate() = default;
+        Gate(const Gate&) : Gate() {}
+        Gate& operator=(const Gate&) noexcept {  // keeps this gate; the slots' buffers come from the other
+            reserved = false;
+            return *this;
+        }
+        Gate(Gate&&) noexcept = default;
+        Gate& operator=(Gate&&) noexcept = default;
+        detail::AsideGate* operator->() const noexcept { return shared.get(); }
+    };
+    Gate gate_;
 };
 
 }  // namespace mindsave

@@ -13,7 +13,7 @@
 
 namespace mindsave::kernels {
 
-// Whether p can take stream_store (aligned to a whole batch; elsewhere store_stream falls back anyway).
+// Whether p can take stream_store: aligned to a whole batch, as every intrinsic and the fallback need.
 inline bool stream_aligned(const float* p) noexcept {
     return reinterpret_cast<std::uintptr_t>(p) % (simd_width * sizeof(float)) == 0;
 }
