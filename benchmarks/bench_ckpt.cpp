@@ -135,6 +135,7 @@ void interleave(benchmark::State& state, std::size_t bytes, Ours&& ours, Raw&& r
                 bool cold_heap = false) {
     double raw_total = 0, ours_total = 0;
     long ours_faults = 0, raw_faults = 0;
+    std::vector<double> ours_times, raw_times;  // per iteration: medians resist one slow fsync of a noisy disk
     std::size_t i = 0;
     for (auto _ : state) {
         double t_ours = 0, t_raw = 0;
@@ -155,7 +156,20 @@ void interleave(benchmark::State& state, std::size_t bytes, Ours&& ours, Raw&& r
         state.SetIterationTime(t_ours);
         ours_total += t_ours;
         raw_total += t_raw;
+        ours_times.push_back(t_ours);
+        raw_times.push_back(t_raw);
         ++i;
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        const std::size_t m = v.size() / 2;
+        return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+    };
+    if (!ours_times.empty()) {
+        state.counters["ours_median_ms"] = median(ours_times) * 1e3;
+        state.counters["raw_median_ms"] = median(raw_times) * 1e3;
+        state.counters["ours_max_ms"] = *std::max_element(ours_times.begin(), ours_times.end()) * 1e3;
+        state.counters["raw_max_ms"] = *std::max_element(raw_times.begin(), raw_times.end()) * 1e3;
     }
     const auto n = static_cast<double>(state.iterations());
     state.counters["file_bytes"] = static_cast<double>(bytes);
@@ -193,7 +207,7 @@ void BM_SaveResNet50(benchmark::State& state) {
     interleave(state, bytes.size(), [&] { save_checkpoint(w, ours_path); },
                [&] { raw_durable_write(raw_path, bytes); });
 }
-BENCHMARK(BM_SaveResNet50)->UseManualTime()->Iterations(6)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SaveResNet50)->UseManualTime()->Iterations(15)->Unit(benchmark::kMillisecond);
 
 // Saves left in the page cache (no fsync), as MindSpore's and PyTorch's saves are: against a raw
 // write + rename of the same bytes, no fsync either.
