@@ -365,8 +365,7 @@ private:
             next_set_ = (next_set_ + 1) % snapshot_sets_;
             snapshot_gate_->wait_until_unread(static_cast<int>(set));  // the writer that last used this set
             AsideLease copies(snapshot_gate_, static_cast<int>(set));
-            snapshot(ctx, snapshots_[set]);
-            AsideLease lease = std::move(lease_);  // released with the job, even if the job never starts
+            AsideLease lease = snapshot(ctx, snapshots_[set]);  // released with the job, even if it never starts
             writer_.start([this, path, t = now.now, set, copies = std::move(copies), lease = std::move(lease)](
                               auto&& release_snapshot, auto&& after_previous) mutable {
                 release_snapshot();  // the snapshot's buffers are held by the leases, not by the AsyncWriter
@@ -427,8 +426,9 @@ private:
     // values and moments in place for the writer to read, under a lease; the rest (moving statistics, the
     // step count, frozen parameters, append_info) is copied into buffers kept from the previous save, so
     // after the first save the training thread is held up by a few small copies and no allocation.
+    // Returns the optimizer's lease on what is read in place (empty when nothing is).
     template <class Ctx>
-    void snapshot(Ctx& ctx, Snapshot& snap) {
+    AsideLease snapshot(Ctx& ctx, Snapshot& snap) {
         collect_aside_memory(ctx);
         std::size_t copied = 0, in_place = 0;
         with_views(ctx, [&](std::span<const RecordView> views) {
@@ -441,29 +441,30 @@ private:
                 r.dtype = v.dtype;
                 r.shape = v.shape;
                 snap.in_place[i] = {};
+                r.text.reset();
                 if (v.is_string) {
                     r.text = detail::utf32le_to_utf8(v.data);
                     r.data.clear();
                 } else if (held_aside(v)) {
-                    r.text.reset();
                     snap.in_place[i] = v.data;
                     in_place += v.data.size();
                 } else {
-                    r.text.reset();
                     r.data.resize(v.data.size());
                     std::memcpy(r.data.data(), v.data.data(), v.data.size());
                     copied += v.data.size();
                 }
             }
         });
-        if constexpr (WritesAside<std::remove_cvref_t<decltype(ctx.optimizer)>>) {
-            if (in_place > 0) {
-                lease_ = ctx.optimizer.write_aside();
-                optimizer_gate_ = lease_.gate();
-            }
-        }
         stats_.last_copied_bytes = copied;
         stats_.last_in_place_bytes = in_place;
+        AsideLease lease;
+        if constexpr (WritesAside<std::remove_cvref_t<decltype(ctx.optimizer)>>) {
+            if (in_place > 0) {
+                lease = ctx.optimizer.write_aside();
+                optimizer_gate_ = lease.gate();
+            }
+        }
+        return lease;
     }
 
     // Deletes old files of this run once the new one is durable: keep_checkpoint_max newest, or one
@@ -533,7 +534,6 @@ private:
     std::size_t snapshot_sets_ = 1, next_set_ = 0;
     std::shared_ptr<detail::AsideGate> snapshot_gate_ = std::make_shared<detail::AsideGate>();  // their readers
     std::vector<std::span<const std::byte>> aside_;  // what the optimizer writes aside, sorted
-    AsideLease lease_;                               // from snapshot() to the writer that reads in place
     std::vector<Saved> saved_;
     std::mutex retain_mutex_;
     SignalRequest signals_;  // CheckpointConfig::exception_save_signals, caught during train()
