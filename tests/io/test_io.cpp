@@ -1,5 +1,6 @@
 // include/mindsave/io/: the protobuf wire reader's dims field (unpacked, packed, the rank cap that every
 // tensor-proto reader now shares), whole-file reads through read_at, and MappedFile.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -10,7 +11,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "mindsave/core/parallel.hpp"
 #include "mindsave/io/crc32.hpp"
+#include "mindsave/io/crc32_ahead.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/proto_builder.hpp"
 #include "mindsave/io/protobuf_wire.hpp"
@@ -127,4 +130,32 @@ TEST_CASE("crc32 gives zlib's CRC-32 at every length, alignment and starting val
         const auto half = length / 2;
         REQUIRE(io::crc32(piece.subspan(half), io::crc32(piece.first(half), start)) == io::crc32(piece, start));
     }
+}
+
+TEST_CASE("Crc32Ahead gives each piece's CRC-32 in any order of asking, on its own thread above its threshold "
+          "and inline below it, and stops cleanly when the writer leaves early", "[io][crc32]") {
+    std::vector<std::byte> bytes(io::Crc32Ahead::thread_min_bytes + 4096);
+    std::uint32_t state = 777;
+    for (auto& b : bytes) b = static_cast<std::byte>((state = state * 1664525u + 1013904223u) >> 24);
+    const auto pieces_of = [&](std::size_t total) {
+        std::vector<std::span<const std::byte>> pieces;
+        for (std::size_t at = 0, n = 1; at < total; at += n, n = n * 3 + 1) pieces.push_back(std::span(bytes).subspan(at, std::min(n, total - at)));
+        pieces.push_back({});  // an empty storage has CRC 0
+        return pieces;
+    };
+    const auto saved = num_threads();
+    for (const std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        for (const std::size_t total : {std::size_t{1000}, bytes.size()}) {  // below and above the threshold
+            const auto pieces = pieces_of(total);
+            io::Crc32Ahead crcs(pieces);
+            for (std::size_t i = pieces.size(); i-- > 0;) REQUIRE(crcs[i] == io::crc32(pieces[i]));  // last first
+            CHECK(crcs[pieces.size() - 1] == 0u);
+        }
+        {
+            io::Crc32Ahead abandoned(pieces_of(bytes.size()));  // asked for the first only, as a writer that threw
+            CHECK(abandoned[0] == io::crc32(std::span(bytes).first(1)));
+        }
+    }
+    set_num_threads(saved);
 }

@@ -23,6 +23,7 @@
 #include "mindsave/formats/mapped.hpp"
 #include "mindsave/formats/planned_read.hpp"
 #include "mindsave/formats/pth_pickle.hpp"
+#include "mindsave/io/crc32_ahead.hpp"
 #include "mindsave/io/file.hpp"
 #include "mindsave/io/zip.hpp"
 
@@ -152,7 +153,7 @@ struct pth {
         const std::vector<std::byte> pickle = pickle_state_dict(records);
         io::AtomicFile file(path);
         io::ZipWriter zip(&file, options.zip64_at);
-        add_entries(zip, records, pickle);
+        add_entries(zip, records, pickle, /*with_crc=*/true);
         zip.finish();
         file.commit(0644, options.durability);  // as torch.save leaves it: writable, so torch.save may overwrite it
     }
@@ -161,7 +162,7 @@ struct pth {
     static std::size_t serialized_size(std::span<const RecordView> records, const WriteOptions& options = {}) {
         const std::vector<std::byte> pickle = pickle_state_dict(records);
         io::ZipWriter zip(nullptr, options.zip64_at);
-        add_entries(zip, records, pickle);
+        add_entries(zip, records, pickle, /*with_crc=*/false);
         zip.finish();
         return static_cast<std::size_t>(zip.bytes_written());
     }
@@ -219,13 +220,25 @@ private:
         r.data = buffer;
     }
 
-    static void add_entries(io::ZipWriter& zip, std::span<const RecordView> records, const std::vector<std::byte>& pickle) {
+    // with_crc: the storages' CRC-32s are computed ahead of the writes, on a thread of their own
+    static void add_entries(io::ZipWriter& zip, std::span<const RecordView> records, const std::vector<std::byte>& pickle,
+                            bool with_crc) {
         const std::string base(archive_name);
         zip.add(base + "/data.pkl", pickle);
         zip.add(base + "/byteorder", std::as_bytes(std::span<const char>("little", 6)));
+        std::vector<std::span<const std::byte>> storages;
+        if (with_crc)
+            for (const auto& r : records)
+                if (!r.is_string) storages.push_back(r.data);
+        io::Crc32Ahead crcs(std::move(storages));
         std::size_t key = 0;
         for (const auto& r : records)
-            if (!r.is_string) zip.add(base + "/data/" + std::to_string(key++), r.data);
+            if (!r.is_string) {
+                const std::string name = base + "/data/" + std::to_string(key);
+                if (with_crc) zip.add(name, r.data, crcs[key]);
+                else zip.add(name, r.data, 0);
+                ++key;
+            }
         zip.add(base + "/version", std::as_bytes(std::span<const char>("3\n", 2)));
     }
 

@@ -189,9 +189,10 @@ public:
     // value on use zip64 fields (lower it only to test them).
     explicit ZipWriter(AtomicFile* file, std::uint64_t zip64_at = 0xffffffff) : file_(file), zip64_at_(zip64_at) {}
 
-    void add(std::string_view name, std::span<const std::byte> data) {
+    void add(std::string_view name, std::span<const std::byte> data) { add(name, data, file_ ? io::crc32(data) : 0); }
+    // The same with data's CRC-32 already computed (crc32_ahead.hpp).
+    void add(std::string_view name, std::span<const std::byte> data, std::uint32_t crc) {
         const std::uint64_t size = data.size();
-        const std::uint32_t crc = file_ ? io::crc32(data) : 0;
         const bool big_size = size >= zip64_at_, big_offset = offset_ >= zip64_at_;
         std::vector<std::byte> h;
         h.reserve(30 + name.size() + 20 + 4 + alignment);
