@@ -3,16 +3,18 @@
 # the demo's compile time) and prints one markdown table: ours, the peer or limit, their ratio, the target.
 """Usage: /usr/bin/python3 benchmarks/compare.py BUILD_DIR [--rounds N] [--only SECTIONS] [--json FILE]
 
-Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save} (cmake --build BUILD_DIR
---target bench_peak bench_lenet bench_ckpt bench_async_save), /usr/bin/python3 with python3-torch for the
+Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save,bench_resnet50} (cmake --build
+BUILD_DIR --target bench_peak bench_lenet bench_ckpt bench_async_save bench_resnet50), /usr/bin/python3 with python3-torch for the
 peer, and BUILD_DIR/compile_commands.json (or g++) for the compile time. Machines are shared and noisy, so
 every figure is set beside a peer or a physical limit measured in the same run, and the LeNet5 runs of
 mindsave and PyTorch alternate, round after round (--rounds); each side's figure is the median of its
 per-round medians. Missing benchmarks print as n/a. Exits non-zero only when a tool fails, never on a
 missed target.
 
-Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, compile
-(formats runs BUILD_DIR/tools/mindsave bench on a generated ResNet50-size set in ckpt, safetensors and pth).
+Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, resnet50, compile
+(formats runs BUILD_DIR/tools/mindsave bench on a generated ResNet50-size set in ckpt, safetensors and pth;
+resnet50 runs BUILD_DIR/benchmarks/bench_resnet50, its peer peers/resnet50_torch_bench.py at 1 and 2 threads,
+and OpenBLAS's cblas_sgemm on ResNet50's convolution shapes beside mindsave's packed product).
 
 The peer (peers/lenet_torch_bench.py, whose docstring says exactly what each figure includes) runs with
 OpenBLAS's AVX-512 kernels and as many OpenBLAS threads as torch threads; at 2 threads under both OpenMP
@@ -47,6 +49,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PEER = HERE / 'peers' / 'lenet_torch_bench.py'
+RESNET_PEER = HERE / 'peers' / 'resnet50_torch_bench.py'
 PEER_PYTHON = '/usr/bin/python3'  # sees Debian's python3-torch
 
 MACS = {'conv1': 6 * 28 * 28 * 1 * 5 * 5, 'conv2': 16 * 10 * 10 * 6 * 5 * 5,
@@ -63,6 +66,12 @@ IO_FRACTION = 0.8
 ASYNC_RATIO = 0.10
 ASYNC_MEMCPY = 0.25  # issue 17: training held per save <= 0.25x one memcpy of the parameters
 COMPILE_S = 30.0
+# Issue 16: ResNet50 at 224x224 against PyTorch, the product alone against the FMA peak and OpenBLAS.
+RESNET_INFER_RATIO = 1.2
+RESNET_TRAIN_RATIO = 1.0
+RESNET_TRAIN_SCALING = 1.8
+SGEMM_PEAK_FRACTION = 0.70
+SGEMM_OPENBLAS_RATIO = 1.0
 COMPILE_RUNS = 3
 
 # The peer at 2 threads runs under both OpenMP wait policies and counts its better one: spinning
@@ -179,6 +188,20 @@ def run_peer(threads, sections, seconds, wait='default', tuned_malloc=True, time
         return None
     if r.returncode != 0:
         fail(f'torch peer ({threads} threads, {sections}) exited with {r.returncode}: {r.stderr.strip()[-800:]}')
+        return None
+    return json.loads(r.stdout)
+
+
+def run_resnet_peer(threads, seconds):
+    """peers/resnet50_torch_bench.py in its own process, OpenBLAS free to pick its AVX-512 kernels; None on failure."""
+    env = dict(os.environ)
+    env.pop('OPENBLAS_CORETYPE', None)
+    env.pop('OPENBLAS_L2_SIZE', None)
+    cmd = [PEER_PYTHON, str(RESNET_PEER), '--threads', str(threads), '--seconds', str(seconds)]
+    log(f'torch ResNet50 peer: {shlex.join(cmd[1:])}')
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f'torch ResNet50 peer ({threads} threads) exited with {r.returncode}: {r.stderr.strip()[-800:]}')
         return None
     return json.loads(r.stdout)
 
@@ -468,6 +491,52 @@ def build_rows(results):
                 fmt_ms(c['held_ms']), fmt_ms(c['memcpy_all_ms']), fmt(c['held_ms'] / c['memcpy_all_ms'], '.2f', 'x'),
                 '–', '–')
 
+    # ResNet50 at 224x224 (bench_resnet50) against PyTorch (peers/resnet50_torch_bench.py), same threads
+    rn = results.get('resnet50')
+    if rn:
+        ours, peer = rn.get('ours', {}), rn.get('peer', {})
+        for batch in (1, 8):
+            for t in (1, 2):
+                o = ours.get(f'BM_ResNet50Inference/{batch}/{t}')
+                o_ips = o.get('items_per_second') if o else None
+                p = dig(peer.get(t), ('infer', str(batch)))
+                p_ips = batch / p['best_s'] if p else None
+                which = '' if not p else ('TorchScript' if p['best_s'] == p['torchscript_s'] else 'eager')
+                ratio = o_ips / p_ips if o_ips and p_ips else None
+                add(f'ResNet50 inference 224x224, batch {batch}, {t} thr, images/s (PyTorch best of eager and frozen '
+                    f'TorchScript: {which or "n/a"})', fmt(o_ips, '.2f'), fmt(p_ips, '.2f'), fmt(ratio, '.2f', 'x'),
+                    f'≥ {RESNET_INFER_RATIO}x', verdict(None if ratio is None else ratio >= RESNET_INFER_RATIO))
+                gf = o.get('GFLOPs') if o else None
+                add(f'… achieved GFLOP/s vs FMA peak, {t} thr (PyTorch: '
+                    f'{fmt(p_ips * 2 * 4.0895 if p_ips else None, ".1f")})', fmt(gf, '.1f'), fmt(fma[t], '.0f'),
+                    fmt(gf / fma[t] * 100 if gf and fma[t] else None, '.1f', '%'), '–', '–')
+        train = {}
+        for t in (1, 2):
+            o = ours.get(f'BM_ResNet50TrainStep/8/{t}')
+            o_s = ms(o) / 1e3 if o else None
+            train[t] = o_s
+            p_s = dig(peer.get(t), ('train', 'step_s'))
+            ratio = p_s / o_s if o_s and p_s else None
+            add(f'ResNet50 training step (Momentum, BatchNorm training), batch 8, {t} thr, s (PyTorch SGD+momentum)',
+                fmt(o_s, '.3f'), fmt(p_s, '.3f'), fmt(ratio, '.2f', 'x'), f'≥ {RESNET_TRAIN_RATIO}x',
+                verdict(None if ratio is None else ratio >= RESNET_TRAIN_RATIO))
+        scale = train[1] / train[2] if train[1] and train[2] else None
+        add('… training step, 2 thr vs 1 thr (ours)', fmt(train[2], '.3f'), fmt(train[1], '.3f'), fmt(scale, '.2f', 'x'),
+            f'≥ {RESNET_TRAIN_SCALING}x', verdict(None if scale is None else scale >= RESNET_TRAIN_SCALING))
+        for t in (1, 2):
+            i = 0
+            while (o := ours.get(f'BM_Sgemm/{i}/{t}')) is not None:
+                b = ours.get(f'BM_OpenBlasSgemm/{i}/{t}')
+                gf, bgf = o.get('GFLOPs'), b.get('GFLOPs') if b else None
+                frac = gf / fma[t] if gf and fma[t] else None
+                add(f'SGEMM {o.get("label", i)}, {t} thr, GFLOP/s vs OpenBLAS cblas_sgemm (FMA peak {fmt(fma[t], ".0f")}: '
+                    f'{fmt(frac * 100 if frac else None, ".0f", "%")})', fmt(gf, '.1f'), fmt(bgf, '.1f'),
+                    fmt(gf / bgf if gf and bgf else None, '.2f', 'x'),
+                    f'≥ {SGEMM_PEAK_FRACTION:.0%} peak{" at 1 thr" if t == 1 else ""} and ≥ {SGEMM_OPENBLAS_RATIO}x',
+                    verdict(None if not (gf and bgf) else
+                            (gf / bgf >= SGEMM_OPENBLAS_RATIO and (t != 1 or (frac or 0) >= SGEMM_PEAK_FRACTION))))
+                i += 1
+
     c = results.get('compile')
     runs = ', '.join(f'{x:.1f}' for x in c['runs_cpu_s']) if c else 'n/a'
     wall = fmt(c['wall_s'] if c else None, '.1f')
@@ -525,7 +594,7 @@ def main():
     ap.add_argument('build', type=Path, help='the CMake build folder')
     ap.add_argument('--rounds', type=int, default=3, help='alternating LeNet5 rounds, mindsave vs PyTorch')
     ap.add_argument('--peer-seconds', type=float, default=1.5, help='timed seconds per peer micro-benchmark')
-    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,compile')
+    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,resnet50,compile')
     ap.add_argument('--json', type=Path, help='also write every raw figure here')
     args = ap.parse_args()
     command = shlex.join(['/usr/bin/python3', os.path.relpath(sys.argv[0])] + sys.argv[1:])
@@ -561,6 +630,11 @@ def main():
             fail(f'{cli} bench: {e}')
     if 'async' in only:
         results['async'] = run_gbench(bench / 'bench_async_save')
+    if 'resnet50' in only:   # ours, then the peer at 1 and 2 threads (each takes a minute or two)
+        env_blas = {k: os.environ.pop(k) for k in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE') if k in os.environ}
+        results['resnet50'] = {'ours': run_gbench(bench / 'bench_resnet50'),
+                               'peer': {t: run_resnet_peer(t, 3.0) for t in (1, 2)}}
+        os.environ.update(env_blas)
     if 'compile' in only:
         results['compile'] = compile_time(args.build)
     if 'peak' in only:   # again at the end: the limit is the better of the two (noise only lowers it)
