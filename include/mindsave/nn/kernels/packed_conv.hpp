@@ -31,8 +31,8 @@ struct Im2colB {
 
 private:
     struct Tap {
-        const float* plane;                // input channel c
-        std::ptrdiff_t ki, kj;             // kernel offsets minus padding
+        const float* plane;     // input channel c
+        std::ptrdiff_t ki, kj;  // kernel offsets minus padding
     };
     Tap tap_of(std::size_t k) const noexcept {
         const std::size_t K = g->kernel, c = k / (K * K), ki = k / K % K, kj = k % K;

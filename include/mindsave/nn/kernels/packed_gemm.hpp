@@ -63,17 +63,22 @@ struct MatrixB {
             }
             return;
         }
-        // transposed: read along the stored rows (j), write with stride NR
+        // transposed: read along the stored rows (j), write with stride NR, 16 values of k at a time so the
+        // lines written stay in L1 (a panel's kc lines at once thrash it: packing all of layer4's 3x3
+        // weights, 9 MiB, took 1.31 ms that way and 0.82 ms this way)
+        constexpr std::size_t KB = 16;
         for (std::size_t q = 0; q < panels; ++q) {
             const std::size_t n = std::min(NR, nc - q * NR);
             float* panel = dst + q * kc * NR;
-            for (std::size_t c = 0; c < n; ++c) {
-                const float* col = data + static_cast<std::ptrdiff_t>(j0 + q * NR + c) * col_stride +
-                                   static_cast<std::ptrdiff_t>(k0) * row_stride;
-                for (std::size_t k = 0; k < kc; ++k) panel[k * NR + c] = col[static_cast<std::ptrdiff_t>(k) * row_stride];
+            for (std::size_t kb = 0; kb < kc; kb += KB) {
+                const std::size_t ke = std::min(kc, kb + KB);
+                for (std::size_t c = 0; c < n; ++c) {
+                    const float* col = data + static_cast<std::ptrdiff_t>(j0 + q * NR + c) * col_stride +
+                                       static_cast<std::ptrdiff_t>(k0) * row_stride;
+                    for (std::size_t k = kb; k < ke; ++k) panel[k * NR + c] = col[static_cast<std::ptrdiff_t>(k) * row_stride];
+                }
+                for (std::size_t k = kb; k < ke; ++k) std::fill(panel + k * NR + n, panel + (k + 1) * NR, 0.0f);
             }
-            for (std::size_t c = n; c < NR; ++c)
-                for (std::size_t k = 0; k < kc; ++k) panel[k * NR + c] = 0.0f;
         }
     }
 };
