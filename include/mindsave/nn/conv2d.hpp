@@ -106,7 +106,8 @@ public:
             ensure_shape(out_, {parts, kernels::direct_conv_scratch(g, Out)});
         }
         const std::size_t Pp = padded(P);
-        if (direct_ != kernels::DirectConv::none || N < num_threads() || columns_in_place(Pp)) return true;  // no columns
+        split_products_ = N < num_threads();  // decided once here, not per sample under the pool's lock
+        if (direct_ != kernels::DirectConv::none || split_products_ || columns_in_place(Pp)) return true;  // no columns
         ensure_shape(col_, {parts, R, Pp});
         if (Pp != P) ensure_shape(out_, {parts, Out, Pp});
         return true;
@@ -127,7 +128,7 @@ public:
             return;
         }
         const auto w = kernels::row_major(weight_.value.data(), R);
-        if (x.shape()[0] < num_threads()) {
+        if (split_products_) {
             // Fewer samples than threads (batch 1 inference): each product split over the threads, its
             // columns packed block by block from the input itself (a 1x1 convolution's are its input).
             const bool plain = K == 1 && Stride == 1 && g.pad_top == 0 && g.pad_left == 0;
@@ -376,6 +377,7 @@ private:
     Parameter<1> bias_;
     kernels::ConvGeometry geometry_{};
     kernels::DirectConv direct_ = kernels::DirectConv::none;  // forward's path for the current input
+    bool split_products_ = false;  // fewer samples than threads: each product split over them (forward_samples)
     Tensor packed_;               // by_channel: weights [R, Outp] by tap, then the bias row
     Tensor wacc_;                 // per part: the direct weight gradient's lane-wise sums
     kernels::DirectConv wgrad_ = kernels::DirectConv::none;  // backward's weight gradient (none: by columns)

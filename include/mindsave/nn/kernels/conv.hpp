@@ -26,6 +26,17 @@ inline void add_row(float* out, const float* in, std::size_t n) noexcept {
 }
 }  // namespace detail
 
+namespace detail {
+// Output columns [lo, hi) of a row whose input column ow * S + dj lies inside [0, W), within [0, OW).
+struct ColumnSpan {
+    std::ptrdiff_t lo, hi;
+};
+inline ColumnSpan inside_columns(std::ptrdiff_t dj, std::ptrdiff_t S, std::ptrdiff_t W, std::ptrdiff_t OW) noexcept {
+    const std::ptrdiff_t hi = std::min(W - dj <= 0 ? 0 : (W - dj - 1) / S + 1, OW);
+    return {std::min(dj >= 0 ? 0 : (-dj + S - 1) / S, hi), hi};
+}
+}  // namespace detail
+
 struct ConvGeometry {
     std::size_t channels, height, width;  // input, one sample
     std::size_t kernel, stride;
@@ -82,11 +93,7 @@ inline void im2col(const float* x, const ConvGeometry& g, float* col, std::size_
                 float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * ld;
                 std::fill(row + g.col_cols(), row + width, 0.0f);
                 const auto dj = static_cast<std::ptrdiff_t>(kj) - static_cast<std::ptrdiff_t>(g.pad_left);
-                // output columns whose input column ow*S + dj lies inside [0, W)
-                std::ptrdiff_t ow_lo = dj >= 0 ? 0 : (-dj + S - 1) / S;
-                std::ptrdiff_t ow_hi = W - dj <= 0 ? 0 : (W - dj - 1) / S + 1;
-                ow_hi = std::min<std::ptrdiff_t>(ow_hi, static_cast<std::ptrdiff_t>(g.out_width));
-                ow_lo = std::min(ow_lo, ow_hi);
+                const auto [ow_lo, ow_hi] = detail::inside_columns(dj, S, W, static_cast<std::ptrdiff_t>(g.out_width));
                 for (std::size_t oh = 0; oh < g.out_height; ++oh) {
                     float* out = row + oh * g.out_width;
                     const auto ih = static_cast<std::ptrdiff_t>(oh) * S + static_cast<std::ptrdiff_t>(ki) -
@@ -217,9 +224,7 @@ inline void col2im_add(const float* col, const ConvGeometry& g, float* dx, std::
             for (std::size_t kj = 0; kj < g.kernel; ++kj) {
                 const float* row = col + ((c * g.kernel + ki) * g.kernel + kj) * ld;
                 const auto dj = static_cast<std::ptrdiff_t>(kj) - static_cast<std::ptrdiff_t>(g.pad_left);
-                std::ptrdiff_t ow_lo = dj >= 0 ? 0 : (-dj + S - 1) / S;
-                std::ptrdiff_t ow_hi = W - dj <= 0 ? 0 : (W - dj - 1) / S + 1;
-                ow_hi = std::min<std::ptrdiff_t>(ow_hi, static_cast<std::ptrdiff_t>(g.out_width));
+                const auto [ow_lo, ow_hi] = detail::inside_columns(dj, S, W, static_cast<std::ptrdiff_t>(g.out_width));
                 for (std::size_t oh = 0; oh < g.out_height; ++oh) {
                     const auto ih = static_cast<std::ptrdiff_t>(oh) * S + static_cast<std::ptrdiff_t>(ki) -
                                     static_cast<std::ptrdiff_t>(g.pad_top);

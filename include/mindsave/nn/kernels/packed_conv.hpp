@@ -54,10 +54,10 @@ private:
                 std::fill(o, o + count, 0.0f);
                 continue;
             }
-            // output columns [lo, hi) of this row read inside the input: iw = ow * S + kj in [0, W)
+            // the columns read inside the input, cut to this piece [first, last) of the row
             const auto first = static_cast<std::ptrdiff_t>(ow), last = first + static_cast<std::ptrdiff_t>(count);
-            const std::ptrdiff_t lo = std::clamp<std::ptrdiff_t>(t.kj >= 0 ? 0 : (-t.kj + S - 1) / S, first, last);
-            const std::ptrdiff_t hi = std::clamp<std::ptrdiff_t>(W - t.kj <= 0 ? 0 : (W - t.kj - 1) / S + 1, lo, last);
+            const auto inside = detail::inside_columns(t.kj, S, W, static_cast<std::ptrdiff_t>(OW));
+            const std::ptrdiff_t lo = std::clamp(inside.lo, first, last), hi = std::clamp(inside.hi, lo, last);
             const float* in = t.plane + ih * W + t.kj;
             std::fill(o, o + (lo - first), 0.0f);
             if (S == 1) std::copy(in + lo, in + hi, o + (lo - first));
