@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <string>
@@ -853,4 +854,106 @@ TEST_CASE("next reuses the batch buffers across steps and epochs", "[pipeline]")
         }
     }
     CHECK(steps == 9);
+}
+
+// ---------------------------------------------------------------- repeat, shard, random transforms
+
+TEST_CASE("shard() takes MindSpore's DistributedSampler indices: every num_shards-th, wrapping to fill", "[pipeline][shard]") {
+    // Worked by hand for 10 samples on 4 shards: ceil(10 / 4) = 3 each, shard k visits k, k + 4, k + 8 (mod 10).
+    const std::vector<std::vector<std::int32_t>> expected{{0, 4, 8}, {1, 5, 9}, {2, 6, 0}, {3, 7, 1}};
+    for (std::size_t k = 0; k < 4; ++k) {
+        auto d = Pipeline<>(counting_samples(10)).shard(4, k).batch(2);
+        CHECK(d.get_dataset_size() == 2);
+        CHECK(epoch_labels(d, 0) == expected[k]);
+    }
+    // An even split has no wrap; one shard is the whole set.
+    auto even = Pipeline<>(counting_samples(6)).shard(3, 2).batch(5);
+    CHECK(epoch_labels(even, 0) == std::vector<std::int32_t>{2, 5});
+    auto whole = Pipeline<>(counting_samples(5)).shard(1, 0).batch(5);
+    CHECK(epoch_labels(whole, 0) == std::vector<std::int32_t>{0, 1, 2, 3, 4});
+    CHECK_THROWS_AS(Pipeline<>(counting_samples(5)).shard(0, 0), ConfigError);
+    CHECK_THROWS_AS(Pipeline<>(counting_samples(5)).shard(2, 2), ConfigError);
+}
+
+TEST_CASE("Shuffled shards of one epoch partition the samples and draw a new order each epoch", "[pipeline][shard]") {
+    const std::size_t n = 103, shards = 4;
+    std::vector<std::vector<std::int32_t>> first_epoch;
+    for (std::size_t epoch = 0; epoch < 3; ++epoch) {
+        std::vector<std::int32_t> all;
+        for (std::size_t k = 0; k < shards; ++k) {
+            auto d = Pipeline<>(counting_samples(n)).shard(shards, k, true, 42).batch(7);
+            const auto labels = epoch_labels(d, epoch);
+            CHECK(labels.size() == 26);  // ceil(103 / 4)
+            if (epoch == 0) first_epoch.push_back(labels);
+            else CHECK(labels != first_epoch[k]);
+            all.insert(all.end(), labels.begin(), labels.end());
+        }
+        // 104 slots for 103 samples: every sample once, and one sample again (the wrap).
+        std::sort(all.begin(), all.end());
+        const auto dup = std::adjacent_find(all.begin(), all.end());
+        REQUIRE(dup != all.end());
+        all.erase(dup);
+        CHECK(is_permutation_of_iota(all, n));
+    }
+    // The same arguments give the same shard in a fresh pipeline (every rank computes it alone).
+    auto again = Pipeline<>(counting_samples(n)).shard(shards, 2, true, 42).batch(7);
+    CHECK(epoch_labels(again, 0) == first_epoch[2]);
+}
+
+TEST_CASE("repeat() visits the samples again, reshuffling each repetition of a shuffled pipeline", "[pipeline][repeat]") {
+    auto plain = Pipeline<>(counting_samples(5)).take(3).repeat(2).batch(4);
+    CHECK(plain.get_dataset_size() == 2);
+    CHECK(epoch_labels(plain, 0) == std::vector<std::int32_t>{0, 1, 2, 0, 1, 2});
+
+    auto shuffled = Pipeline<>(counting_samples(20)).shuffle(20, 5).repeat(3).batch(60);
+    const auto e0 = epoch_labels(shuffled, 0);
+    REQUIRE(e0.size() == 60);
+    const std::vector<std::int32_t> r0(e0.begin(), e0.begin() + 20), r1(e0.begin() + 20, e0.begin() + 40);
+    CHECK(is_permutation_of_iota(r0, 20));
+    CHECK(is_permutation_of_iota(r1, 20));
+    CHECK(r0 != r1);
+    CHECK(epoch_labels(shuffled, 1) != e0);
+    CHECK(epoch_labels(shuffled, 0) == e0);  // replayable
+
+    // Batches repeated: repetition r of epoch e is the batched epoch e * count + r.
+    auto batched = Pipeline<>(counting_samples(7)).shuffle(7, 1).batch(3, true);
+    auto twice = batched.repeat(2);
+    CHECK(twice.get_dataset_size() == 4);
+    auto a = epoch_labels(batched, 2), b = epoch_labels(batched, 3);
+    a.insert(a.end(), b.begin(), b.end());
+    CHECK(epoch_labels(twice, 1) == a);
+    CHECK_THROWS_AS(twice.take(1), ConfigError);
+    CHECK_THROWS_AS(Pipeline<>(counting_samples(4)).repeat(0), ConfigError);
+    CHECK_THROWS_AS(Pipeline<>(counting_samples(4)).repeat(2).split({0.5, 0.5}), ConfigError);
+}
+
+namespace {
+// A random transform that records the seed it was given for each sample.
+struct SeedRecorder {
+    std::shared_ptr<std::vector<std::uint64_t>> seeds = std::make_shared<std::vector<std::uint64_t>>();
+    template <class In>
+    using output_t = In;
+    template <class In>
+    void operator()(const Image<In>& in, Image<In>& out, std::uint64_t seed) {
+        seeds->push_back(seed);
+        out = in;
+    }
+};
+}  // namespace
+
+TEST_CASE("A random transform gets a seed per sample that repeats when its epoch is replayed", "[pipeline][random]") {
+    static_assert(RandomTransformOn<SeedRecorder, std::uint8_t>);
+    static_assert(TransformOn<SeedRecorder, std::uint8_t>);
+    SeedRecorder rec;
+    auto d = Pipeline<>(counting_samples(6)).map(rec, vision::Rescale{}).batch(4);
+    epoch_labels(d, 0);
+    const std::vector<std::uint64_t> first = *rec.seeds;
+    REQUIRE(first.size() == 6);
+    CHECK(std::set<std::uint64_t>(first.begin(), first.end()).size() == 6);
+    rec.seeds->clear();
+    epoch_labels(d, 1);
+    CHECK(*rec.seeds != first);
+    rec.seeds->clear();
+    epoch_labels(d, 0);
+    CHECK(*rec.seeds == first);
 }

@@ -117,6 +117,14 @@ public:
         if (shuffle) static_cast<Pipeline<>&>(*this) = Pipeline<>::shuffle(std::max<std::size_t>(samples().count, 1), seed);
     }
 
+    // The samples of this process when num_shards processes share the set (MindSpore's num_shards /
+    // shard_id): see Pipeline::shard. shuffle permutes every epoch by (seed, epoch), alike on every shard.
+    MnistDataset(const std::filesystem::path& dataset_dir, std::string_view usage, bool shuffle, std::uint64_t seed,
+                 std::size_t num_shards, std::size_t shard_id)
+        : Pipeline<>(detail::load_mnist(dataset_dir, usage)) {
+        static_cast<Pipeline<>&>(*this) = Pipeline<>::shard(num_shards, shard_id, shuffle, seed);
+    }
+
     std::size_t size() const noexcept { return samples().count; }
     std::size_t height() const noexcept { return samples().height; }
     std::size_t width() const noexcept { return samples().width; }
@@ -130,6 +138,8 @@ public:
         check(i);
         return samples().labels[i];
     }
+
+    const SampleArrays& samples() const noexcept { return static_cast<const ArraySource&>(source()).arrays(); }
 
 private:
     void check(std::size_t i) const {

@@ -1,4 +1,4 @@
-// MindSpore's dataset pipeline over samples held in memory: map, shuffle, take, split and batch.
+// MindSpore's dataset pipeline over a sample source: map, shuffle, take, repeat, shard, split and batch.
 // The batched result models mindsave::Dataset; an epoch's order depends only on (seed, epoch).
 #pragma once
 
@@ -21,18 +21,10 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/rng.hpp"
 #include "mindsave/core/tensor.hpp"
+#include "mindsave/data/source.hpp"
 #include "mindsave/data/transforms.hpp"
 
 namespace mindsave::data {
-
-// Samples in memory: count images of height x width x channels uint8 (HWC) and their labels.
-struct SampleArrays {
-    std::size_t count = 0, height = 0, width = 0, channels = 1;
-    std::vector<std::uint8_t> images;
-    std::vector<std::int32_t> labels;
-
-    std::size_t image_size() const noexcept { return height * width * channels; }
-};
 
 namespace detail {
 
@@ -64,38 +56,60 @@ inline void buffer_shuffle(std::vector<std::uint32_t>& order, std::size_t buffer
     }
 }
 
-// Which samples a pipeline visits, in what order: a base subset (from split), then take and
-// shuffle steps in call order. Sample data is shared and never copied.
+// MindSpore's DistributedSampler for one shard of an epoch's order: ceil(n / num_shards) samples, the
+// k-th being order[(k * num_shards + shard_id) mod n], so the last shards wrap to the start when n is
+// not a multiple (every shard has the same count, as every rank must run the same number of steps).
+// With shuffle, order is first permuted by (seed, epoch), the same permutation on every shard.
+inline void take_shard(std::vector<std::uint32_t>& order, std::size_t num_shards, std::size_t shard_id,
+                       std::vector<std::uint32_t>& buffer) {
+    const std::size_t n = order.size();
+    if (n == 0) return;
+    const std::size_t per = (n + num_shards - 1) / num_shards;
+    buffer.resize(per);
+    for (std::size_t k = 0; k < per; ++k) buffer[k] = order[(k * num_shards + shard_id) % n];
+    order.swap(buffer);
+}
+
+// Which samples a pipeline visits, in what order: a base subset (from split), then take, shuffle,
+// shard and repeat steps in call order. Sample data is shared and never copied.
 class SampleOrder {
 public:
     struct Step {
-        enum Kind : std::uint8_t { take, shuffle } kind;
-        std::size_t count;  // take: samples kept; shuffle: buffer size
-        std::uint64_t seed;
+        enum Kind : std::uint8_t { take, shuffle, shard, repeat } kind;
+        std::size_t count;  // take: samples kept; shuffle: buffer size; shard: num_shards; repeat: times
+        std::uint64_t seed = 0;
+        std::size_t shard_id = 0;
+        bool shuffle_shards = false;
     };
 
-    explicit SampleOrder(std::shared_ptr<const SampleArrays> samples) : samples_(std::move(samples)) {
-        const SampleArrays& s = *samples_;
-        if (s.images.size() != s.count * s.image_size() || s.labels.size() != s.count)
-            throw ShapeError("SampleArrays of " + std::to_string(s.count) + " samples of " + std::to_string(s.height) +
-                             "x" + std::to_string(s.width) + "x" + std::to_string(s.channels) + " need " +
-                             std::to_string(s.count * s.image_size()) + " image bytes and " +
-                             std::to_string(s.count) + " labels, got " + std::to_string(s.images.size()) + " and " +
-                             std::to_string(s.labels.size()));
-        if (s.count > std::numeric_limits<std::uint32_t>::max())
-            throw ShapeError("a pipeline holds at most 2^32-1 samples, got " + std::to_string(s.count));
+    explicit SampleOrder(std::shared_ptr<const SampleSource> source) : source_(std::move(source)) {
+        if (source_->size() > std::numeric_limits<std::uint32_t>::max())
+            throw ShapeError("a pipeline holds at most 2^32-1 samples, got " + std::to_string(source_->size()));
     }
 
-    const SampleArrays& samples() const noexcept { return *samples_; }
+    const SampleSource& source() const noexcept { return *source_; }
+    const std::shared_ptr<const SampleSource>& source_ptr() const noexcept { return source_; }
 
     std::size_t size() const noexcept {
-        std::size_t n = subset_ ? subset_->size() : samples_->count;
-        for (const Step& s : steps_)
+        std::size_t n = subset_ ? subset_->size() : source_->size();
+        for (const Step& s : steps_) {
             if (s.kind == Step::take) n = std::min(n, s.count);
+            else if (s.kind == Step::shard) n = (n + s.count - 1) / s.count;
+            else if (s.kind == Step::repeat) n *= s.count;
+        }
         return n;
     }
     bool shuffled() const noexcept {
-        return std::any_of(steps_.begin(), steps_.end(), [](const Step& s) { return s.kind == Step::shuffle; });
+        return std::any_of(steps_.begin(), steps_.end(), [](const Step& s) {
+            return s.kind == Step::shuffle || (s.kind == Step::shard && s.shuffle_shards);
+        });
+    }
+    // Samples per epoch counting each index once (less than size() after repeat or a wrapping shard).
+    std::size_t distinct_size() const {
+        std::vector<std::uint32_t> order, buffer;
+        fill(0, order, buffer);
+        std::sort(order.begin(), order.end());
+        return static_cast<std::size_t>(std::unique(order.begin(), order.end()) - order.begin());
     }
 
     SampleOrder then(Step step) const {
@@ -104,33 +118,61 @@ public:
         return o;
     }
     SampleOrder subset(std::shared_ptr<const std::vector<std::uint32_t>> indices) const {
-        SampleOrder o(samples_);
+        SampleOrder o(source_);
         o.subset_ = std::move(indices);
         return o;
     }
 
-    // The sample indices of one epoch; both vectors keep their capacity between epochs.
+    // The sample indices of one epoch; both vectors keep their capacity between epochs (a repeat
+    // step builds its copies in a vector of its own).
     void fill(std::size_t epoch, std::vector<std::uint32_t>& order, std::vector<std::uint32_t>& buffer) const {
-        if (subset_) {
-            order.assign(subset_->begin(), subset_->end());
-        } else {
-            order.resize(samples_->count);
-            std::iota(order.begin(), order.end(), std::uint32_t{0});
+        fill_until(steps_.size(), epoch, order, buffer);
+    }
+
+private:
+    // The order after steps [0, end): a repeat step concatenates the order before it, drawn for
+    // `times` consecutive sub-epochs, so each repetition of a shuffled stage is shuffled anew.
+    void fill_until(std::size_t end, std::uint64_t epoch, std::vector<std::uint32_t>& order,
+                    std::vector<std::uint32_t>& buffer) const {
+        std::size_t first = 0;
+        for (std::size_t i = end; i-- > 0;)
+            if (steps_[i].kind == Step::repeat) {
+                std::vector<std::uint32_t> part;
+                order.clear();
+                for (std::size_t r = 0; r < steps_[i].count; ++r) {
+                    fill_until(i, epoch * steps_[i].count + r, part, buffer);
+                    order.insert(order.end(), part.begin(), part.end());
+                }
+                first = i + 1;
+                break;
+            }
+        if (first == 0) {
+            if (subset_) {
+                order.assign(subset_->begin(), subset_->end());
+            } else {
+                order.resize(source_->size());
+                std::iota(order.begin(), order.end(), std::uint32_t{0});
+            }
         }
-        for (std::size_t i = 0; i < steps_.size(); ++i) {
+        for (std::size_t i = first; i < end; ++i) {
             const Step& s = steps_[i];
             if (s.kind == Step::take) {
                 if (order.size() > s.count) order.resize(s.count);
-            } else {
+            } else if (s.kind == Step::shuffle) {
                 Generator g(mix_seed(s.seed, epoch, i));
                 buffer_shuffle(order, s.count, g, buffer);
+            } else if (s.kind == Step::shard) {
+                if (s.shuffle_shards) {
+                    Generator g(mix_seed(s.seed, epoch, i));
+                    for (std::size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[g.below(k)]);
+                }
+                take_shard(order, s.count, s.shard_id, buffer);
             }
         }
     }
 
-private:
-    std::shared_ptr<const SampleArrays> samples_;
-    std::shared_ptr<const std::vector<std::uint32_t>> subset_;  // null: every sample, in file order
+    std::shared_ptr<const SampleSource> source_;
+    std::shared_ptr<const std::vector<std::uint32_t>> subset_;  // null: every sample, in source order
     std::vector<Step> steps_;
 };
 
@@ -205,10 +247,10 @@ class BatchDataset;
 template <class... Ts>
 class Pipeline {
 public:
-    explicit Pipeline(SampleArrays samples)
-        : order_(std::make_shared<const SampleArrays>(std::move(samples))) {}
+    explicit Pipeline(SampleArrays samples) : order_(std::make_shared<const ArraySource>(std::move(samples))) {}
+    explicit Pipeline(std::shared_ptr<const SampleSource> source) : order_(check_source(std::move(source))) {}
 
-    const SampleArrays& samples() const noexcept { return order_.samples(); }
+    const SampleSource& source() const noexcept { return order_.source(); }
     // Samples per epoch (MindSpore's get_dataset_size of an unbatched dataset).
     std::size_t get_dataset_size() const noexcept { return order_.size(); }
 
@@ -236,6 +278,26 @@ public:
         return Pipeline(order_.then({detail::SampleOrder::Step::take, count, 0}), transforms_);
     }
 
+    // Each epoch visits the samples so far `count` times (MindSpore's repeat); steps before it that
+    // shuffle draw a new order for every repetition.
+    Pipeline repeat(std::size_t count) const {
+        if (count == 0) throw ConfigError("repeat() count must be at least 1");
+        return Pipeline(order_.then({detail::SampleOrder::Step::repeat, count}), transforms_);
+    }
+
+    // This process's part of the samples when num_shards processes share them (MindSpore's
+    // num_shards / shard_id, its DistributedSampler): ceil(n / num_shards) samples, shard k taking
+    // every num_shards-th sample from position k, wrapping to the start to fill the last round. With
+    // shuffle, every shard first permutes the samples by (seed, epoch) alike, so the shards of one
+    // epoch still partition the data.
+    Pipeline shard(std::size_t num_shards, std::size_t shard_id, bool shuffle = false, std::uint64_t seed = 0) const {
+        if (num_shards == 0) throw ConfigError("num_shards must be at least 1");
+        if (shard_id >= num_shards)
+            throw ConfigError("shard_id " + std::to_string(shard_id) + " is out of range for num_shards " +
+                              std::to_string(num_shards) + " (shard ids run from 0 to num_shards - 1)");
+        return Pipeline(order_.then({detail::SampleOrder::Step::shard, num_shards, seed, shard_id, shuffle}), transforms_);
+    }
+
     // Splits into N parts of the given fractions (MindSpore's split): sizes rounded to sum to the
     // sample count; randomize permutes the samples once, by seed, before cutting. Parts are
     // disjoint and keep the transforms; split before shuffling so parts stay fixed across epochs.
@@ -245,6 +307,9 @@ public:
         if (order_.shuffled())
             throw ConfigError("split() after shuffle() would give parts that overlap across epochs; "
                               "split first, then shuffle each part");
+        if (order_.size() != order_.distinct_size())
+            throw ConfigError("split() after repeat() or a wrapping shard would put one sample in two parts; "
+                              "split first, then repeat each part");
         std::vector<std::uint32_t> indices, scratch;
         order_.fill(0, indices, scratch);
         const auto sizes = detail::split_sizes(fractions, indices.size());
@@ -269,6 +334,11 @@ protected:
         : order_(std::move(order)), transforms_(std::move(transforms)) {}
 
 private:
+    static std::shared_ptr<const SampleSource> check_source(std::shared_ptr<const SampleSource> source) {
+        if (!source) throw ConfigError("a Pipeline needs a sample source, got a null pointer");
+        return source;
+    }
+
     template <std::size_t... I>
     std::array<Pipeline, sizeof...(I)> make_parts(const std::vector<std::uint32_t>& indices,
                                                   const std::vector<std::size_t>& sizes,
@@ -297,43 +367,58 @@ public:
     // Batches per epoch.
     std::size_t get_dataset_size() const noexcept {
         const std::size_t n = order_.size();
-        return std::min(max_batches_, drop_remainder_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_);
+        return repeat_ * std::min(max_batches_, drop_remainder_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_);
     }
     std::size_t batch_size() const noexcept { return batch_size_; }
 
     // The first count batches of each epoch (MindSpore's take after batch), for short runs.
     BatchDataset take(std::size_t count) const {
+        if (repeat_ > 1) throw ConfigError("take() after repeat() on batches is not supported; take first, then repeat");
         BatchDataset d = *this;
         d.max_batches_ = std::min(max_batches_, count);
         return d;
     }
 
+    // Each epoch runs the batches `count` times (MindSpore's repeat after batch): repetition r of
+    // epoch e is the batched pipeline's epoch e * count + r, so shuffles differ between repetitions.
+    BatchDataset repeat(std::size_t count) const {
+        if (count == 0) throw ConfigError("repeat() count must be at least 1");
+        BatchDataset d = *this;
+        d.repeat_ *= count;
+        return d;
+    }
+
     // Starts epoch `epoch`: its order is drawn from (seed, epoch) alone, so a run can resume mid-way.
     void reset(std::size_t epoch) {
-        order_.fill(epoch, epoch_order_, shuffle_buffer_);
-        position_ = 0;
-        batches_ = 0;
+        epoch_ = epoch;
+        repetition_ = 0;
+        start_repetition();
         started_ = true;
     }
 
     // Fills the next batch of the epoch; false at its end. Starts epoch 0 if reset() was not called.
     bool next(Batch& batch) {
         if (!started_) reset(0);
+        while (repetition_ + 1 < repeat_ && repetition_done()) {
+            ++repetition_;
+            start_repetition();
+        }
+        if (repetition_done()) return false;
         const std::size_t left = epoch_order_.size() - position_;
-        if (left == 0 || batches_ >= max_batches_ || (drop_remainder_ && left < batch_size_)) return false;
         const std::size_t n = std::min(batch_size_, left);
-        const SampleArrays& s = order_.samples();
-        const std::size_t image_size = s.image_size();
+        const SampleSource& source = order_.source();
         auto& input = std::get<0>(stages_);
         const auto& output = std::get<sizeof...(Ts)>(stages_);
         std::size_t h = 0, w = 0, c = 0, per = 0;
         Layout layout = Layout::HWC;
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t i = epoch_order_[position_ + k];
-            if (position_ + k + 2 < epoch_order_.size()) prefetch(s, epoch_order_[position_ + k + 2]);
-            input.reshape(s.height, s.width, s.channels);
-            std::copy_n(s.images.data() + std::size_t{i} * image_size, image_size, input.data.data());
-            run(std::index_sequence_for<Ts...>{});
+            if (position_ + k + 2 < epoch_order_.size()) source.prefetch(epoch_order_[position_ + k + 2]);
+            source.read(i, input);
+            run(detail::mix_seed(inner_epoch(), position_ + k, 0x6d6170ull), std::index_sequence_for<Ts...>{});  // "map"
+            if (output.encoded())
+                throw ShapeError("a batch of images that are still encoded (a file's bytes); map vision::Decode() "
+                                 "and a vision::Resize before batch()");
             if (k == 0) {
                 h = output.height, w = output.width, c = output.channels, layout = output.layout;
                 per = output.size();
@@ -341,10 +426,13 @@ public:
                 else ensure_shape(batch.images, std::array<std::size_t, 4>{n, h, w, c});
                 if (batch.labels.size() != n) batch.labels.resize(std::array<std::size_t, 1>{n});
             } else if (output.height != h || output.width != w || output.channels != c || output.layout != layout) {
-                throw ShapeError("map() produced images of different shapes within one batch; add a vision::Resize");
+                throw ShapeError("map() produced images of different shapes within one batch (" + std::to_string(h) +
+                                 "x" + std::to_string(w) + "x" + std::to_string(c) + " and " +
+                                 std::to_string(output.height) + "x" + std::to_string(output.width) + "x" +
+                                 std::to_string(output.channels) + "); add a vision::Resize or vision::CenterCrop");
             }
             std::copy(output.data.begin(), output.data.end(), batch.images.data() + k * per);
-            batch.labels(k) = s.labels[i];
+            batch.labels(k) = source.label(i);
         }
         position_ += n;
         ++batches_;
@@ -358,15 +446,30 @@ private:
     BatchDataset(detail::SampleOrder order, std::tuple<Ts...> transforms, std::size_t batch_size, bool drop)
         : order_(std::move(order)), transforms_(std::move(transforms)), batch_size_(batch_size), drop_remainder_(drop) {}
 
-    // Shuffled samples sit at random places in memory; fetching one ahead of use hides the latency.
-    static void prefetch(const SampleArrays& s, std::uint32_t i) noexcept {
-        const std::uint8_t* p = s.images.data() + std::size_t{i} * s.image_size();
-        for (std::size_t off = 0; off < s.image_size(); off += 64) __builtin_prefetch(p + off);
+    std::size_t inner_epoch() const noexcept { return epoch_ * repeat_ + repetition_; }
+    void start_repetition() {
+        order_.fill(inner_epoch(), epoch_order_, shuffle_buffer_);
+        position_ = 0;
+        batches_ = 0;
+    }
+    bool repetition_done() const noexcept {
+        const std::size_t left = epoch_order_.size() - position_;
+        return left == 0 || batches_ >= max_batches_ || (drop_remainder_ && left < batch_size_);
     }
 
+    // Runs the transforms in turn; a random one gets a seed of its own from the sample's seed.
     template <std::size_t... I>
-    void run(std::index_sequence<I...>) {
-        (std::get<I>(transforms_)(std::get<I>(stages_), std::get<I + 1>(stages_)), ...);
+    void run([[maybe_unused]] std::uint64_t sample_seed, std::index_sequence<I...>) {
+        (apply<I>(sample_seed), ...);
+    }
+    template <std::size_t I>
+    void apply(std::uint64_t sample_seed) {
+        auto& t = std::get<I>(transforms_);
+        using In = typename std::tuple_element_t<I, decltype(stages_)>::value_type;
+        if constexpr (RandomTransformOn<std::tuple_element_t<I, std::tuple<Ts...>>, In>)
+            t(std::get<I>(stages_), std::get<I + 1>(stages_), detail::splitmix64(sample_seed ^ I));
+        else
+            t(std::get<I>(stages_), std::get<I + 1>(stages_));
     }
 
     detail::SampleOrder order_;
@@ -376,7 +479,7 @@ private:
     std::size_t max_batches_ = std::numeric_limits<std::size_t>::max();
     typename detail::Chain<std::uint8_t, Ts...>::images stages_;  // one reused image per stage
     std::vector<std::uint32_t> epoch_order_, shuffle_buffer_;
-    std::size_t position_ = 0, batches_ = 0;
+    std::size_t repeat_ = 1, epoch_ = 0, repetition_ = 0, position_ = 0, batches_ = 0;
     bool started_ = false;
 };
 

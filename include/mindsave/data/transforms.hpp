@@ -16,7 +16,9 @@
 
 namespace mindsave::data {
 
-enum class Layout : std::uint8_t { HWC, CHW };
+// HWC and CHW hold pixels; Encoded holds a file's bytes (height 1, width = the byte count, one channel),
+// as MindSpore's datasets give an image before vision::Decode.
+enum class Layout : std::uint8_t { HWC, CHW, Encoded };
 
 // One sample's image as transforms see it. A transform writes into an output image that the
 // pipeline keeps from sample to sample, so same-sized images never allocate.
@@ -26,12 +28,14 @@ struct Image {
     std::size_t height = 0, width = 0, channels = 0;
     Layout layout = Layout::HWC;
     std::vector<T> data;
+    std::string origin;  // the file the image came from, for error messages (empty for arrays in memory)
 
     void reshape(std::size_t h, std::size_t w, std::size_t c, Layout l = Layout::HWC) {
         height = h, width = w, channels = c, layout = l;
         data.resize(h * w * c);
     }
     std::size_t size() const noexcept { return data.size(); }
+    bool encoded() const noexcept { return layout == Layout::Encoded; }
     // Element at row y, column x, channel ch in either layout.
     std::size_t index(std::size_t y, std::size_t x, std::size_t ch) const noexcept {
         return layout == Layout::HWC ? (y * width + x) * channels + ch : (ch * height + y) * width + x;
@@ -41,11 +45,27 @@ struct Image {
 };
 
 // A transform maps an Image<In> to an Image<output_t<In>>: t(in, out), out reused between calls.
+// A random transform takes a third argument, a seed the pipeline derives from (epoch, position in
+// the epoch), so its draws repeat exactly when an epoch is replayed or resumed.
 template <class T, class In>
-concept TransformOn = requires { typename T::template output_t<In>; } &&
-                      requires(T& t, const Image<In>& in, Image<typename T::template output_t<In>>& out) {
-                          t(in, out);
-                      };
+concept RandomTransformOn = requires { typename T::template output_t<In>; } &&
+                            requires(T& t, const Image<In>& in, Image<typename T::template output_t<In>>& out,
+                                     std::uint64_t sample_seed) { t(in, out, sample_seed); };
+template <class T, class In>
+concept TransformOn = RandomTransformOn<T, In> ||
+                      (requires { typename T::template output_t<In>; } &&
+                       requires(T& t, const Image<In>& in, Image<typename T::template output_t<In>>& out) {
+                           t(in, out);
+                       });
+
+namespace detail {
+// The error a pixel transform gives an image that is still a file's bytes.
+[[noreturn]] inline void throw_encoded(const char* transform) {
+    throw ConfigError(std::string(transform) +
+                      " got an image that is still encoded (a file's bytes, as ImageFolderDataset gives with "
+                      "decode = false); map vision::Decode() before it");
+}
+}  // namespace detail
 
 namespace detail {
 
@@ -187,6 +207,7 @@ public:
     template <class In>
         requires std::same_as<In, std::uint8_t> || std::same_as<In, float>
     void operator()(const Image<In>& in, Image<In>& out) {
+        if (in.encoded()) detail::throw_encoded("vision::Resize");
         if (in.layout != Layout::HWC)
             throw ConfigError("vision::Resize expects an HWC image; apply HWC2CHW after Resize");
         if (in.height == 0 || in.width == 0) throw ShapeError("vision::Resize of an empty image");
@@ -212,6 +233,7 @@ struct Rescale {
     template <class In>
         requires std::is_arithmetic_v<In>
     void operator()(const Image<In>& in, Image<float>& out) const {
+        if (in.encoded()) detail::throw_encoded("vision::Rescale");
         out.reshape(in.height, in.width, in.channels, in.layout);
         const float a = static_cast<float>(rescale), b = static_cast<float>(shift);
         const In* s = in.data.data();
@@ -227,6 +249,7 @@ struct HWC2CHW {
 
     template <class In>
     void operator()(const Image<In>& in, Image<In>& out) const {
+        if (in.encoded()) detail::throw_encoded("vision::HWC2CHW");
         if (in.layout != Layout::HWC) throw ConfigError("vision::HWC2CHW applied to an image that is already CHW");
         out.reshape(in.height, in.width, in.channels, Layout::CHW);
         const std::size_t plane = in.height * in.width, c = in.channels;

@@ -1,0 +1,78 @@
+// JPEG decoding through libjpeg-turbo's TurboJPEG API, straight into an image's memory: RGB out,
+// whatever the file's colour space. Part of the opt-in component mindsave::vision (links libturbojpeg).
+#pragma once
+
+#include <turbojpeg.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "mindsave/core/errors.hpp"
+#include "mindsave/data/transforms.hpp"
+#include "mindsave/data/vision/limits.hpp"
+
+namespace mindsave::data::vision {
+
+namespace detail {
+
+struct TurboJpegDeleter {
+    void operator()(void* h) const noexcept { tjDestroy(h); }
+};
+using TurboJpegHandle = std::unique_ptr<void, TurboJpegDeleter>;
+
+inline bool is_jpeg(std::span<const std::uint8_t> b) noexcept {
+    return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+}
+
+// CMYK as libjpeg gives it (Adobe's inverted convention, as every CMYK JPEG in practice) to RGB the
+// way MindSpore's Decode does: r = c * k / 255, truncated. Works in place: pixel i's three outputs
+// never pass its four inputs.
+inline void inverted_cmyk_to_rgb(std::uint8_t* p, std::size_t pixels) noexcept {
+    for (std::size_t i = 0; i < pixels; ++i) {
+        const unsigned c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+        p[3 * i] = static_cast<std::uint8_t>(c * k / 255);
+        p[3 * i + 1] = static_cast<std::uint8_t>(m * k / 255);
+        p[3 * i + 2] = static_cast<std::uint8_t>(y * k / 255);
+    }
+}
+
+}  // namespace detail
+
+// Decodes a JPEG (baseline or progressive, any chroma subsampling; YCbCr, RGB, grayscale, CMYK or
+// YCCK) into out as HWC RGB uint8, with libjpeg's accurate integer DCT and fancy upsampling (the
+// settings Pillow and MindSpore decode with). A warning from libjpeg (a truncated or damaged stream,
+// which libjpeg would paper over with grey) is an error here: a FormatError naming the file.
+inline void decode_jpeg(std::span<const std::uint8_t> bytes, Image<std::uint8_t>& out,
+                        std::string_view file = "<memory>", const DecodeLimits& limits = {}) {
+    detail::TurboJpegHandle h(tjInitDecompress());
+    if (!h) throw Error("TurboJPEG could not create a decompressor (out of memory?) for " + std::string(file));
+    const auto fail = [&](const char* what) {
+        throw FormatError(std::filesystem::path(file), std::string(what) + ": " + tjGetErrorStr2(h.get()) +
+                                    " (the file is damaged or cut short; decode it again from its source)");
+    };
+    int width = 0, height = 0, subsampling = 0, colorspace = 0;
+    if (tjDecompressHeader3(h.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), &width, &height,
+                            &subsampling, &colorspace) != 0)
+        fail("not a readable JPEG header");
+    detail::check_dimensions(static_cast<std::uint64_t>(width), static_cast<std::uint64_t>(height), limits, file,
+                             "JPEG");
+    const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+    const std::size_t pixels = static_cast<std::size_t>(width) * static_cast<std::size_t>(height);
+    // CMYK needs four bytes a pixel while decoding; the vector keeps that capacity for the next image.
+    out.reshape(static_cast<std::size_t>(height), static_cast<std::size_t>(width), cmyk ? 4 : 3, Layout::HWC);
+    const int flags = TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
+    if (tjDecompress2(h.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), out.data.data(), width, 0,
+                      height, cmyk ? TJPF_CMYK : TJPF_RGB, flags) != 0)
+        fail("JPEG data does not decode");
+    if (cmyk) {
+        detail::inverted_cmyk_to_rgb(out.data.data(), pixels);
+        out.reshape(out.height, out.width, 3, Layout::HWC);
+    }
+}
+
+}  // namespace mindsave::data::vision
