@@ -309,26 +309,50 @@ TEST_CASE("ImageFolderDataset options: extensions, class_indexing, num_samples, 
     fs::copy_file(dir.path / "rgb8.png", dir.path / "b_cats" / "w.png");
     std::ofstream(dir.path / "a_dogs" / "notes.txt") << "not an image";
 
+    // MindSpore's default: every file of a class folder, one level deep, in byte-wise order.
     ImageFolderDataset all(dir.path);
-    REQUIRE(all.size() == 4);  // x.JPG, y.jpeg, more/z.jpg, w.png; not notes.txt
-    CHECK(all.label(0) == 0);
+    REQUIRE(all.size() == 4);
+    CHECK(fs::path(all.file(0)).filename() == "notes.txt");
+    CHECK(fs::path(all.file(1)).filename() == "x.JPG");
+    CHECK(fs::path(all.file(2)).filename() == "y.jpeg");
+    CHECK(fs::path(all.file(3)).filename() == "w.png");
+    CHECK(all.label(2) == 0);
     CHECK(all.label(3) == 1);
+    // A file that is not an image fails when read, naming itself.
+    Batch b;
+    auto with_notes = all.map(vision::Decode{}, vision::Resize(4, 4)).batch(1);
+    try {
+        with_notes.next(b);
+        FAIL("notes.txt decoded");
+    } catch (const FormatError& e) {
+        CHECK(std::string(e.what()).find("notes.txt") != std::string::npos);
+    }
 
-    ImageFolderOptions only_png;
-    only_png.extensions = {".PNG"};
-    CHECK(ImageFolderDataset(dir.path, only_png).size() == 1);
+    // Extensions match exactly, case included.
+    ImageFolderOptions jpegs;
+    jpegs.extensions = {".JPG", ".jpeg"};
+    CHECK(ImageFolderDataset(dir.path, jpegs).size() == 2);
+    jpegs.extensions = {".jpg"};
+    CHECK_THROWS_AS(ImageFolderDataset(dir.path, jpegs), FileError);  // no ".jpg" one level down
 
     ImageFolderOptions swapped;
+    swapped.extensions = {".JPG", ".jpeg", ".png"};
     swapped.class_indexing = {{"a_dogs", 7}, {"b_cats", 3}};
     ImageFolderDataset s(dir.path, swapped);
-    CHECK(s.label(0) == 3);  // b_cats first: classes go in label order
-    CHECK(s.label(3) == 7);
+    REQUIRE(s.size() == 3);
+    CHECK(s.label(0) == 7);  // rows stay in folder-name order; labels are the user's
+    CHECK(s.label(2) == 3);
     swapped.class_indexing = {{"c_birds", 0}};
     CHECK_THROWS_AS(ImageFolderDataset(dir.path, swapped), ConfigError);
 
     ImageFolderOptions some;
     some.num_samples = 2;
     CHECK(ImageFolderDataset(dir.path, some).get_dataset_size() == 2);
+    // Shuffled with num_samples: drawn with replacement (MindSpore's RandomSampler(replacement=True)).
+    ImageFolderOptions drawn;
+    drawn.shuffle = true, drawn.num_samples = 300, drawn.seed = 3;
+    auto photos_drawn = ImageFolderDataset(root, drawn);
+    CHECK(photos_drawn.get_dataset_size() == 108);  // capped at the number of files
 
     // Shards (the partition itself is tested on arrays in test_data): ceil(108 / 5) samples each.
     for (std::size_t id = 0; id < 5; ++id) {
@@ -341,4 +365,173 @@ TEST_CASE("ImageFolderDataset options: extensions, class_indexing, num_samples, 
     CHECK_THROWS_AS(ImageFolderDataset(root, bad), ConfigError);
     CHECK_THROWS_AS(ImageFolderDataset(dir.path / "a_dogs" / "x.JPG"), FileError);
     CHECK_THROWS_AS(ImageFolderDataset(dir.path / "a_dogs"), FileError);  // no class sub-folders
+}
+
+// ---------------------------------------------------------------- transforms against OpenCV
+
+namespace {
+
+struct FloatRef {
+    std::size_t d0 = 0, d1 = 0, d2 = 0;
+    std::vector<float> values;
+};
+FloatRef read_f32(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    FloatRef r;
+    in >> r.d0 >> r.d1 >> r.d2;
+    in.get();
+    r.values.resize(r.d0 * r.d1 * r.d2);
+    in.read(reinterpret_cast<char*>(r.values.data()), static_cast<std::streamsize>(r.values.size() * sizeof(float)));
+    REQUIRE(in.gcount() == static_cast<std::streamsize>(r.values.size() * sizeof(float)));
+    return r;
+}
+
+// The largest difference between two uint8 images, and how many values differ at all.
+std::pair<int, std::size_t> uint8_difference(const Image<std::uint8_t>& a, const Image<std::uint8_t>& b) {
+    int worst = 0;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const int d = std::abs(int{a.data[i]} - int{b.data[i]});
+        worst = std::max(worst, d);
+        n += d != 0;
+    }
+    return {worst, n};
+}
+
+double relative_float_difference(std::span<const float> a, std::span<const float> b) {
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        worst = std::max(worst, std::abs(double{a[i]} - double{b[i]}) / std::max(1.0, std::abs(double{b[i]})));
+    return worst;
+}
+
+// Runs one transform on a decoded photo.
+template <class T, class In>
+Image<typename T::template output_t<In>> apply(T t, const Image<In>& in) {
+    Image<typename T::template output_t<In>> out;
+    t(in, out);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("Resize with each interpolation, CenterCrop and the seed pipeline match OpenCV on every photo", "[vision][transforms]") {
+    const auto files = photos();
+    testing::TempDir dir("vision_transforms");
+    std::string args = "transforms " + dir.path.string();
+    for (const auto& f : files) args += " " + f.string();
+    reference(args);
+    const std::pair<const char*, vision::Inter> inters[] = {{"linear", vision::Inter::LINEAR},
+                                                             {"nearest", vision::Inter::NEAREST},
+                                                             {"cubic", vision::Inter::CUBIC},
+                                                             {"area", vision::Inter::AREA}};
+    std::map<std::string, std::size_t> off_by_one, compared;
+    auto seed = [] {
+        return std::tuple{vision::Resize(256), vision::CenterCrop(224),
+                          vision::Normalize({0.485f * 255, 0.456f * 255, 0.406f * 255}, {0.229f * 255, 0.224f * 255, 0.225f * 255}),
+                          vision::HWC2CHW{}};
+    };
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        INFO(files[i].string());
+        const auto img = vision::read_image(files[i]);
+        const std::string base = (dir.path / std::to_string(i)).string();
+        for (const auto& [label, inter] : inters) {
+            INFO(label);
+            if (!fs::exists(base + "_short_" + label + ".rgb")) continue;
+            for (const char* kind : {"short", "square"}) {
+                INFO(kind);
+                const auto expected = read_reference(base + "_" + kind + "_" + label + ".rgb");
+                const auto got = std::string(kind) == "short" ? apply(vision::Resize(256, inter), img)
+                                                              : apply(vision::Resize(224, 224, inter), img);
+                REQUIRE(got.height == expected.height);
+                REQUIRE(got.width == expected.width);
+                const auto [worst, n] = uint8_difference(got, expected);
+                CHECK(worst <= 1);
+                off_by_one[label] += n;
+                compared[label] += got.size();
+            }
+            if (fs::exists(base + "_float_" + label + ".f32")) {
+                Image<float> f;
+                f.reshape(img.height, img.width, 3);
+                for (std::size_t k = 0; k < img.size(); ++k) f.data[k] = static_cast<float>(img.data[k]) / 255.f;
+                const auto expected = read_f32(base + "_float_" + label + ".f32");
+                const auto got = apply(vision::Resize(224, 224, inter), f);
+                REQUIRE(got.size() == expected.values.size());
+                CHECK(relative_float_difference(got.data, expected.values) <= 1e-5);
+            }
+        }
+        const auto crop = apply(vision::CenterCrop(224), apply(vision::Resize(256), img));
+        CHECK(uint8_difference(crop, read_reference(base + "_crop.rgb")).first == 0);
+        // The seed pipeline, as one map() in a dataset would run it.
+        auto [resize, center, normalize, chw] = seed();
+        const auto out = apply(chw, apply(normalize, apply(center, apply(resize, img))));
+        const auto expected = read_f32(base + "_seed.f32");
+        REQUIRE(out.layout == Layout::CHW);
+        REQUIRE(expected.d0 == 3);
+        CHECK(relative_float_difference(out.data, expected.values) <= 1e-5);
+    }
+    // Linear is OpenCV's fixed-point arithmetic bit for bit; the others within one level (float rounding).
+    CHECK(off_by_one["linear"] == 0);
+    CHECK(off_by_one["nearest"] == 0);
+    for (const auto& [label, n] : off_by_one) WARN(label << ": " << n << " of " << compared[label] << " values differ by 1 from OpenCV");
+}
+
+TEST_CASE("Resize(size) sets the shorter side with MindSpore's float32 rounding", "[vision][transforms]") {
+    const vision::Resize r(224);
+    CHECK(r.output_size(112, 117) == std::pair<std::size_t, std::size_t>{224, 233});  // exact arithmetic: 234
+    CHECK(r.output_size(117, 112) == std::pair<std::size_t, std::size_t>{233, 224});
+    CHECK(r.output_size(300, 300) == std::pair<std::size_t, std::size_t>{224, 224});
+    CHECK(vision::Resize(256).output_size(1080, 1920) == std::pair<std::size_t, std::size_t>{256, 455});
+    CHECK_THROWS_AS(vision::Resize(0), ConfigError);
+    CHECK_THROWS_AS(vision::Resize(4, 4, static_cast<vision::Inter>(4)), ConfigError);
+}
+
+TEST_CASE("CenterCrop pads a short side with zeros, the odd pixel on top and left, as MindSpore does", "[vision][transforms]") {
+    Image<std::uint8_t> in;
+    in.reshape(2, 3, 1);
+    for (std::size_t k = 0; k < 6; ++k) in.data[k] = static_cast<std::uint8_t>(k + 1);  // 1 2 3 / 4 5 6
+    const auto out = apply(vision::CenterCrop(5, 2), in);  // pad 3 rows (2 on top, 1 below); crop columns from 0
+    const std::vector<std::uint8_t> expected{0, 0, 0, 0, 1, 2, 4, 5, 0, 0};
+    CHECK(out.data == expected);
+    const auto wide = apply(vision::CenterCrop(1, 6), in);  // columns padded 2 left, 1 right; row (2-1)/2 = 0
+    CHECK(wide.data == std::vector<std::uint8_t>{0, 0, 1, 2, 3, 0});
+    CHECK_THROWS_AS(apply(vision::CenterCrop(8, 3), in), ShapeError);  // 6 rows of padding for 2 rows
+}
+
+TEST_CASE("Normalize divides by std as MindSpore does, per channel or one value for all", "[vision][transforms]") {
+    Image<std::uint8_t> in;
+    in.reshape(1, 2, 3);
+    in.data = {0, 100, 200, 255, 50, 7};
+    const auto out = apply(vision::Normalize({10.f, 20.f, 30.f}, {3.f, 7.f, 0.1f}), in);
+    CHECK(out.data[0] == (0.f - 10.f) / 3.f);
+    CHECK(out.data[2] == (200.f - 30.f) / 0.1f);
+    CHECK(out.data[5] == (7.f - 30.f) / 0.1f);
+    const auto one = apply(vision::Normalize({1.f}, {2.f}), in);
+    CHECK(one.data[3] == 127.f);
+    CHECK_THROWS_AS(vision::Normalize({1.f, 2.f}, {1.f}), ConfigError);
+    CHECK_THROWS_AS(vision::Normalize({1.f}, {0.f}), ConfigError);
+    CHECK_THROWS_AS(apply(vision::Normalize({1.f, 2.f}, {1.f, 1.f}), in), ShapeError);
+    CHECK_THROWS_AS(apply(vision::Normalize({1.f}, {1.f}, false), in), ConfigError);
+}
+
+TEST_CASE("RandomHorizontalFlip mirrors about prob of the samples, the same ones when an epoch is replayed", "[vision][transforms]") {
+    SampleArrays s;
+    s.count = 400, s.height = 1, s.width = 2, s.channels = 1;
+    for (std::size_t i = 0; i < s.count; ++i) s.images.push_back(1), s.images.push_back(2), s.labels.push_back(0);
+    auto d = Pipeline<>(s).map(vision::RandomHorizontalFlip(0.3, 5)).batch(400);
+    const auto flips = [&](std::size_t epoch) {
+        d.reset(epoch);
+        Batch b;
+        REQUIRE(d.next(b));
+        std::vector<bool> f;
+        for (std::size_t i = 0; i < 400; ++i) f.push_back(b.images(i, 0, 0, 0) == 2.f);
+        return f;
+    };
+    const auto e0 = flips(0);
+    const auto count = static_cast<std::size_t>(std::count(e0.begin(), e0.end(), true));
+    CHECK(count > 90);  // 120 expected; binomial sd 9.2
+    CHECK(count < 150);
+    CHECK(flips(0) == e0);
+    CHECK(flips(1) != e0);
+    CHECK_THROWS_AS(vision::RandomHorizontalFlip(1.5), ConfigError);
 }

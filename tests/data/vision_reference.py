@@ -5,6 +5,10 @@
   pngs DIR              PNGs of every colour type and depth (written by Pillow and OpenCV) as DIR/<name>.png,
                         with OpenCV's IMREAD_COLOR decode (MindSpore's PNG decoder), as RGB, in DIR/<name>.rgb.
   jpegs DIR             Grey and CMYK JPEGs written by Pillow, with the RGB MindSpore makes of them, as above.
+  transforms OUT FILE...  OpenCV (MindSpore's back end) on each photo i: OUT/<i>_<op>.rgb (uint8) or .f32
+                        ("height width channels\n" then float32 HWC or CHW): Resize(256) and Resize((224, 224))
+                        with each interpolation, CenterCrop(224), and the seed pipeline Decode, Resize(256),
+                        CenterCrop(224), Normalize(ImageNet mean, std), HWC2CHW.
 """
 import os
 import sys
@@ -30,7 +34,7 @@ def decode(out, files):
 def opencv_rgb(path):
     import cv2
     data = np.fromfile(path, dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     return bgr[:, :, ::-1]
 
 
@@ -82,6 +86,51 @@ def jpegs(d):
     write_rgb(os.path.join(d, "cmyk.rgb"), raw[:, :, :3] * k // 255)
 
 
+def write_f32(path, a):
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    with open(path, "wb") as f:
+        f.write(b"%d %d %d\n" % a.shape)
+        f.write(a.tobytes())
+
+
+def shorter_side(h, w, size):
+    # MindSpore's ResizeOp: floor in float32.
+    f = np.float32
+    if h < w:
+        return size, int(np.floor(f(w) / f(h) * f(size)))
+    return int(np.floor(f(h) / f(w) * f(size))), size
+
+
+def center_crop(img, ch, cw):
+    h, w = img.shape[:2]
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return img[y:y + ch, x:x + cw]
+
+
+def transforms(out, files):
+    import cv2
+    inters = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}
+    mean = np.array([0.485 * 255, 0.456 * 255, 0.406 * 255], dtype=np.float32)
+    std = np.array([0.229 * 255, 0.224 * 255, 0.225 * 255], dtype=np.float32)
+    for i, name in enumerate(files):
+        rgb = opencv_rgb(name)  # IMREAD_COLOR: identical to MindSpore's JPEG decode without EXIF rotation here
+        h, w = rgb.shape[:2]
+        oh, ow = shorter_side(h, w, 256)
+        for label, inter in inters.items():
+            if label != "linear" and i % 3:
+                continue  # every interpolation on a third of the photos, linear on all
+            write_rgb(os.path.join(out, "%d_short_%s.rgb" % (i, label)), cv2.resize(rgb, (ow, oh), interpolation=inter))
+            write_rgb(os.path.join(out, "%d_square_%s.rgb" % (i, label)), cv2.resize(rgb, (224, 224), interpolation=inter))
+            if i % 9 == 0:  # float images through the same interpolation
+                f = rgb.astype(np.float32) / 255
+                write_f32(os.path.join(out, "%d_float_%s.f32" % (i, label)), cv2.resize(f, (224, 224), interpolation=inter))
+        resized = cv2.resize(rgb, (ow, oh), interpolation=cv2.INTER_LINEAR)
+        crop = center_crop(resized, 224, 224)
+        write_rgb(os.path.join(out, "%d_crop.rgb" % i), crop)
+        normalized = (crop.astype(np.float32) - mean) / std
+        write_f32(os.path.join(out, "%d_seed.f32" % i), normalized.transpose(2, 0, 1))
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "decode":
@@ -90,5 +139,7 @@ if __name__ == "__main__":
         pngs(sys.argv[2])
     elif command == "jpegs":
         jpegs(sys.argv[2])
+    elif command == "transforms":
+        transforms(sys.argv[2], sys.argv[3:])
     else:
         sys.exit("unknown command " + command)

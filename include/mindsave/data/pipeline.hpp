@@ -75,8 +75,9 @@ inline void take_shard(std::vector<std::uint32_t>& order, std::size_t num_shards
 class SampleOrder {
 public:
     struct Step {
-        enum Kind : std::uint8_t { take, shuffle, shard, repeat } kind;
-        std::size_t count;  // take: samples kept; shuffle: buffer size; shard: num_shards; repeat: times
+        enum Kind : std::uint8_t { take, shuffle, shard, repeat, draw } kind;
+        // take: samples kept; shuffle: buffer size; shard: num_shards; repeat: times; draw: samples drawn
+        std::size_t count;
         std::uint64_t seed = 0;
         std::size_t shard_id = 0;
         bool shuffle_shards = false;
@@ -96,12 +97,13 @@ public:
             if (s.kind == Step::take) n = std::min(n, s.count);
             else if (s.kind == Step::shard) n = (n + s.count - 1) / s.count;
             else if (s.kind == Step::repeat) n *= s.count;
+            else if (s.kind == Step::draw) n = std::min(n, s.count);
         }
         return n;
     }
     bool shuffled() const noexcept {
         return std::any_of(steps_.begin(), steps_.end(), [](const Step& s) {
-            return s.kind == Step::shuffle || (s.kind == Step::shard && s.shuffle_shards);
+            return s.kind == Step::shuffle || s.kind == Step::draw || (s.kind == Step::shard && s.shuffle_shards);
         });
     }
     // Samples per epoch counting each index once (less than size() after repeat or a wrapping shard).
@@ -167,6 +169,11 @@ private:
                     for (std::size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[g.below(k)]);
                 }
                 take_shard(order, s.count, s.shard_id, buffer);
+            } else if (s.kind == Step::draw && !order.empty()) {
+                Generator g(mix_seed(s.seed, epoch, i));
+                buffer.resize(std::min(s.count, order.size()));
+                for (auto& b : buffer) b = order[g.below(order.size())];
+                order.swap(buffer);
             }
         }
     }
@@ -329,6 +336,12 @@ public:
 protected:
     template <class...>
     friend class Pipeline;
+
+    // count samples drawn with replacement, anew each epoch from (seed, epoch): MindSpore's
+    // RandomSampler(replacement=True, num_samples), which a shuffled source with num_samples uses.
+    Pipeline draw(std::size_t count, std::uint64_t seed) const {
+        return Pipeline(order_.then({detail::SampleOrder::Step::draw, count, seed}), transforms_);
+    }
 
     Pipeline(detail::SampleOrder order, std::tuple<Ts...> transforms)
         : order_(std::move(order)), transforms_(std::move(transforms)) {}

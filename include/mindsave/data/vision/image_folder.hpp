@@ -24,12 +24,16 @@ namespace mindsave::data {
 // ImageFolderDataset's arguments, named as MindSpore names them. Defaults are MindSpore's, except
 // shuffle: file order unless asked (as MnistDataset here), so a run reads what its code says.
 struct ImageFolderOptions {
-    std::optional<std::size_t> num_samples;  // at most this many samples per epoch (per shard)
-    bool shuffle = false;                    // a fresh permutation every epoch, drawn from (seed, epoch)
+    // Samples per epoch (per shard): the first ones, or with shuffle and no shards that many drawn with
+    // replacement, as MindSpore's RandomSampler(replacement=True) does.
+    std::optional<std::size_t> num_samples;
+    bool shuffle = false;  // a fresh permutation every epoch, drawn from (seed, epoch)
     std::uint64_t seed = 0;
-    // File extensions to read, with the dot, compared ignoring case; empty reads MindSpore's list.
+    // File extensions to read, with the dot, matched exactly (".jpg" is not ".JPG"), as MindSpore does.
+    // Empty, MindSpore's default: every file in a class folder is a sample.
     std::vector<std::string> extensions;
-    // Class name -> label; folders not named here are skipped. Empty: sorted folder names get 0, 1, ...
+    // Class folder name -> label; other folders are skipped. Empty: every sub-folder, labelled by its
+    // position in byte-wise name order (an empty folder still takes a label, as in MindSpore).
     std::map<std::string, std::int32_t> class_indexing;
     bool decode = false;  // decode in the source (HWC RGB uint8); false gives the file's bytes
     std::size_t num_shards = 1, shard_id = 0;
@@ -38,19 +42,9 @@ struct ImageFolderOptions {
 
 namespace detail {
 
-// MindSpore's default extensions for ImageFolderDataset.
-inline const std::vector<std::string>& image_folder_extensions() {
-    static const std::vector<std::string> list{".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"};
-    return list;
-}
-
-inline std::string lower_ascii(std::string s) {
-    for (char& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return s;
-}
-
-// The files of an image folder, sorted by class (by label, then by folder name), then by path.
+// The files of an image folder in MindSpore's order: class folders by byte-wise name, the files of each
+// by byte-wise name. One level: folders inside a class folder are skipped (MindSpore lists them and
+// then fails to read them).
 class ImageFolderSource final : public SampleSource {
 public:
     ImageFolderSource(const std::filesystem::path& root, const ImageFolderOptions& o) : decode_(o.decode), limits_(o.limits) {
@@ -58,9 +52,6 @@ public:
         std::error_code ec;
         if (!fs::is_directory(root, ec))
             throw FileError(root, "is not a folder; ImageFolderDataset reads a folder holding one sub-folder per class");
-        std::vector<std::string> extensions;
-        for (const auto& e : o.extensions.empty() ? image_folder_extensions() : o.extensions)
-            extensions.push_back(lower_ascii(e));
         std::vector<std::string> classes;
         for (const auto& entry : fs::directory_iterator(root, ec))
             if (entry.is_directory(ec)) classes.push_back(entry.path().filename().string());
@@ -75,24 +66,22 @@ public:
                                       " has no folder of that name");
             class_indexing_ = o.class_indexing;
         }
-        // Classes in label order (ties by name), each class's files sorted by path.
-        std::vector<std::pair<std::int32_t, std::string>> order;
-        for (const auto& [name, label] : class_indexing_) order.emplace_back(label, name);
-        std::sort(order.begin(), order.end());
-        for (const auto& [label, name] : order) {
+        for (const auto& [name, label] : class_indexing_) {  // std::map: byte-wise name order
             std::vector<std::string> files;
-            for (const auto& entry : fs::recursive_directory_iterator(root / name, ec)) {
+            for (const auto& entry : fs::directory_iterator(root / name, ec)) {
                 if (!entry.is_regular_file(ec)) continue;
-                const std::string ext = lower_ascii(entry.path().extension().string());
-                if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
-                    files.push_back(entry.path().string());
+                if (!o.extensions.empty() && std::find(o.extensions.begin(), o.extensions.end(),
+                                                       entry.path().extension().string()) == o.extensions.end())
+                    continue;
+                files.push_back(entry.path().string());
             }
             if (ec) throw FileError(root / name, "cannot list: " + ec.message());
             std::sort(files.begin(), files.end());
             for (auto& f : files) files_.push_back(std::move(f)), labels_.push_back(label);
         }
         if (files_.empty())
-            throw FileError(root, "holds no images with the extensions " + join(extensions) +
+            throw FileError(root, "holds no files" +
+                                      (o.extensions.empty() ? std::string() : " with the extensions " + join(o.extensions)) +
                                       " in its class sub-folders (one sub-folder per class, images inside)");
     }
 
@@ -137,13 +126,18 @@ class ImageFolderDataset : public Pipeline<> {
 public:
     explicit ImageFolderDataset(const std::filesystem::path& dataset_dir, const ImageFolderOptions& options = {})
         : Pipeline<>(std::make_shared<const detail::ImageFolderSource>(dataset_dir, options)) {
+        // MindSpore's sampler choice: DistributedSampler with shards; RandomSampler with shuffle (with
+        // replacement when num_samples is given); SequentialSampler otherwise.
         Pipeline<>& self = *this;
-        if (options.num_shards != 1 || options.shard_id != 0)
+        if (options.num_samples && *options.num_samples == 0)
+            throw ConfigError("ImageFolderDataset num_samples must be at least 1");
+        if (options.num_shards != 1 || options.shard_id != 0) {
             self = self.shard(options.num_shards, options.shard_id, options.shuffle, options.seed);
-        else if (options.shuffle)
-            self = self.shuffle(std::max<std::size_t>(folder().size(), 1), options.seed);
-        if (options.num_samples) {
-            if (*options.num_samples == 0) throw ConfigError("ImageFolderDataset num_samples must be at least 1");
+            if (options.num_samples) self = self.take(*options.num_samples);
+        } else if (options.shuffle) {
+            self = options.num_samples ? this->draw(*options.num_samples, options.seed)
+                                       : self.shuffle(folder().size(), options.seed);
+        } else if (options.num_samples) {
             self = self.take(*options.num_samples);
         }
     }

@@ -29,12 +29,38 @@ inline bool is_jpeg(std::span<const std::uint8_t> b) noexcept {
     return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
 }
 
-// CMYK as libjpeg gives it (Adobe's inverted convention, as every CMYK JPEG in practice) to RGB the
-// way MindSpore's Decode does: r = c * k / 255, truncated. Works in place: pixel i's three outputs
-// never pass its four inputs.
-inline void inverted_cmyk_to_rgb(std::uint8_t* p, std::size_t pixels) noexcept {
+// Whether the JPEG has Adobe's APP14 marker (libjpeg's saw_Adobe_marker), which says its CMYK values
+// are stored inverted. Scans the marker segments up to the first scan.
+inline bool has_adobe_marker(std::span<const std::uint8_t> b) noexcept {
+    std::size_t i = 2;
+    while (i + 4 <= b.size()) {
+        if (b[i] != 0xFF) return false;
+        const std::uint8_t m = b[i + 1];
+        if (m == 0xFF) {  // fill byte
+            ++i;
+            continue;
+        }
+        if (m == 0xDA || m == 0xD9) return false;  // start of scan, end of image
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+            i += 2;
+            continue;
+        }
+        const std::size_t len = std::size_t{b[i + 2]} << 8 | b[i + 3];
+        if (m == 0xEE && len >= 7 && i + 9 <= b.size() && b[i + 4] == 'A' && b[i + 5] == 'd' && b[i + 6] == 'o' &&
+            b[i + 7] == 'b' && b[i + 8] == 'e')
+            return true;
+        i += 2 + len;
+    }
+    return false;
+}
+
+// CMYK as libjpeg gives it to RGB as MindSpore's Decode does (integer division, truncated): with
+// Adobe's marker the values are inverted and r = c * k / 255; without it r = (255 - c) * (255 - k) / 255.
+// Works in place: pixel i's three outputs never pass its four inputs.
+inline void cmyk_to_rgb(std::uint8_t* p, std::size_t pixels, bool inverted) noexcept {
     for (std::size_t i = 0; i < pixels; ++i) {
-        const unsigned c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+        unsigned c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+        if (!inverted) c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
         p[3 * i] = static_cast<std::uint8_t>(c * k / 255);
         p[3 * i + 1] = static_cast<std::uint8_t>(m * k / 255);
         p[3 * i + 2] = static_cast<std::uint8_t>(y * k / 255);
@@ -45,8 +71,9 @@ inline void inverted_cmyk_to_rgb(std::uint8_t* p, std::size_t pixels) noexcept {
 
 // Decodes a JPEG (baseline or progressive, any chroma subsampling; YCbCr, RGB, grayscale, CMYK or
 // YCCK) into out as HWC RGB uint8, with libjpeg's accurate integer DCT and fancy upsampling (the
-// settings Pillow and MindSpore decode with). A warning from libjpeg (a truncated or damaged stream,
-// which libjpeg would paper over with grey) is an error here: a FormatError naming the file.
+// settings Pillow and MindSpore decode with). Like MindSpore's Decode, EXIF orientation is not applied
+// and grey is replicated to three channels. A warning from libjpeg (a truncated or damaged stream,
+// which libjpeg would paper over with grey) is an error here, as in MindSpore: a FormatError naming the file.
 inline void decode_jpeg(std::span<const std::uint8_t> bytes, Image<std::uint8_t>& out,
                         std::string_view file = "<memory>", const DecodeLimits& limits = {}) {
     detail::TurboJpegHandle h(tjInitDecompress());
@@ -70,7 +97,7 @@ inline void decode_jpeg(std::span<const std::uint8_t> bytes, Image<std::uint8_t>
                       height, cmyk ? TJPF_CMYK : TJPF_RGB, flags) != 0)
         fail("JPEG data does not decode");
     if (cmyk) {
-        detail::inverted_cmyk_to_rgb(out.data.data(), pixels);
+        detail::cmyk_to_rgb(out.data.data(), pixels, detail::has_adobe_marker(bytes));
         out.reshape(out.height, out.width, 3, Layout::HWC);
     }
 }
