@@ -428,7 +428,9 @@ TEST_CASE("Resize with each interpolation, CenterCrop and the seed pipeline matc
     std::map<std::string, std::size_t> off_by_one, compared;
     auto seed = [] {
         return std::tuple{vision::Resize(256), vision::CenterCrop(224),
-                          vision::Normalize({0.485f * 255, 0.456f * 255, 0.406f * 255}, {0.229f * 255, 0.224f * 255, 0.225f * 255}),
+                          // products in double, as Python computes the seed's mean and std, then float32
+                          vision::Normalize({float(0.485 * 255), float(0.456 * 255), float(0.406 * 255)},
+                                            {float(0.229 * 255), float(0.224 * 255), float(0.225 * 255)}),
                           vision::HWC2CHW{}};
     };
     for (std::size_t i = 0; i < files.size(); ++i) {
@@ -534,4 +536,42 @@ TEST_CASE("RandomHorizontalFlip mirrors about prob of the samples, the same ones
     CHECK(flips(0) == e0);
     CHECK(flips(1) != e0);
     CHECK_THROWS_AS(vision::RandomHorizontalFlip(1.5), ConfigError);
+}
+
+TEST_CASE("RandomCropDecodeResize draws MindSpore's crop boxes and resizes the decoded window", "[vision][transforms]") {
+    Generator g(1);
+    std::size_t fits = 0;
+    for (int i = 0; i < 2000; ++i) {
+        const auto b = vision::random_crop_box(300, 400, {0.08f, 1.f}, {0.75f, 4.f / 3.f}, 10, g);
+        REQUIRE(b.width >= 1);
+        REQUIRE(b.x + b.width <= 400);
+        REQUIRE(b.y + b.height <= 300);
+        const double area = double(b.width * b.height) / (300.0 * 400.0), aspect = double(b.width) / double(b.height);
+        fits += area >= 0.07 && area <= 1.01 && aspect >= 0.74 && aspect <= 1.35;
+    }
+    CHECK(fits == 2000);
+    // A whole-image crop of a 10:1 image never fits 3:4 .. 4:3, so the fallback cuts it to the widest allowed
+    // ratio, centred: width round(100 * 4/3) = 133, x round(867 / 2) = 434 (half away from zero, as std::round).
+    Generator h(2);
+    const auto wide = vision::random_crop_box(100, 1000, {1.f, 1.f}, {0.75f, 4.f / 3.f}, 10, h);
+    CHECK(wide == vision::CropBox{434, 0, 133, 100});
+
+    // In a pipeline: encoded photos in, 64 x 64 crops out, the same ones when the epoch is replayed.
+    const fs::path root = testing::require_shared("data/dog_croissants");
+    auto d = ImageFolderDataset(root).take(6).map(vision::RandomCropDecodeResize(64, 64, {0.08f, 1.f}, {0.75f, 4.f / 3.f}, vision::Inter::LINEAR, 10, 3), vision::Rescale{1.0 / 255}, vision::HWC2CHW{}).batch(6);
+    Batch a, b;
+    d.reset(0);
+    REQUIRE(d.next(a));
+    CHECK(a.images.shape()[2] == 64);
+    d.reset(0);
+    REQUIRE(d.next(b));
+    CHECK(std::equal(a.images.begin(), a.images.end(), b.images.begin()));
+    d.reset(1);
+    REQUIRE(d.next(b));
+    CHECK(!std::equal(a.images.begin(), a.images.end(), b.images.begin()));
+    // It takes file bytes only.
+    ImageFolderOptions decoded;
+    decoded.decode = true;
+    auto wrong = ImageFolderDataset(root, decoded).map(vision::RandomCropDecodeResize(8)).batch(1);
+    CHECK_THROWS_AS(wrong.next(a), ConfigError);
 }

@@ -6,6 +6,10 @@
   mindir MODEL          decodes with protoc's Python code for tests/interop/mind_ir.proto; reads
                         external data exactly as docs/formats.md section 5.4 lays it out (header, sorted, padded);
                         prints "param NAME DTYPE DIMS CRC32" and "op TYPE" (REF:: resolved) per node.
+  preprocessor MODEL PB_DIR  decodes ModelProto.preprocessor with protoc's code; checks every field is the text
+                        Python's json.dumps writes for its value (MindSpore's _save_dataset_to_mindir) and
+                        op_type is "Map"; prints "stage INPUT_COLUMNS OFFLOAD" and "op NAME PARAMS" (PARAMS as
+                        json.dumps of the parsed value), and "input NAME DIMS" for each graph input.
   structure OURS REF    checks that OURS has the structure of the real MindSpore file REF: for every
                         primitive type both use, the same attribute names; parameter, input and node
                         naming conventions; model-level fields.
@@ -139,12 +143,42 @@ def structure(ours_path, ref_path, pb_dir):
     print("same structure")
 
 
+def preprocessor(path, pb_dir):
+    import json
+    m, _ = load_mindir(path, pb_dir)
+    if not m.HasField("preprocessor"):
+        fail("no preprocessor field")
+    for op in m.preprocessor.op:
+        for field in ("input_columns", "output_columns", "op_type", "operations"):
+            text = getattr(op, field)
+            if json.dumps(json.loads(text)) != text:
+                fail("%s is not json.dumps text: %r" % (field, text))
+        if not op.HasField("offload"):
+            fail("offload is not set (MindSpore always sets it)")
+        if op.HasField("project_columns"):
+            fail("project_columns is set (MindSpore never sets it)")
+        if json.loads(op.op_type) != "Map":
+            fail("op_type %r is not \"Map\"" % op.op_type)
+        print("stage", json.dumps(json.loads(op.input_columns)), json.dumps(json.loads(op.output_columns)), op.offload)
+        for o in json.loads(op.operations):
+            if sorted(o.keys()) != ["tensor_op_name", "tensor_op_params"]:
+                fail("operation keys %r" % sorted(o.keys()))
+            params = o["tensor_op_params"]
+            if isinstance(params, dict) and list(params.keys()) != sorted(params.keys()):
+                fail("%s params keys are not sorted as MindSpore's to_json writes them" % o["tensor_op_name"])
+            print("op", o["tensor_op_name"], json.dumps(params))
+    for i in m.graph.input:
+        print("input", i.name, "x".join(str(d) for d in i.tensor[0].dims) if len(i.tensor) else "")
+
+
 def main():
     mode = sys.argv[1]
     if mode == "onnx":
         check_onnx(sys.argv[2])
     elif mode == "mindir":
         check_mindir(sys.argv[2], sys.argv[3])
+    elif mode == "preprocessor":
+        preprocessor(sys.argv[2], sys.argv[3])
     elif mode == "structure":
         structure(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

@@ -1,5 +1,5 @@
 // export_model: MindSpore's export(net, *inputs, file_name, file_format) for mindsave networks: the
-// network type is traced into an OpGraph and written as MindIR, ONNX (or refused as AIR).
+// network type is traced into an OpGraph and written as MindIR (with a dataset's preprocessing), ONNX (or refused as AIR).
 #pragma once
 
 #include <filesystem>
@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "mindsave/core/cell_name.hpp"
@@ -15,6 +16,8 @@
 #include "mindsave/core/op_graph.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/core/tensor.hpp"
+#include "mindsave/data/pipeline.hpp"
+#include "mindsave/data/preprocess.hpp"
 #include "mindsave/formats/air.hpp"
 #include "mindsave/formats/concepts.hpp"
 #include "mindsave/formats/mindir.hpp"
@@ -58,6 +61,30 @@ template <ModelFormat Format, HasParameters Net>
 std::vector<std::filesystem::path> export_model(Net& net, const Tensor& example, const std::filesystem::path& file_name,
                                                 const typename Format::WriteOptions& options = {}) {
     const Shape shape(example.shape().begin(), example.shape().end());
+    return export_model<Format>(net, shape, file_name, options);
+}
+
+// MindSpore's export(net, dataset, file_name, file_format): the graph input is shaped by the dataset's
+// first batch (its "image" column, [N, C, H, W]), and a MindIR also stores the dataset's map stages as
+// its preprocessor (ModelProto field 9), source first, each field as the JSON MindSpore writes. Reads
+// one batch from a copy of dataset; the caller's dataset is not moved.
+template <ModelFormat Format, HasParameters Net, class... Ts>
+std::vector<std::filesystem::path> export_model(Net& net, const data::BatchDataset<Ts...>& dataset,
+                                                const std::filesystem::path& file_name,
+                                                typename Format::WriteOptions options = {}) {
+    data::BatchDataset<Ts...> d = dataset;
+    Batch first;
+    d.reset(0);
+    if (!d.next(first))
+        throw ConfigError("export: the dataset gives no batch to shape the graph input (is it empty, or is "
+                          "drop_remainder dropping its only batch?)");
+    const Shape shape(first.images.shape().begin(), first.images.shape().end());
+    if constexpr (std::is_same_v<Format, format::mindir>) {
+        for (const auto& stage : dataset.preprocess_stages())
+            options.preprocessor.push_back({data::detail::json_string_list(stage.input_columns),
+                                            data::detail::json_string_list(stage.output_columns), "\"Map\"",
+                                            data::operations_json(stage.operations), stage.offload});
+    }
     return export_model<Format>(net, shape, file_name, options);
 }
 

@@ -11,6 +11,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/rng.hpp"
 #include "mindsave/data/image.hpp"
+#include "mindsave/data/preprocess.hpp"
 
 namespace mindsave::data::vision {
 
@@ -27,13 +28,16 @@ public:
     }
     std::size_t height() const noexcept { return height_; }
     std::size_t width() const noexcept { return width_; }
+    PreprocessOp mindspore_op() const {
+        return {"CenterCrop", data::detail::JsonParams().numbers("size", std::vector<std::size_t>{height_, width_}).str()};
+    }
 
     template <class In>
     using output_t = In;
 
     template <class In>
     void operator()(const Image<In>& in, Image<In>& out) const {
-        if (in.encoded()) detail::throw_encoded("vision::CenterCrop");
+        if (in.encoded()) data::detail::throw_encoded("vision::CenterCrop");
         if (in.layout != Layout::HWC) throw ConfigError("vision::CenterCrop expects an HWC image; apply HWC2CHW after it");
         if ((height_ > in.height && height_ - in.height >= 3 * in.height) ||
             (width_ > in.width && width_ - in.width >= 3 * in.width))
@@ -79,13 +83,16 @@ public:
             throw ConfigError("vision::RandomHorizontalFlip prob must lie in [0, 1], got " + std::to_string(prob));
     }
     double prob() const noexcept { return prob_; }
+    PreprocessOp mindspore_op() const {
+        return {"RandomHorizontalFlip", data::detail::JsonParams().number("prob", static_cast<float>(prob_)).str()};
+    }
 
     template <class In>
     using output_t = In;
 
     template <class In>
     void operator()(const Image<In>& in, Image<In>& out, std::uint64_t sample_seed) const {
-        if (in.encoded()) detail::throw_encoded("vision::RandomHorizontalFlip");
+        if (in.encoded()) data::detail::throw_encoded("vision::RandomHorizontalFlip");
         if (in.layout != Layout::HWC) throw ConfigError("vision::RandomHorizontalFlip expects an HWC image");
         Generator g(sample_seed ^ (seed_ * 0x9e3779b97f4a7c15ull));
         out.reshape(in.height, in.width, in.channels, Layout::HWC);

@@ -21,6 +21,7 @@
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/rng.hpp"
 #include "mindsave/core/tensor.hpp"
+#include "mindsave/data/preprocess.hpp"
 #include "mindsave/data/source.hpp"
 #include "mindsave/data/transforms.hpp"
 
@@ -244,6 +245,34 @@ constexpr bool chain_valid_from() {
     else return chain_valid<typename T::template output_t<In>, Rest...>();
 }
 
+// Each transform's MindSpore operation, grouped by map() call; a transform without one is an error.
+template <class... Ts>
+std::vector<PreprocessStage> describe_stages(const std::tuple<Ts...>& transforms, const std::vector<std::size_t>& maps) {
+    std::vector<PreprocessOp> ops;
+    std::size_t index = 0;
+    const auto describe = [&](const auto& t) {
+        using T = std::remove_cvref_t<decltype(t)>;
+        if constexpr (DescribedTransform<T>) {
+            ops.push_back(t.mindspore_op());
+        } else {
+            throw ConfigError("map() operation " + std::to_string(index) +
+                              " is not a MindSpore operation (it has no mindspore_op()), so the pipeline cannot be "
+                              "stored with the model; export without the dataset, or use MindSpore's transforms");
+        }
+        ++index;
+    };
+    std::apply([&](const auto&... t) { (describe(t), ...); }, transforms);
+    std::vector<PreprocessStage> stages;
+    std::size_t next = 0;
+    for (const std::size_t n : maps) {
+        PreprocessStage s;
+        s.operations.assign(ops.begin() + static_cast<std::ptrdiff_t>(next), ops.begin() + static_cast<std::ptrdiff_t>(next + n));
+        next += n;
+        stages.push_back(std::move(s));
+    }
+    return stages;
+}
+
 }  // namespace detail
 
 template <class... Ts>
@@ -270,26 +299,32 @@ public:
                       "and transforms::TypeCast<T>; one argument is not a transform, or does not accept the "
                       "image type the transform before it produces. A transform T has a member template "
                       "output_t<In> and operator()(const Image<In>&, Image<output_t<In>>&).");
-        return Pipeline<Ts..., Us...>(order_, std::tuple_cat(transforms_, std::tuple<Us...>(std::move(transforms)...)));
+        std::vector<std::size_t> maps = maps_;
+        maps.push_back(sizeof...(Us));
+        return Pipeline<Ts..., Us...>(order_, std::tuple_cat(transforms_, std::tuple<Us...>(std::move(transforms)...)),
+                                      std::move(maps));
     }
+
+    // The map() calls as MindSpore serializes them (one stage per call), for export with a dataset.
+    std::vector<PreprocessStage> preprocess_stages() const { return detail::describe_stages(transforms_, maps_); }
 
     // MindSpore's buffer shuffle; buffer_size >= the sample count gives a full uniform shuffle.
     // Each epoch draws a new order from (seed, epoch).
     Pipeline shuffle(std::size_t buffer_size, std::uint64_t seed = 0) const {
         if (buffer_size == 0) throw ConfigError("shuffle() buffer_size must be at least 1");
-        return Pipeline(order_.then({detail::SampleOrder::Step::shuffle, buffer_size, seed}), transforms_);
+        return Pipeline(order_.then({detail::SampleOrder::Step::shuffle, buffer_size, seed}), transforms_, maps_);
     }
 
     // The first count samples of each epoch (after any shuffle before it).
     Pipeline take(std::size_t count) const {
-        return Pipeline(order_.then({detail::SampleOrder::Step::take, count, 0}), transforms_);
+        return Pipeline(order_.then({detail::SampleOrder::Step::take, count, 0}), transforms_, maps_);
     }
 
     // Each epoch visits the samples so far `count` times (MindSpore's repeat); steps before it that
     // shuffle draw a new order for every repetition.
     Pipeline repeat(std::size_t count) const {
         if (count == 0) throw ConfigError("repeat() count must be at least 1");
-        return Pipeline(order_.then({detail::SampleOrder::Step::repeat, count}), transforms_);
+        return Pipeline(order_.then({detail::SampleOrder::Step::repeat, count}), transforms_, maps_);
     }
 
     // This process's part of the samples when num_shards processes share them (MindSpore's
@@ -302,7 +337,7 @@ public:
         if (shard_id >= num_shards)
             throw ConfigError("shard_id " + std::to_string(shard_id) + " is out of range for num_shards " +
                               std::to_string(num_shards) + " (shard ids run from 0 to num_shards - 1)");
-        return Pipeline(order_.then({detail::SampleOrder::Step::shard, num_shards, seed, shard_id, shuffle}), transforms_);
+        return Pipeline(order_.then({detail::SampleOrder::Step::shard, num_shards, seed, shard_id, shuffle}), transforms_, maps_);
     }
 
     // Splits into N parts of the given fractions (MindSpore's split): sizes rounded to sum to the
@@ -330,7 +365,7 @@ public:
     // Groups samples into batches; without drop_remainder the last batch of an epoch may be short.
     BatchDataset<Ts...> batch(std::size_t batch_size, bool drop_remainder = false) const {
         if (batch_size == 0) throw ConfigError("batch() batch_size must be at least 1");
-        return BatchDataset<Ts...>(order_, transforms_, batch_size, drop_remainder);
+        return BatchDataset<Ts...>(order_, transforms_, maps_, batch_size, drop_remainder);
     }
 
 protected:
@@ -340,11 +375,11 @@ protected:
     // count samples drawn with replacement, anew each epoch from (seed, epoch): MindSpore's
     // RandomSampler(replacement=True, num_samples), which a shuffled source with num_samples uses.
     Pipeline draw(std::size_t count, std::uint64_t seed) const {
-        return Pipeline(order_.then({detail::SampleOrder::Step::draw, count, seed}), transforms_);
+        return Pipeline(order_.then({detail::SampleOrder::Step::draw, count, seed}), transforms_, maps_);
     }
 
-    Pipeline(detail::SampleOrder order, std::tuple<Ts...> transforms)
-        : order_(std::move(order)), transforms_(std::move(transforms)) {}
+    Pipeline(detail::SampleOrder order, std::tuple<Ts...> transforms, std::vector<std::size_t> maps)
+        : order_(std::move(order)), transforms_(std::move(transforms)), maps_(std::move(maps)) {}
 
 private:
     static std::shared_ptr<const SampleSource> check_source(std::shared_ptr<const SampleSource> source) {
@@ -362,13 +397,14 @@ private:
             auto subset = std::make_shared<const std::vector<std::uint32_t>>(
                 indices.begin() + static_cast<std::ptrdiff_t>(start[i]),
                 indices.begin() + static_cast<std::ptrdiff_t>(start[i + 1]));
-            return Pipeline(order_.subset(std::move(subset)), transforms_);
+            return Pipeline(order_.subset(std::move(subset)), transforms_, maps_);
         };
         return {part(I)...};
     }
 
     detail::SampleOrder order_;
     std::tuple<Ts...> transforms_;
+    std::vector<std::size_t> maps_;  // transforms per map() call, in order
 };
 
 // Batches of a pipeline: images [N, C, H, W] float32 (or [N, H, W, C] without HWC2CHW) and
@@ -377,6 +413,9 @@ private:
 template <class... Ts>
 class BatchDataset {
 public:
+    // The map() calls as MindSpore serializes them (one stage per call), for export with a dataset.
+    std::vector<PreprocessStage> preprocess_stages() const { return detail::describe_stages(transforms_, maps_); }
+
     // Batches per epoch.
     std::size_t get_dataset_size() const noexcept {
         const std::size_t n = order_.size();
@@ -456,8 +495,10 @@ private:
     template <class...>
     friend class Pipeline;
 
-    BatchDataset(detail::SampleOrder order, std::tuple<Ts...> transforms, std::size_t batch_size, bool drop)
-        : order_(std::move(order)), transforms_(std::move(transforms)), batch_size_(batch_size), drop_remainder_(drop) {}
+    BatchDataset(detail::SampleOrder order, std::tuple<Ts...> transforms, std::vector<std::size_t> maps,
+                 std::size_t batch_size, bool drop)
+        : order_(std::move(order)), transforms_(std::move(transforms)), maps_(std::move(maps)), batch_size_(batch_size),
+          drop_remainder_(drop) {}
 
     std::size_t inner_epoch() const noexcept { return epoch_ * repeat_ + repetition_; }
     void start_repetition() {
@@ -487,6 +528,7 @@ private:
 
     detail::SampleOrder order_;
     std::tuple<Ts...> transforms_;
+    std::vector<std::size_t> maps_;
     std::size_t batch_size_;
     bool drop_remainder_;
     std::size_t max_batches_ = std::numeric_limits<std::size_t>::max();

@@ -14,6 +14,7 @@
 
 #include "mindsave/core/errors.hpp"
 #include "mindsave/data/image.hpp"
+#include "mindsave/data/preprocess.hpp"
 
 namespace mindsave::data {
 
@@ -401,13 +402,22 @@ public:
         return {longer(h, w), height_};
     }
 
+    PreprocessOp mindspore_op() const {
+        std::vector<std::size_t> s = size();
+        return {"Resize", data::detail::JsonParams()
+                              .string("device_target", "CPU")
+                              .integer("interpolation", static_cast<int>(inter_))
+                              .numbers("size", s)
+                              .str()};
+    }
+
     template <class In>
     using output_t = In;
 
     template <class In>
         requires std::same_as<In, std::uint8_t> || std::same_as<In, float>
     void operator()(const Image<In>& in, Image<In>& out) {
-        if (in.encoded()) detail::throw_encoded("vision::Resize");
+        if (in.encoded()) data::detail::throw_encoded("vision::Resize");
         if (in.layout != Layout::HWC)
             throw ConfigError("vision::Resize expects an HWC image; apply HWC2CHW after Resize");
         if (in.height == 0 || in.width == 0) throw ShapeError("vision::Resize of an empty image");
@@ -415,13 +425,13 @@ public:
         out.reshape(oh, ow, in.channels, Layout::HWC);
         out.origin = in.origin;
         const bool shrink = ow <= in.width && oh <= in.height;
-        if (inter_ == Inter::NEAREST) return detail::resize_nearest(in, out, columns_);
+        if (inter_ == Inter::NEAREST) return data::detail::resize_nearest(in, out, columns_);
         // OpenCV averages whole blocks when both factors are whole numbers: always for INTER_AREA,
         // and for INTER_LINEAR at exactly half size.
         const std::size_t fx = in.width / ow, fy = in.height / oh;
         const bool whole = shrink && fx * ow == in.width && fy * oh == in.height;
         if (whole && (inter_ == Inter::AREA || (inter_ == Inter::LINEAR && fx == 2 && fy == 2)))
-            return detail::resize_area_whole(in, out, fx, fy);
+            return data::detail::resize_area_whole(in, out, fx, fy);
         if (inter_ == Inter::LINEAR || (inter_ == Inter::AREA && !shrink)) {
             linear_.area = inter_ == Inter::AREA;
             if (!linear_.fits(in.height, in.width, in.channels, oh, ow)) linear_.build(in.height, in.width, in.channels, oh, ow);
@@ -442,8 +452,8 @@ private:
 
     std::size_t height_, width_;  // width_ 0: height_ is the shorter side's length
     Inter inter_;
-    detail::LinearResizeTables linear_;
-    detail::TapResizeTables taps_;
+    data::detail::LinearResizeTables linear_;
+    data::detail::TapResizeTables taps_;
     std::vector<std::int32_t> columns_;
 };
 

@@ -13,9 +13,11 @@
 #include <utility>
 #include <vector>
 
+#include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/data/crop.hpp"
 #include "mindsave/data/image.hpp"
+#include "mindsave/data/preprocess.hpp"
 #include "mindsave/data/resize.hpp"
 
 namespace mindsave::data {
@@ -27,13 +29,20 @@ struct Rescale {
     double rescale = 1.0;
     double shift = 0.0;
 
+    PreprocessOp mindspore_op() const {  // MindSpore keeps the factors as float32
+        return {"Rescale", data::detail::JsonParams()
+                               .number("rescale", static_cast<float>(rescale))
+                               .number("shift", static_cast<float>(shift))
+                               .str()};
+    }
+
     template <class In>
     using output_t = float;
 
     template <class In>
         requires std::is_arithmetic_v<In>
     void operator()(const Image<In>& in, Image<float>& out) const {
-        if (in.encoded()) detail::throw_encoded("vision::Rescale");
+        if (in.encoded()) data::detail::throw_encoded("vision::Rescale");
         out.reshape(in.height, in.width, in.channels, in.layout);
         const float a = static_cast<float>(rescale), b = static_cast<float>(shift);
         const In* s = in.data.data();
@@ -58,6 +67,14 @@ public:
     const std::vector<float>& mean() const noexcept { return mean_; }
     const std::vector<float>& std() const noexcept { return std_; }
     bool is_hwc() const noexcept { return is_hwc_; }
+    PreprocessOp mindspore_op() const {
+        return {"Normalize", data::detail::JsonParams()
+                                 .string("device_target", "CPU")
+                                 .boolean("is_hwc", is_hwc_)
+                                 .numbers("mean", mean_)
+                                 .numbers("std", std_)
+                                 .str()};
+    }
 
     template <class In>
     using output_t = float;
@@ -65,7 +82,7 @@ public:
     template <class In>
         requires std::is_arithmetic_v<In>
     void operator()(const Image<In>& in, Image<float>& out) const {
-        if (in.encoded()) detail::throw_encoded("vision::Normalize");
+        if (in.encoded()) data::detail::throw_encoded("vision::Normalize");
         if ((in.layout == Layout::HWC) != is_hwc_)
             throw ConfigError(std::string("vision::Normalize with is_hwc = ") + (is_hwc_ ? "true" : "false") + " got a" +
                               (in.layout == Layout::HWC ? "n HWC" : " CHW") + " image");
@@ -97,12 +114,13 @@ private:
 
 // Moves channels first (HWC -> CHW), as MindSpore's vision.HWC2CHW; batches then come out NCHW.
 struct HWC2CHW {
+    PreprocessOp mindspore_op() const { return {"HwcToChw", "null"}; }  // MindSpore writes no params: null
     template <class In>
     using output_t = In;
 
     template <class In>
     void operator()(const Image<In>& in, Image<In>& out) const {
-        if (in.encoded()) detail::throw_encoded("vision::HWC2CHW");
+        if (in.encoded()) data::detail::throw_encoded("vision::HWC2CHW");
         if (in.layout != Layout::HWC) throw ConfigError("vision::HWC2CHW applied to an image that is already CHW");
         out.reshape(in.height, in.width, in.channels, Layout::CHW);
         const std::size_t plane = in.height * in.width, c = in.channels;
@@ -124,6 +142,11 @@ namespace transforms {
 template <class T>
     requires std::is_arithmetic_v<T>
 struct TypeCast {
+    PreprocessOp mindspore_op() const {  // MindSpore's DataType::ToString: "float32", "int32", "uint8"
+        std::string name(dtype_name(dtype_of<T>::value));
+        for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        return {"TypeCast", detail::JsonParams().string("data_type", name).str()};
+    }
     template <class In>
     using output_t = T;
 

@@ -1,5 +1,5 @@
-// The optional image component, mindsave::vision in CMake (links libturbojpeg and libpng): Decode,
-// read_image, ImageFolderDataset. mindsave.hpp leaves it out, so the core needs no image library.
+// The optional image component, mindsave::vision in CMake (libturbojpeg, libpng): Decode, read_image,
+// ImageFolderDataset, RandomCropDecodeResize, load_preprocess. mindsave.hpp leaves it out: the core needs neither.
 #pragma once
 
 #include "mindsave/data/vision/decode.hpp"
@@ -7,3 +7,5 @@
 #include "mindsave/data/vision/jpeg.hpp"
 #include "mindsave/data/vision/limits.hpp"
 #include "mindsave/data/vision/png.hpp"
+#include "mindsave/data/vision/preprocess.hpp"
+#include "mindsave/data/vision/random_crop_decode_resize.hpp"

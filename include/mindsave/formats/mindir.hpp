@@ -29,12 +29,22 @@
 
 namespace mindsave::format {
 
+// One PreprocessOpProto of a MindIR's preprocessor (ModelProto field 9): each field is the JSON text
+// Python's json.dumps writes for the dataset's Map node (input_columns ["image"], op_type "\"Map\"", ...).
+struct MindirPreprocessOp {
+    std::string input_columns, output_columns, op_type, operations;
+    bool offload = false;
+    bool operator==(const MindirPreprocessOp&) const = default;
+};
+
 struct MindirWriteOptions {
     // MindSpore splits when the parameters' Python sizes (bytes + 33 each) exceed 1 GiB; tests set less.
     std::size_t external_data_threshold = std::size_t{1} << 30;
     std::string model_version = "2.2.14";  // a 2.2 writer: mind_ir_version 1, REF-style graph
     std::string enc_key{};             // non-empty: encrypt as export's enc_key (needs mindsave/io/crypto.hpp)
     std::string enc_mode = "AES-GCM";  // "AES-GCM", "AES-CBC" or "SM4-CBC"
+    // The dataset's map stages, source first (export with a dataset fills it); empty writes no field 9.
+    std::vector<MindirPreprocessOp> preprocessor{};
 };
 struct MindirReadOptions {};  // MindIR carries no checksum: load_checkpoint's crc_check has nothing to check
 
@@ -95,7 +105,19 @@ struct mindir {
         io::ProtoBuilder model;
         model.string(ModelProto::ir_version, "0.1.1").string(ModelProto::producer_name, "MindSpore")
             .string(ModelProto::model_version, options.model_version).string(ModelProto::doc_string, "written by mindsave")
-            .message(ModelProto::graph, graph).boolean(ModelProto::little_endian, true);
+            .message(ModelProto::graph, graph);
+        if (!options.preprocessor.empty()) {
+            io::ProtoBuilder pre;
+            for (const auto& op : options.preprocessor)
+                pre.message(PreprocessorProto::op, io::ProtoBuilder()
+                                                       .string(PreprocessOpProto::input_columns, op.input_columns)
+                                                       .string(PreprocessOpProto::output_columns, op.output_columns)
+                                                       .string(PreprocessOpProto::op_type, op.op_type)
+                                                       .string(PreprocessOpProto::operations, op.operations)
+                                                       .boolean(PreprocessOpProto::offload, op.offload));
+            model.message(ModelProto::preprocessor, pre);
+        }
+        model.boolean(ModelProto::little_endian, true);
         for (const auto& p : primitives) model.message(ModelProto::primitives, p);
         model.varint(ModelProto::mind_ir_version, 1);  // IR_VERSION
 
@@ -133,6 +155,8 @@ struct mindir {
         const std::vector<RecordView>& records() const noexcept { return records_; }
         const std::string& model_version() const noexcept { return model_version_; }
         const std::string& graph_name() const noexcept { return graph_name_; }
+        // The preprocessor's operations (ModelProto field 9), source first; empty when the file has none.
+        const std::vector<MindirPreprocessOp>& preprocessor() const noexcept { return preprocessor_; }
 
     private:
         void parse(const std::filesystem::path& path) {
@@ -146,6 +170,7 @@ struct mindir {
                     if (key.is(ModelProto::producer_name, ld)) producer = !r.string().empty();
                     else if (key.is(ModelProto::model_version, ld)) model_version_ = r.string();
                     else if (key.is(ModelProto::graph, ld)) parse_graph(r.bytes(), path);
+                    else if (key.is(ModelProto::preprocessor, ld)) parse_preprocessor(r.bytes());
                     else if (key.is(ModelProto::little_endian, io::WireType::varint)) {
                         if (r.varint() != 1) throw FormatError(path, "the model is big-endian; this host is little-endian");
                     } else r.skip(key.type);
@@ -154,6 +179,41 @@ struct mindir {
                     throw FormatError(path, "not a MindIR model: producer_name or model_version is missing");
             } catch (const io::WireError& e) {
                 throw FormatError(path, "corrupt MindIR at byte " + std::to_string(e.offset) + ": " + e.what);
+            }
+        }
+        // PreprocessorProto { repeated PreprocessOpProto op = 1 }. An older mind_ir.proto had a plain string
+        // here (same number and wire type): its text is not a message, and is kept as one op's operations.
+        void parse_preprocessor(std::span<const std::byte> pre) {
+            try {
+                parse_preprocessor_message(pre);
+            } catch (const io::WireError&) {
+                preprocessor_.clear();
+                MindirPreprocessOp legacy;
+                legacy.operations.assign(reinterpret_cast<const char*>(pre.data()), pre.size());
+                preprocessor_.push_back(std::move(legacy));
+            }
+        }
+        void parse_preprocessor_message(std::span<const std::byte> pre) {
+            io::WireReader r(pre, static_cast<std::size_t>(pre.data() - bytes_.data()));
+            while (!r.at_end()) {
+                const auto key = r.key();
+                if (!key.is(PreprocessorProto::op, ld)) {
+                    r.skip(key.type);
+                    continue;
+                }
+                const auto body = r.bytes();
+                io::WireReader o(body, static_cast<std::size_t>(body.data() - bytes_.data()));
+                MindirPreprocessOp op;
+                while (!o.at_end()) {
+                    const auto k = o.key();
+                    if (k.is(PreprocessOpProto::input_columns, ld)) op.input_columns = o.string();
+                    else if (k.is(PreprocessOpProto::output_columns, ld)) op.output_columns = o.string();
+                    else if (k.is(PreprocessOpProto::op_type, ld)) op.op_type = o.string();
+                    else if (k.is(PreprocessOpProto::operations, ld)) op.operations = o.string();
+                    else if (k.is(PreprocessOpProto::offload, io::WireType::varint)) op.offload = o.varint() != 0;
+                    else o.skip(k.type);
+                }
+                preprocessor_.push_back(std::move(op));
             }
         }
         void parse_graph(std::span<const std::byte> graph, const std::filesystem::path& path) {
@@ -221,6 +281,7 @@ struct mindir {
         std::deque<std::string> names_;
         std::vector<RecordView> records_;
         std::string model_version_, graph_name_;
+        std::vector<MindirPreprocessOp> preprocessor_;
     };
 
     static std::vector<TensorRecord> read(const std::filesystem::path& path, const ReadOptions& options = {}) {
@@ -234,6 +295,8 @@ struct mindir {
 
 private:
     using ModelProto = proto::mindir::ModelProto;
+    using PreprocessorProto = proto::mindir::PreprocessorProto;
+    using PreprocessOpProto = proto::mindir::PreprocessOpProto;
     using GraphProto = proto::mindir::GraphProto;
     using TensorProto = proto::mindir::TensorProto;
     using ExternalDataProto = proto::mindir::TensorProto_ExternalDataProto;

@@ -11,6 +11,10 @@ enum class ModelProto : std::uint32_t {
     graph = 7, functions = 8, preprocessor = 9, little_endian = 10, parallel = 11, primitives = 12,
     mind_ir_version = 13
 };
+enum class PreprocessorProto : std::uint32_t { op = 1 };
+enum class PreprocessOpProto : std::uint32_t {
+    input_columns = 1, output_columns = 2, project_columns = 3, op_type = 4, operations = 5, offload = 6
+};
 enum class GraphProto : std::uint32_t {
     node = 1, name = 2, parameter = 3, doc_string = 4, input = 5, output = 6, bprop_hash = 7, attribute = 8,
     bprop_filepath = 9

@@ -2,10 +2,12 @@
 // string escaping serde_json writes. No document tree: callers read straight into their own structs.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "mindsave/core/utf8.hpp"
@@ -148,6 +150,28 @@ public:
             v = v * 10 + d;
         }
         return v;
+    }
+
+    // A number literal as a double (Python's json.dumps of a float or an int).
+    double number() {
+        skip_space();
+        const std::size_t start = pos_;
+        const std::string_view literal = number_literal();
+        double v = 0;
+        const auto r = std::from_chars(literal.data(), literal.data() + literal.size(), v);
+        if (r.ec != std::errc() || r.ptr != literal.data() + literal.size()) {
+            pos_ = start;
+            fail("number " + std::string(literal.substr(0, 40)) + " is out of range");
+        }
+        return v;
+    }
+
+    // true or false.
+    bool boolean() {
+        const char c = peek();
+        if (c == 't') return literal("true"), true;
+        if (c == 'f') return literal("false"), false;
+        fail("expected true or false");
     }
 
     // Consumes null if it comes next.

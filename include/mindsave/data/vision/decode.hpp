@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mindsave/core/errors.hpp"
+#include "mindsave/data/preprocess.hpp"
 #include "mindsave/data/transforms.hpp"
 #include "mindsave/data/vision/jpeg.hpp"
 #include "mindsave/data/vision/limits.hpp"
@@ -70,6 +71,10 @@ inline Image<std::uint8_t> read_image(const std::filesystem::path& path, const D
 // to HWC RGB uint8. MindSpore's to_pil = False form; rgb is always true.
 struct Decode {
     DecodeLimits limits{};
+
+    PreprocessOp mindspore_op() const {
+        return {"Decode", data::detail::JsonParams().string("device_target", "CPU").boolean("rgb", true).str()};
+    }
 
     template <class In>
     using output_t = std::uint8_t;
