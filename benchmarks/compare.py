@@ -3,18 +3,20 @@
 # the demo's compile time) and prints one markdown table: ours, the peer or limit, their ratio, the target.
 """Usage: /usr/bin/python3 benchmarks/compare.py BUILD_DIR [--rounds N] [--only SECTIONS] [--json FILE]
 
-Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save,bench_resnet50} (cmake --build
-BUILD_DIR --target bench_peak bench_lenet bench_ckpt bench_async_save bench_resnet50), /usr/bin/python3 with python3-torch for the
+Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save,bench_resnet50,bench_vision} (cmake --build
+BUILD_DIR --target bench_peak bench_lenet bench_ckpt bench_async_save bench_resnet50 bench_vision), /usr/bin/python3 with python3-torch for the
 peer, and BUILD_DIR/compile_commands.json (or g++) for the compile time. Machines are shared and noisy, so
 every figure is set beside a peer or a physical limit measured in the same run, and the LeNet5 runs of
 mindsave and PyTorch alternate, round after round (--rounds); each side's figure is the median of its
 per-round medians. Missing benchmarks print as n/a. Exits non-zero only when a tool fails, never on a
 missed target.
 
-Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, resnet50, compile
+Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, resnet50, vision, compile
 (formats runs BUILD_DIR/tools/mindsave bench on a generated ResNet50-size set in ckpt, safetensors and pth;
 resnet50 runs BUILD_DIR/benchmarks/bench_resnet50, its peer peers/resnet50_torch_bench.py at 1 and 2 threads,
-and OpenBLAS's cblas_sgemm on ResNet50's convolution shapes beside mindsave's packed product).
+and OpenBLAS's cblas_sgemm on ResNet50's convolution shapes beside mindsave's packed product; vision runs
+BUILD_DIR/benchmarks/bench_vision, the seed flow's preprocessing per photo, beside the same steps in OpenCV,
+peers/vision_cv2_bench.py).
 
 The peer (peers/lenet_torch_bench.py, whose docstring says exactly what each figure includes) runs with
 OpenBLAS's AVX-512 kernels and as many OpenBLAS threads as torch threads; at 2 threads under both OpenMP
@@ -50,6 +52,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PEER = HERE / 'peers' / 'lenet_torch_bench.py'
 RESNET_PEER = HERE / 'peers' / 'resnet50_torch_bench.py'
+VISION_PEER = HERE / 'peers' / 'vision_cv2_bench.py'
 PEER_PYTHON = '/usr/bin/python3'  # sees Debian's python3-torch
 
 MACS = {'conv1': 6 * 28 * 28 * 1 * 5 * 5, 'conv2': 16 * 10 * 10 * 6 * 5 * 5,
@@ -72,6 +75,8 @@ RESNET_TRAIN_RATIO = 1.0
 RESNET_TRAIN_SCALING = 1.8
 SGEMM_PEAK_FRACTION = 0.70
 SGEMM_OPENBLAS_RATIO = 1.0
+# Issue 18: the seed flow's preprocessing per photo against the same steps in OpenCV.
+VISION_RATIO = 1.0
 COMPILE_RUNS = 3
 
 # The peer at 2 threads runs under both OpenMP wait policies and counts its better one: spinning
@@ -202,6 +207,17 @@ def run_resnet_peer(threads, seconds):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         fail(f'torch ResNet50 peer ({threads} threads) exited with {r.returncode}: {r.stderr.strip()[-800:]}')
+        return None
+    return json.loads(r.stdout)
+
+
+def run_vision_peer():
+    """peers/vision_cv2_bench.py (OpenCV, one thread) on the same photos; None on failure."""
+    cmd = [PEER_PYTHON, str(VISION_PEER)]
+    log(f'OpenCV preprocessing peer: {shlex.join(cmd[1:])}')
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f'OpenCV peer exited with {r.returncode}: {r.stderr.strip()[-800:]}')
         return None
     return json.loads(r.stdout)
 
@@ -537,6 +553,24 @@ def build_rows(results):
                             (gf / bgf >= SGEMM_OPENBLAS_RATIO and (t != 1 or (frac or 0) >= SGEMM_PEAK_FRACTION))))
                 i += 1
 
+    # The seed flow's preprocessing per photo (bench_vision) against the same steps in OpenCV (peers/vision_cv2_bench.py)
+    vs = results.get('vision')
+    if vs:
+        ours, peer = vs.get('ours', {}), vs.get('peer') or {}
+        for bench_name, key, what, peer_steps in (
+                ('BM_SeedPipeline', 'pipeline_s_per_image', 'Decode, Resize(256), CenterCrop(224), Normalize, HWC2CHW',
+                 'cv2.imdecode, cvtColor, resize, crop, numpy normalize and transpose'),
+                ('BM_Decode', 'decode_s_per_image', 'Decode alone', 'cv2.imdecode, cvtColor')):
+            o = ours.get(bench_name)
+            o_ms = 1e3 / o['items_per_second'] if o and o.get('items_per_second') else None
+            p_ms = peer[key] * 1e3 if key in peer else None
+            ratio = p_ms / o_ms if o_ms and p_ms else None
+            target = bench_name == 'BM_SeedPipeline'
+            add(f'{what}, ms per dog / croissant photo, 1 thr (OpenCV {peer.get("opencv", "n/a")}: {peer_steps})',
+                fmt(o_ms, '.3f'), fmt(p_ms, '.3f'), fmt(ratio, '.2f', 'x'),
+                f'≥ {VISION_RATIO}x' if target else '–',
+                verdict(None if ratio is None else ratio >= VISION_RATIO) if target else '–')
+
     c = results.get('compile')
     runs = ', '.join(f'{x:.1f}' for x in c['runs_cpu_s']) if c else 'n/a'
     wall = fmt(c['wall_s'] if c else None, '.1f')
@@ -594,7 +628,7 @@ def main():
     ap.add_argument('build', type=Path, help='the CMake build folder')
     ap.add_argument('--rounds', type=int, default=3, help='alternating LeNet5 rounds, mindsave vs PyTorch')
     ap.add_argument('--peer-seconds', type=float, default=1.5, help='timed seconds per peer micro-benchmark')
-    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,resnet50,compile')
+    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,resnet50,vision,compile')
     ap.add_argument('--json', type=Path, help='also write every raw figure here')
     args = ap.parse_args()
     command = shlex.join(['/usr/bin/python3', os.path.relpath(sys.argv[0])] + sys.argv[1:])
@@ -635,6 +669,8 @@ def main():
         results['resnet50'] = {'ours': run_gbench(bench / 'bench_resnet50'),
                                'peer': {t: run_resnet_peer(t, 3.0) for t in (1, 2)}}
         os.environ.update(env_blas)
+    if 'vision' in only:   # one thread each: ours, then OpenCV
+        results['vision'] = {'ours': run_gbench(bench / 'bench_vision'), 'peer': run_vision_peer()}
     if 'compile' in only:
         results['compile'] = compile_time(args.build)
     if 'peak' in only:   # again at the end: the limit is the better of the two (noise only lowers it)

@@ -40,3 +40,13 @@ execute_process(COMMAND ${READELF} -d "${WORK_DIR}/consumer-build/crypto_consume
 if(core_needs MATCHES "libcrypto" OR NOT crypto_needs MATCHES "libcrypto")
   message(FATAL_ERROR "libcrypto must be linked by the cipher consumer only:\n${core_needs}\n${crypto_needs}")
 endif()
+
+# The image component decodes what it encodes; only its program needs libturbojpeg and libpng.
+execute_process(COMMAND "${WORK_DIR}/consumer-build/vision_consumer" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "vision round trip ok")
+  message(FATAL_ERROR "vision_consumer failed (${rc}):\n${out}")
+endif()
+execute_process(COMMAND ${READELF} -d "${WORK_DIR}/consumer-build/vision_consumer" OUTPUT_VARIABLE vision_needs)
+if(core_needs MATCHES "turbojpeg|libpng" OR NOT vision_needs MATCHES "libturbojpeg" OR NOT vision_needs MATCHES "libpng")
+  message(FATAL_ERROR "libturbojpeg and libpng must be linked by the vision consumer only:\n${core_needs}\n${vision_needs}")
+endif()

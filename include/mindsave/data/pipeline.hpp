@@ -308,6 +308,13 @@ public:
     // The map() calls as MindSpore serializes them (one stage per call), for export with a dataset.
     std::vector<PreprocessStage> preprocess_stages() const { return detail::describe_stages(transforms_, maps_); }
 
+    // The source's sample indices that epoch visits, in order (which files a split or shard holds).
+    std::vector<std::uint32_t> indices(std::size_t epoch = 0) const {
+        std::vector<std::uint32_t> order, buffer;
+        order_.fill(epoch, order, buffer);
+        return order;
+    }
+
     // MindSpore's buffer shuffle; buffer_size >= the sample count gives a full uniform shuffle.
     // Each epoch draws a new order from (seed, epoch).
     Pipeline shuffle(std::size_t buffer_size, std::uint64_t seed = 0) const {

@@ -1,5 +1,5 @@
-// JPEG decoding through libjpeg-turbo's TurboJPEG API, straight into an image's memory: RGB out,
-// whatever the file's colour space. Part of the opt-in component mindsave::vision (links libturbojpeg).
+// JPEG through libjpeg-turbo's TurboJPEG API: decoding straight into an image's memory (RGB out, whatever
+// the file's colour space) and encoding. Part of the opt-in component mindsave::vision (links libturbojpeg).
 #pragma once
 
 #include <turbojpeg.h>
@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "mindsave/core/errors.hpp"
@@ -100,6 +101,25 @@ inline void decode_jpeg(std::span<const std::uint8_t> bytes, Image<std::uint8_t>
         detail::cmyk_to_rgb(out.data.data(), pixels, detail::has_adobe_marker(bytes));
         out.reshape(out.height, out.width, 3, Layout::HWC);
     }
+}
+
+// Encodes an HWC RGB (or one-channel grey) uint8 image as a baseline JPEG of the given quality (1..100),
+// 4:2:0 for colour: thumbnails for reports, test images.
+inline std::vector<std::uint8_t> encode_jpeg(const Image<std::uint8_t>& img, int quality = 90) {
+    if (img.layout != Layout::HWC || (img.channels != 3 && img.channels != 1) || img.size() == 0)
+        throw ConfigError("encode_jpeg takes a non-empty HWC image of 3 (RGB) or 1 (grey) channels");
+    if (quality < 1 || quality > 100) throw ConfigError("encode_jpeg quality must lie in 1..100, got " + std::to_string(quality));
+    detail::TurboJpegHandle h(tjInitCompress());
+    if (!h) throw Error("TurboJPEG could not create a compressor (out of memory?)");
+    unsigned char* buffer = nullptr;
+    unsigned long size = 0;
+    const bool grey = img.channels == 1;
+    const int rc = tjCompress2(h.get(), img.data.data(), static_cast<int>(img.width), 0, static_cast<int>(img.height),
+                               grey ? TJPF_GRAY : TJPF_RGB, &buffer, &size, grey ? TJSAMP_GRAY : TJSAMP_420, quality,
+                               TJFLAG_ACCURATEDCT);
+    const std::unique_ptr<unsigned char, void (*)(unsigned char*)> owned(buffer, [](unsigned char* p) { tjFree(p); });
+    if (rc != 0) throw Error(std::string("TurboJPEG could not encode the image: ") + tjGetErrorStr2(h.get()));
+    return {buffer, buffer + size};
 }
 
 }  // namespace mindsave::data::vision
