@@ -50,3 +50,7 @@ execute_process(COMMAND ${READELF} -d "${WORK_DIR}/consumer-build/vision_consume
 if(core_needs MATCHES "turbojpeg|libpng" OR NOT vision_needs MATCHES "libturbojpeg" OR NOT vision_needs MATCHES "libpng")
   message(FATAL_ERROR "libturbojpeg and libpng must be linked by the vision consumer only:\n${core_needs}\n${vision_needs}")
 endif()
+# Data-parallel training is opt-in too: a program that does not include distributed/mpi.hpp links no MPI.
+if(core_needs MATCHES "libmpi" OR vision_needs MATCHES "libmpi")
+  message(FATAL_ERROR "a program without distributed/mpi.hpp links MPI:\n${core_needs}")
+endif()

@@ -160,6 +160,43 @@ TEST_CASE("after the first step, training (data pipeline included) allocates not
     CHECK(testing::allocation_count() - before == 0);
 }
 
+TEST_CASE("Data parallel in a group of one trains bit for bit as without it, and its step allocates nothing",
+          "[model][distributed]") {
+    const auto dir = testing::require_shared("data/mnist");
+    auto ds = quickstart(data::MnistDataset(dir, "test")).shard(1, 0, true, 3).take(32 * 6).batch(32, true);
+    LeNet5<> a(5), b(5);
+    SoftmaxCrossEntropyWithLogits<> loss;
+    Momentum opt_a(a, 0.01f, 0.9f), opt_b(b, 0.01f, 0.9f);
+    Model plain(a, loss, opt_a), grouped(b, loss, opt_b);
+    SingleProcess one;
+    grouped.set_data_parallel(one, {.gradients_mean = true, .bucket_bytes = 1024});
+    CHECK(get_rank() == 0);
+    CHECK(get_group_size() == 1);
+    Batch batch;
+    ds.reset(0);
+    REQUIRE(ds.next(batch));
+    plain.train_step(batch);
+    grouped.train_step(batch);
+    const std::size_t before = testing::allocation_count();
+    while (ds.next(batch)) {
+        plain.train_step(batch);
+        grouped.train_step(batch);
+    }
+    CHECK(testing::allocation_count() - before == 0);
+    bool same = true;
+    visit_parameters(a, [&](std::string_view name, auto& p) {
+        visit_parameters(b, [&](std::string_view other, auto& q) {
+            if constexpr (requires { p.value; q.value; })
+                if (name == other) same = same && std::equal(p.value.begin(), p.value.end(), q.value.begin());
+        });
+    });
+    CHECK(same);
+    // The concept names what a communicator must offer.
+    static_assert(Communicator<SingleProcess>);
+    static_assert(!Communicator<int>);
+    CHECK(allgather_strings(one, "solo") == std::vector<std::string>{"solo"});
+}
+
 // The recipe's accuracy varies with the seed and, through floating-point summation order, with the
 // CPU's vector width. Measured (lenet_demo --seed 1..7): 0.816-0.848 after one epoch (mean 0.840),
 // 0.852-0.876 after two (mean 0.867); PyTorch 1.13 with the same recipe, seeds 1-6

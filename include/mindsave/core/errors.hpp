@@ -61,6 +61,13 @@ public:
     using Error::Error;
 };
 
+// A collective operation among the processes of a distributed run failed (an MPI call returned an error,
+// a peer process died): the message names the call.
+class CommunicationError : public Error {
+public:
+    using Error::Error;
+};
+
 // Training produced a non-finite loss (LossMonitor stops the run with this).
 class NonFiniteLossError : public Error {
 public:

@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include "mindsave/core/communicator.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/python_repr.hpp"
@@ -75,6 +76,7 @@ public:
         const double loss = ctx.net_outputs;
         if (per_print_times_ != 0 && ctx.cur_step_num - last_print_step_ >= per_print_times_) {
             last_print_step_ = ctx.cur_step_num;
+            if (get_rank() != 0) return;  // a data-parallel group prints once, from rank 0
             *out_ << "epoch: " << ctx.cur_epoch_num << " step: " << ctx.step_in_epoch() << ", loss is "
                   << detail::python_float_repr(loss) << '\n' << std::flush;
         }
@@ -100,6 +102,7 @@ public:
     void on_train_epoch_end(Ctx& ctx) {
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
         const std::size_t steps = ctx.cur_step_num - first_step_;
+        if (get_rank() != 0) return;  // a data-parallel group prints once, from rank 0
         char line[128];
         std::snprintf(line, sizeof line, "epoch time: %.3f ms, per step time: %.3f ms", ms,
                       steps ? ms / static_cast<double>(steps) : 0.0);
@@ -123,7 +126,7 @@ public:
     template <class Ctx>
     void on_train_step_end(Ctx& ctx) {
         const std::size_t done = ctx.step_in_epoch(), total = ctx.batch_num;
-        if (total == 0) return;
+        if (total == 0 || get_rank() != 0) return;  // a data-parallel group draws one bar, rank 0's
         // a mark is a percent on a terminal, a tenth of the epoch otherwise
         const std::size_t mark = done * (tty_ ? 100 : 10) / total;
         if (mark == last_mark_ && done != total) return;

@@ -6,13 +6,17 @@
 #include <concepts>
 #include <cstddef>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <ostream>
 #include <utility>
 
 #include "mindsave/checkpoint/load_param.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
+#include "mindsave/core/communicator.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
+#include "mindsave/distributed/grad_reducer.hpp"
 #include "mindsave/train/callbacks.hpp"
 #include "mindsave/train/metrics.hpp"
 
@@ -72,8 +76,29 @@ public:
         const float loss = loss_->forward(logits_, batch.labels);
         loss_->backward(logits_, batch.labels, dlogits_);
         net_.backward(batch.images, logits_, dlogits_, nullptr);
+        if (reduce_) reduce_();  // data parallel: the group's mean gradient, before the optimizer
         opt_->step();
         return loss;
+    }
+
+    // Data parallel over comm, as MindSpore's set_auto_parallel_context(parallel_mode=DATA_PARALLEL,
+    // gradients_mean=True) with init(): rank 0's parameters and statistics are broadcast now (unless
+    // parameter_broadcast is off), and every step sums the gradients across the group in fused buckets
+    // (averaged with gradients_mean) before the optimizer runs. Each rank feeds its own shard of the data
+    // (a dataset's shard(get_group_size(), get_rank())). comm must outlive the Model's training.
+    template <Communicator Comm>
+    void set_data_parallel(Comm& comm, DataParallelOptions options = {}) requires has_optimizer {
+        auto reducer = std::make_shared<GradReducer<Comm>>(comm, net_, options);
+        if (options.parameter_broadcast) reducer->broadcast_parameters(0);
+        set_group(comm);
+        reduce_ = [r = reducer.get()] { r->reduce(); };
+        average_statistics_ = [r = reducer.get()] { r->average_statistics(); };
+        reducer_ = std::move(reducer);
+    }
+    // BatchNorm's moving statistics averaged over the data-parallel group (each rank keeps its own, as in
+    // MindSpore, unless this is called: before a save, it makes every rank's file the same).
+    void average_batchnorm_statistics() {
+        if (average_statistics_) average_statistics_();
     }
 
     // Trains until epoch `epoch` over dataset, calling each callback's hooks (see CallbackFor). After
@@ -201,6 +226,8 @@ private:
     Metrics metrics_;
     Batch batch_;
     Tensor logits_, dlogits_;
+    std::shared_ptr<void> reducer_;  // a GradReducer<Comm> once data parallel
+    std::function<void()> reduce_, average_statistics_;
     std::size_t initial_step_ = 0;
 };
 

@@ -1,0 +1,136 @@
+// The MPI communicator (Open MPI or MPICH): RAII MPI_Init_thread / MPI_Finalize, or a user's own
+// MPI_Comm adopted; every MPI failure a typed CommunicationError naming the call. Opt-in target mindsave::mpi.
+#pragma once
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "mindsave/core/communicator.hpp"
+#include "mindsave/core/errors.hpp"
+
+namespace mindsave::mpi {
+
+namespace detail {
+
+inline std::string error_string(int rc) {
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    if (MPI_Error_string(rc, text, &length) != MPI_SUCCESS) return "MPI error " + std::to_string(rc);
+    return std::string(text, static_cast<std::size_t>(length));
+}
+
+inline void check(int rc, const char* call) {
+    if (rc != MPI_SUCCESS)
+        throw CommunicationError(std::string(call) + " failed: " + error_string(rc) +
+                                 " (a process of the job may have died; see mpirun's messages)");
+}
+
+inline bool initialized() {
+    int yes = 0, finalized = 0;
+    MPI_Initialized(&yes);
+    MPI_Finalized(&finalized);
+    return yes && !finalized;
+}
+
+// Calls f(offset, count) over [0, n) in pieces an int count can hold.
+template <class F>
+void in_pieces(std::size_t n, F&& f) {
+    constexpr std::size_t most = INT_MAX / 2;
+    for (std::size_t offset = 0; offset < n; offset += most) f(offset, static_cast<int>(std::min(most, n - offset)));
+}
+
+}  // namespace detail
+
+// MPI for this process: MPI_Init_thread(MPI_THREAD_FUNNELED) on construction (mindsave's own threads
+// never call MPI), MPI_Finalize on destruction. An MPI the program initialized itself is left to it.
+class Environment {
+public:
+    explicit Environment(int* argc = nullptr, char*** argv = nullptr) {
+        if (detail::initialized()) return;
+        int provided = 0;
+        detail::check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+        owns_ = true;
+    }
+    ~Environment() {
+        if (owns_ && detail::initialized()) MPI_Finalize();
+    }
+    Environment(const Environment&) = delete;
+    Environment& operator=(const Environment&) = delete;
+
+private:
+    bool owns_ = false;
+};
+
+// A group of MPI processes: MPI_COMM_WORLD, or any communicator the caller owns (a sub-communicator of a
+// bigger application); mindsave never frees it. Errors on it return instead of aborting the job
+// (MPI_ERRORS_RETURN) and become CommunicationErrors.
+class Communicator {
+public:
+    Communicator() : Communicator(MPI_COMM_WORLD) {}
+    explicit Communicator(MPI_Comm comm) : comm_(comm) {
+        if (!detail::initialized())
+            throw ConfigError("mpi::Communicator needs MPI initialized: call mindsave::mpi::init() or keep an "
+                              "mpi::Environment alive first");
+        detail::check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+        detail::check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+        detail::check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+    }
+
+    MPI_Comm native() const noexcept { return comm_; }
+    int rank() const noexcept { return rank_; }
+    int size() const noexcept { return size_; }
+
+    void allreduce_sum(std::span<float> v) { allreduce(v.data(), v.size(), MPI_FLOAT); }
+    void allreduce_sum(std::span<double> v) { allreduce(v.data(), v.size(), MPI_DOUBLE); }
+
+    void broadcast(std::span<std::byte> bytes, int root) {
+        detail::in_pieces(bytes.size(), [&](std::size_t offset, int count) {
+            detail::check(MPI_Bcast(bytes.data() + offset, count, MPI_BYTE, root, comm_), "MPI_Bcast");
+        });
+    }
+
+    // Every rank's piece (all the same size), in rank order.
+    void allgather(std::span<const std::byte> piece, std::span<std::byte> all) {
+        if (all.size() != piece.size() * static_cast<std::size_t>(size_))
+            throw ShapeError("allgather: the output must hold size() pieces of the input's size");
+        if (piece.size() > INT_MAX) throw ShapeError("allgather: pieces of more than 2 GiB");
+        detail::check(MPI_Allgather(piece.data(), static_cast<int>(piece.size()), MPI_BYTE, all.data(),
+                                    static_cast<int>(piece.size()), MPI_BYTE, comm_),
+                      "MPI_Allgather");
+    }
+
+    void barrier() { detail::check(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+private:
+    void allreduce(void* data, std::size_t n, MPI_Datatype type) {
+        int bytes = 0;
+        MPI_Type_size(type, &bytes);
+        detail::in_pieces(n, [&](std::size_t offset, int count) {
+            detail::check(MPI_Allreduce(MPI_IN_PLACE, static_cast<std::byte*>(data) + offset * static_cast<std::size_t>(bytes),
+                                        count, type, MPI_SUM, comm_),
+                          "MPI_Allreduce");
+        });
+    }
+
+    MPI_Comm comm_;
+    int rank_ = 0, size_ = 1;
+};
+static_assert(mindsave::Communicator<Communicator>);
+
+// MindSpore's init(): MPI initialized once for the process (finalized when it exits), and the world
+// communicator as its training group (get_rank(), get_group_size()).
+inline Communicator& init() {
+    static Environment environment;
+    static Communicator world;
+    set_group(world);
+    return world;
+}
+
+}  // namespace mindsave::mpi
