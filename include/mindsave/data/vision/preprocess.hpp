@@ -68,12 +68,10 @@ std::vector<T> json_numbers(io::detail::JsonReader& r) {
     return v;
 }
 
-inline std::string python_float(double v) { return mindsave::detail::python_float_repr(v); }
-
 inline Inter json_inter(io::detail::JsonReader& r, const std::string& op) {
     const double i = r.number();
     if (i == 4) throw ConfigError(op + " uses interpolation 4 (PILCUBIC, MindSpore's own Pillow-style cubic), which mindsave does not offer");
-    if (!(i >= 0 && i <= 3)) throw ConfigError(op + " has interpolation " + python_float(i) + ", not one of 0 to 4");
+    if (!(i >= 0 && i <= 3)) throw ConfigError(op + " has interpolation " + mindsave::detail::python_float_repr(i) + ", not one of 0 to 4");
     return static_cast<Inter>(static_cast<int>(i));
 }
 
@@ -267,23 +265,15 @@ public:
     // Runs every operation on one image's file bytes; seed feeds the random operations.
     const Image<float>& operator()(std::span<const std::uint8_t> encoded, std::string_view origin = "<memory>",
                                    std::uint64_t seed = 0) {
-        auto& in = images_[0].emplace<Image<std::uint8_t>>();
-        in.data.assign(encoded.begin(), encoded.end());
-        in.height = 1, in.width = in.data.size(), in.channels = 1, in.layout = Layout::Encoded;
-        in.origin.assign(origin);
-        for (std::size_t i = 0; i < steps_.size(); ++i) steps_[i](images_[i], images_[i + 1], data::detail::mix_seed(seed, i, 0));
-        if (!std::holds_alternative<Image<float>>(images_.back()))
-            throw ConfigError("the preprocessing ends in " + std::string(detail::element_name(images_.back())) +
-                              " images (" + std::string(origin) +
-                              "); a network takes float32: the pipeline needs a Rescale, Normalize or TypeCast");
-        return std::get<Image<float>>(images_.back());
+        encoded_input().data.assign(encoded.begin(), encoded.end());
+        return run(origin, seed);
     }
 
     // A batch of image files as the network's input: [N, C, H, W] (or [N, H, W, C] without HwcToChw).
     void run_files(std::span<const std::filesystem::path> files, Tensor& batch) {
         for (std::size_t i = 0; i < files.size(); ++i) {
-            read_file_bytes(files[i], bytes_);
-            const Image<float>& img = (*this)(bytes_, files[i].native());
+            read_file_bytes(files[i], encoded_input().data);  // straight into the first stage
+            const Image<float>& img = run(files[i].native(), 0);
             if (i == 0) {
                 if (img.layout == Layout::CHW) ensure_shape(batch, {files.size(), img.channels, img.height, img.width});
                 else ensure_shape(batch, {files.size(), img.height, img.width, img.channels});
@@ -296,10 +286,28 @@ public:
     }
 
 private:
+    // The first stage's image, holding a file's bytes (its buffer kept from call to call).
+    Image<std::uint8_t>& encoded_input() {
+        if (!std::holds_alternative<Image<std::uint8_t>>(images_[0])) images_[0].emplace<Image<std::uint8_t>>();
+        return std::get<Image<std::uint8_t>>(images_[0]);
+    }
+
+    // Every operation on the bytes in encoded_input().
+    const Image<float>& run(std::string_view origin, std::uint64_t seed) {
+        auto& in = encoded_input();
+        in.height = 1, in.width = in.data.size(), in.channels = 1, in.layout = Layout::Encoded;
+        in.origin.assign(origin);
+        for (std::size_t i = 0; i < steps_.size(); ++i) steps_[i](images_[i], images_[i + 1], data::detail::mix_seed(seed, i, 0));
+        if (!std::holds_alternative<Image<float>>(images_.back()))
+            throw ConfigError("the preprocessing ends in " + std::string(detail::element_name(images_.back())) +
+                              " images (" + std::string(origin) +
+                              "); a network takes float32: the pipeline needs a Rescale, Normalize or TypeCast");
+        return std::get<Image<float>>(images_.back());
+    }
+
     std::vector<PreprocessStage> stages_;
     std::vector<detail::PreprocessStep> steps_;
     std::vector<detail::AnyImage> images_;
-    std::vector<std::uint8_t> bytes_;
 };
 
 // The preprocessing stored in a MindIR (ms.export(net, dataset, ...)), ready to run. A file without one
