@@ -3,20 +3,22 @@
 # the demo's compile time) and prints one markdown table: ours, the peer or limit, their ratio, the target.
 """Usage: /usr/bin/python3 benchmarks/compare.py BUILD_DIR [--rounds N] [--only SECTIONS] [--json FILE]
 
-Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save,bench_resnet50,bench_vision} (cmake --build
-BUILD_DIR --target bench_peak bench_lenet bench_ckpt bench_async_save bench_resnet50 bench_vision), /usr/bin/python3 with python3-torch for the
+Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save,bench_resnet50,bench_vision,bench_allreduce} (cmake
+--build BUILD_DIR --target bench_peak bench_lenet bench_ckpt bench_async_save bench_resnet50 bench_vision bench_allreduce), /usr/bin/python3 with python3-torch for the
 peer, and BUILD_DIR/compile_commands.json (or g++) for the compile time. Machines are shared and noisy, so
 every figure is set beside a peer or a physical limit measured in the same run, and the LeNet5 runs of
 mindsave and PyTorch alternate, round after round (--rounds); each side's figure is the median of its
 per-round medians. Missing benchmarks print as n/a. Exits non-zero only when a tool fails, never on a
 missed target.
 
-Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, resnet50, vision, compile
+Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, resnet50, vision, allreduce,
+compile
 (formats runs BUILD_DIR/tools/mindsave bench on a generated ResNet50-size set in ckpt, safetensors and pth;
 resnet50 runs BUILD_DIR/benchmarks/bench_resnet50, its peer peers/resnet50_torch_bench.py at 1 and 2 threads,
 and OpenBLAS's cblas_sgemm on ResNet50's convolution shapes beside mindsave's packed product; vision runs
 BUILD_DIR/benchmarks/bench_vision, the seed flow's preprocessing per photo, beside the same steps in OpenCV,
-peers/vision_cv2_bench.py).
+peers/vision_cv2_bench.py; allreduce runs BUILD_DIR/benchmarks/bench_allreduce under mpirun -np 2, data parallel's
+gradient exchange beside one plain MPI_Allreduce of the same floats).
 
 The peer (peers/lenet_torch_bench.py, whose docstring says exactly what each figure includes) runs with
 OpenBLAS's AVX-512 kernels and as many OpenBLAS threads as torch threads; at 2 threads under both OpenMP
@@ -77,6 +79,8 @@ SGEMM_PEAK_FRACTION = 0.70
 SGEMM_OPENBLAS_RATIO = 1.0
 # Issue 18: the seed flow's preprocessing per photo against the same steps in OpenCV.
 VISION_RATIO = 1.0
+# Issue 19: data parallel's fused gradient allreduce against one plain MPI_Allreduce of the same floats.
+ALLREDUCE_RATIO = 0.9
 COMPILE_RUNS = 3
 
 # The peer at 2 threads runs under both OpenMP wait policies and counts its better one: spinning
@@ -220,6 +224,24 @@ def run_vision_peer():
         fail(f'OpenCV peer exited with {r.returncode}: {r.stderr.strip()[-800:]}')
         return None
     return json.loads(r.stdout)
+
+
+def run_allreduce(bench):
+    """bench_allreduce under `mpirun -np 2` (Open MPI's --allow-run-as-root --oversubscribe when it is Open MPI);
+    its JSON, or None."""
+    binary, mpirun = bench / 'bench_allreduce', shutil.which('mpirun')
+    if not binary.exists() or not mpirun:
+        fail(f'{binary} or mpirun is missing (cmake --build BUILD --target bench_allreduce; apt-get install openmpi-bin)')
+        return None
+    version = subprocess.run([mpirun, '--version'], capture_output=True, text=True).stdout
+    flags = ['--allow-run-as-root', '--oversubscribe'] if 'Open MPI' in version else []
+    cmd = [mpirun, '-np', '2', *flags, str(binary)]
+    log(f'allreduce: {shlex.join(cmd)}')
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f'bench_allreduce exited with {r.returncode}: {r.stderr.strip()[-800:]}')
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def compile_time(build):
@@ -571,6 +593,18 @@ def build_rows(results):
                 f'≥ {VISION_RATIO}x' if target else '–',
                 verdict(None if ratio is None else ratio >= VISION_RATIO) if target else '–')
 
+    # Data parallel's gradient exchange (bench_allreduce, 2 ranks) against one plain MPI_Allreduce of as many floats
+    ar = results.get('allreduce')
+    if ar:
+        for key, what in (('lenet5', 'LeNet5'), ('resnet50', 'ResNet50')):
+            e = ar.get(key) or {}
+            fused, plain = e.get('fused_ms'), e.get('plain_ms')
+            ratio = plain / fused if fused and plain else None
+            add(f'{what} gradients ({e.get("tensors", "?")} tensors, {e.get("floats", "?")} floats, {e.get("buckets", "?")} '
+                f'calls) reduced across {ar.get("ranks", "?")} ranks, ms vs one plain MPI_Allreduce of the same floats',
+                fmt(fused, '.4f'), fmt(plain, '.4f'), fmt(ratio, '.2f', 'x'), f'≥ {ALLREDUCE_RATIO}x',
+                verdict(None if ratio is None else ratio >= ALLREDUCE_RATIO))
+
     c = results.get('compile')
     runs = ', '.join(f'{x:.1f}' for x in c['runs_cpu_s']) if c else 'n/a'
     wall = fmt(c['wall_s'] if c else None, '.1f')
@@ -628,7 +662,7 @@ def main():
     ap.add_argument('build', type=Path, help='the CMake build folder')
     ap.add_argument('--rounds', type=int, default=3, help='alternating LeNet5 rounds, mindsave vs PyTorch')
     ap.add_argument('--peer-seconds', type=float, default=1.5, help='timed seconds per peer micro-benchmark')
-    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,resnet50,vision,compile')
+    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,resnet50,vision,allreduce,compile')
     ap.add_argument('--json', type=Path, help='also write every raw figure here')
     args = ap.parse_args()
     command = shlex.join(['/usr/bin/python3', os.path.relpath(sys.argv[0])] + sys.argv[1:])
@@ -671,6 +705,8 @@ def main():
         os.environ.update(env_blas)
     if 'vision' in only:   # one thread each: ours, then OpenCV
         results['vision'] = {'ours': run_gbench(bench / 'bench_vision'), 'peer': run_vision_peer()}
+    if 'allreduce' in only:   # both cores, one rank on each
+        results['allreduce'] = run_allreduce(bench)
     if 'compile' in only:
         results['compile'] = compile_time(args.build)
     if 'peak' in only:   # again at the end: the limit is the better of the two (noise only lowers it)
