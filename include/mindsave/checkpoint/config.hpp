@@ -34,7 +34,10 @@ struct CheckpointConfig {
     std::int64_t save_checkpoint_seconds = 0;
     std::int64_t keep_checkpoint_max = 5;
     std::int64_t keep_checkpoint_per_n_minutes = 0;
-    bool integrated_save = true;  // accepted: one process has no sliced parameters to merge
+    bool integrated_save = true;  // accepted: data parallel has no sliced parameters to merge
+    // Data parallel: rank 0 alone writes (its file is a full copy; BatchNorm statistics are rank 0's unless
+    // Model::average_batchnorm_statistics ran); by default every rank writes rank_{r}/, as MindSpore.
+    bool rank_0_only = false;
     bool async_save = false;      // write in the background; see ModelCheckpoint::snapshot for what is copied
     std::optional<ParameterSource> saved_network{};  // save only this (e.g. the network, not the optimizer)
     std::vector<AppendInfoItem> append_info{};       // e.g. {"epoch_num", "step_num"}

@@ -1,6 +1,7 @@
 // ModelCheckpoint as MindSpore's callback: {prefix}-{epoch}_{step}.ckpt files during training, the _N
 // prefix for a new run in the same folder, retention that never deletes before the new file is durable,
 // async saves read in place from an optimizer writing aside, and a _breakpoint checkpoint when training throws.
+// In a data-parallel run each rank writes rank_{r}/ and rank 0 commits each step with a manifest.
 #pragma once
 
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <tuple>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,10 +28,12 @@
 #include "mindsave/checkpoint/async_writer.hpp"
 #include "mindsave/checkpoint/config.hpp"
 #include "mindsave/checkpoint/export.hpp"
+#include "mindsave/checkpoint/manifest.hpp"
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/checkpoint/trigger.hpp"
 #include "mindsave/core/aside_lease.hpp"
+#include "mindsave/core/communicator.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
@@ -114,6 +119,12 @@ inline void remove_stray_temp_files(const std::filesystem::path& dir, std::initi
 
 }  // namespace detail
 
+// In a data-parallel run (Model::set_data_parallel; the RunContext's group) of N > 1 ranks, each rank writes
+// {directory}/rank_{r}/{prefix}-{epoch}_{step}.ckpt (rank 0's run prefix for all), and a step is committed
+// only once every rank's file is durable: the ranks report (size, CRC-32 or the error) to all, rank 0 writes
+// {directory}/{prefix}-{epoch}_{step}.manifest atomically, and only then are older steps dropped (rank 0
+// decides, every rank deletes its own files). A rank's failure is an error on every rank, with no manifest.
+// latest_checkpoint(directory) then gives each rank its file of the newest committed step.
 template <WritableFormat Format = format::ckpt, SaveTrigger Trigger = trigger::from_config,
           class Clock = std::chrono::steady_clock>
 class ModelCheckpoint {
@@ -143,6 +154,7 @@ public:
         if (!std::filesystem::is_directory(directory_))
             throw FileError(directory_, "cannot create the checkpoint directory: " + ec.message());
         detail::remove_stray_temp_files(directory_, {Format::extension, graph_meta_extension});
+        files_directory_ = directory_;
         base_prefix_ = prefix;
         prefix_ = detail::run_prefix(directory_, prefix, false, Format::extension);
         trigger_.configure(policy_, Clock::now());
@@ -152,6 +164,8 @@ public:
 
     const std::string& prefix() const noexcept { return prefix_; }
     const std::filesystem::path& directory() const noexcept { return directory_; }
+    // Where this process's files go: directory(), or directory()/rank_{r} in a data-parallel run.
+    const std::filesystem::path& files_directory() const noexcept { return files_directory_; }
     const std::filesystem::path& latest_ckpt_file_name() const noexcept { return latest_; }
     const CheckpointStats& stats() const {
         if (optimizer_gate_) {
@@ -166,12 +180,14 @@ public:
     // in the background: the first save then faults no page in on the training thread.
     template <class Ctx>
     void on_train_begin(Ctx& ctx) {
+        if constexpr (requires { ctx.group; })
+            if (ctx.group && ctx.group->size() > 1) begin_distributed(*ctx.group);
         if (!config_.exception_save_signals.empty()) signals_.install(config_.exception_save_signals, "ModelCheckpoint");
         if (ctx.cur_step_num > 0) {  // a resumed run: steps are counted from where it stands, not from 0
             last_step_ = ctx.cur_step_num;
             trigger_.saved(trigger::Moment<Clock>{ctx.cur_step_num, Clock::now()});
         }
-        if (!config_.async_save || writer_.running() || !snapshots_[0].records.empty()) return;
+        if (!config_.async_save || !writes_files() || writer_.running() || !snapshots_[0].records.empty()) return;
         collect_aside_memory(ctx);
         std::vector<std::size_t> sizes;  // of the records a save copies
         std::size_t in_place = 0;
@@ -200,20 +216,35 @@ public:
 
     template <class Ctx>
     void on_train_step_begin(Ctx&) {
-        writer_.rethrow_error();  // a failed background write surfaces on the training thread
+        // A failed background write surfaces on the training thread; in a group, at its step's commit, on every rank.
+        if (!group_) writer_.rethrow_error();
     }
 
     template <class Ctx>
     void on_train_step_end(Ctx& ctx) {
         write_graph_once(ctx);
         const trigger::Moment<Clock> now{ctx.cur_step_num, Clock::now()};
-        if (ctx.cur_step_num != last_step_ && trigger_.due(now)) save(ctx, file_name(ctx), now);
-        if (const auto sig = signals_.pending()) {  // the handler stays until the breakpoint save is done
-            signals_.acknowledge();
-            throw TrainingInterrupted(*sig, "training interrupted by " + detail::signal_label(*sig) + " after epoch " +
-                                                std::to_string(ctx.cur_epoch_num) + " step " +
+        bool due = ctx.cur_step_num != last_step_ && trigger_.due(now);
+        auto sig = signals_.pending();
+        std::string where;
+        if (group_ && agree_each_step_) {  // rank 0's clock decides a timed save; a signal on any rank stops all
+            std::array<double, 3> votes{group_.rank() == 0 && due ? 1.0 : 0.0, sig ? 1.0 : 0.0, sig ? double(*sig) : 0.0};
+            group_.allreduce_sum(votes);
+            due = votes[0] > 0 && ctx.cur_step_num != last_step_;
+            if (!sig && votes[1] > 0) {
+                const double mean = votes[2] / votes[1];  // the signal the other ranks got (mpirun forwards one to all)
+                sig = mean == std::floor(mean) ? static_cast<int>(mean) : config_.exception_save_signals.front();
+                where = " on another rank";
+            }
+            interrupted_by_group_ = votes[1] > 0;
+        }
+        if (due) save(ctx, file_name(ctx), now);
+        if (sig) {  // the handler stays until the breakpoint save is done
+            if (where.empty()) signals_.acknowledge();
+            throw TrainingInterrupted(*sig, "training interrupted by " + detail::signal_label(*sig) + where +
+                                                " after epoch " + std::to_string(ctx.cur_epoch_num) + " step " +
                                                 std::to_string(ctx.step_in_epoch()) + "; exception_save writes its "
-                                                "_breakpoint checkpoint to " + directory_.string());
+                                                "_breakpoint checkpoint to " + files_directory_.string());
         }
     }
 
@@ -223,6 +254,7 @@ public:
         if (ctx.cur_step_num != last_step_ && ctx.cur_step_num > 0)
             save(ctx, file_name(ctx), {ctx.cur_step_num, Clock::now()});
         writer_.wait();
+        commit_pending();
         signals_.release_and_redeliver();  // a signal during the last step or save: the handler from before
     }
 
@@ -230,12 +262,21 @@ public:
     void on_train_exception(Ctx& ctx) {
         writer_.wait_quietly();
         writer_.forget_error();  // the training error is the one reported; don't replay this later
+        // Every rank stopped at this step (an agreed signal): the group can still commit. Any other error may
+        // have stopped this rank alone, so collectives could wait for ranks that are elsewhere.
+        const bool together = group_ && interrupted_by_group_;
+        if (together) commit_pending();
+        pending_.reset();
         if (trigger_.saves_on_exception() && ctx.cur_step_num > 0) {
-            const std::string prefix = detail::run_prefix(directory_, base_prefix_, true, Format::extension);
+            std::string prefix;
+            if (!together || group_.rank() == 0)
+                prefix = detail::run_prefix(files_directory_, base_prefix_, true, Format::extension);
+            if (together) prefix = broadcast_string(group_, prefix, 0);
             const auto name = prefix + "-" + std::to_string(ctx.cur_epoch_num) + "_" +
                               std::to_string(ctx.step_in_epoch()) + "_breakpoint" + std::string(Format::extension);
             try {
-                write_now(ctx, directory_ / name, /*keep=*/false);
+                if (together) write_and_commit(ctx, files_directory_ / name, /*keep=*/false);
+                else write_now(ctx, files_directory_ / name, /*keep=*/false);
             } catch (...) {
                 signals_.release_and_redeliver();
                 throw;
@@ -259,20 +300,20 @@ private:
         using Net = std::remove_cvref_t<decltype(ctx.network)>;
         using Opt = std::remove_cvref_t<decltype(ctx.optimizer)>;
         if constexpr (graph::Traceable<Net>) {
-            if (graph_written_ || !ctx.batch) return;
+            if (graph_written_ || !ctx.batch || !writes_files()) return;
             graph_written_ = true;
             auto train = train_network(ctx.network, ctx.optimizer);
             const auto& images = ctx.batch->images;
             const auto bytes = graph::training_graph_meta<Net>(
                 train, cell_name<Net>, ctx.loss_name, cell_name<Opt>,
                 Shape(images.shape().begin(), images.shape().end()), Shape{ctx.batch->labels.size()});
-            graph::write_graph_meta(directory_ / (prefix_ + "-graph" + std::string(graph_meta_extension)), bytes);
+            graph::write_graph_meta(files_directory_ / (prefix_ + "-graph" + std::string(graph_meta_extension)), bytes);
         }
     }
 
     template <class Ctx>
     std::filesystem::path file_name(const Ctx& ctx) const {
-        return directory_ / (prefix_ + "-" + std::to_string(ctx.cur_epoch_num) + "_" +
+        return files_directory_ / (prefix_ + "-" + std::to_string(ctx.cur_epoch_num) + "_" +
                              std::to_string(ctx.step_in_epoch()) + std::string(Format::extension));
     }
 
@@ -357,7 +398,10 @@ private:
     void save(Ctx& ctx, const std::filesystem::path& path, const trigger::Moment<Clock>& now) {
         const auto start = std::chrono::steady_clock::now();
         if constexpr (ModelFormat<Format>) trace_model_once(ctx);
-        if (!config_.async_save) {
+        commit_pending();  // in a group, the async save before this one is committed first
+        if (group_ && (!config_.async_save || !writes_files())) {
+            write_and_commit(ctx, path, /*keep=*/true);
+        } else if (!config_.async_save) {
             write_now(ctx, path, /*keep=*/true);
         } else {
             writer_.wait_for_room();  // fewer writers than the limit run; an earlier one's error is raised here
@@ -366,7 +410,9 @@ private:
             snapshot_gate_->wait_until_unread(static_cast<int>(set));  // the writer that last used this set
             AsideLease copies(snapshot_gate_, static_cast<int>(set));
             AsideLease lease = snapshot(ctx, snapshots_[set]);  // released with the job, even if it never starts
-            writer_.start([this, path, t = now.now, set, copies = std::move(copies), lease = std::move(lease)](
+            // in a group the job measures its file for the commit instead of pruning old ones
+            auto digest = group_ ? std::make_shared<FileDigest>() : nullptr;
+            writer_.start([this, path, t = now.now, set, digest, copies = std::move(copies), lease = std::move(lease)](
                               auto&& release_snapshot, auto&& after_previous) mutable {
                 release_snapshot();  // the snapshot's buffers are held by the leases, not by the AsyncWriter
                 const Snapshot& snap = snapshots_[set];
@@ -388,9 +434,11 @@ private:
                     lease.release();
                     copies.release();
                 }
-                retain(path, t);
+                if (digest) *digest = digest_file(path);
+                else retain(path, t);
             });
-            latest_ = path;
+            if (group_) pending_ = Pending{step_of(ctx, path), path, std::move(digest)};
+            else latest_ = path;
         }
         const auto blocked = std::chrono::steady_clock::now() - start;
         ++stats_.saves;
@@ -470,7 +518,16 @@ private:
     // Deletes old files of this run once the new one is durable: keep_checkpoint_max newest, or one
     // per keep_checkpoint_per_n_minutes. Files of other runs (other prefixes) are never touched.
     void retain(const std::filesystem::path& newest, typename Clock::time_point now) {
+        std::error_code ec;
+        for (const auto& old : expired(directory_, Format::extension, newest, now)) std::filesystem::remove(old, ec);
+    }
+
+    // The files of this run in dir (ending in ext: checkpoints, or a group's manifests) that retention drops
+    // now that newest is durable.
+    std::vector<std::filesystem::path> expired(const std::filesystem::path& dir, std::string_view extension,
+                                               const std::filesystem::path& newest, typename Clock::time_point now) {
         std::lock_guard lock(retain_mutex_);
+        std::vector<std::filesystem::path> drop;
         if (policy_.keep_checkpoint_max > 0) {
             // oldest first: by modification time, then (file times are coarse) by epoch and step
             struct Managed {
@@ -481,8 +538,8 @@ private:
             };
             std::vector<Managed> managed;
             std::error_code ec;
-            const std::string ext(Format::extension);
-            for (const auto& e : std::filesystem::directory_iterator(directory_, ec)) {
+            const std::string ext(extension);
+            for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
                 const std::string name = e.path().filename().string();
                 if (!name.starts_with(prefix_ + "-") || !name.ends_with(ext)) continue;
                 const std::string middle = name.substr(prefix_.size(), name.size() - prefix_.size() - ext.size());
@@ -497,7 +554,7 @@ private:
             std::sort(managed.begin(), managed.end());
             const auto keep = static_cast<std::size_t>(policy_.keep_checkpoint_max);
             for (std::size_t i = 0; i + keep < managed.size(); ++i)
-                if (managed[i].path != newest) std::filesystem::remove(managed[i].path, ec);
+                if (managed[i].path != newest) drop.push_back(managed[i].path);
         } else if (policy_.keep_checkpoint_per_n_minutes > 0) {
             saved_.push_back({newest, now});
             // MindSpore's keep_one_ckpoint_per_minutes: of the files saved within the window, keep the oldest.
@@ -505,24 +562,161 @@ private:
             const Saved* oldest = nullptr;
             for (const auto& s : saved_)
                 if (s.path != newest && now - s.time < window && (!oldest || s.time < oldest->time)) oldest = &s;
-            std::error_code ec;
-            std::erase_if(saved_, [&](const Saved& s) {
-                const bool drop = s.path != newest && now - s.time < window && &s != oldest;
-                if (drop) std::filesystem::remove(s.path, ec);
-                return drop || (s.path != newest && now - s.time >= window);  // out of the window: forget it
+            for (const auto& s : saved_)
+                if (s.path != newest && now - s.time < window && &s != oldest) drop.push_back(s.path);
+            std::erase_if(saved_, [&](const Saved& s) {  // dropped, or out of the window: forget it
+                return s.path != newest && (now - s.time >= window || &s != oldest);
             });
         }
+        return drop;
+    }
+
+    // Data parallel (see the class comment). ----------------------------------------------------------------
+
+    bool writes_files() const noexcept { return !group_ || !config_.rank_0_only || group_.rank() == 0; }
+
+    // Joins group: this rank's folder, rank 0's run prefix for all, and whether each step needs rank 0's word.
+    void begin_distributed(CommunicatorRef& group) {
+        if (group_) return;  // a second train() continues this run's files
+        group_ = group;
+        files_directory_ = rank_directory(directory_, group_.rank());
+        std::string problem;
+        if (writes_files()) {
+            std::error_code ec;
+            std::filesystem::create_directories(files_directory_, ec);
+            if (!std::filesystem::is_directory(files_directory_))
+                problem = "cannot create " + files_directory_.string() + ": " + ec.message();
+            else detail::remove_stray_temp_files(files_directory_, {Format::extension, graph_meta_extension});
+        }
+        if (group_.rank() == 0) detail::remove_stray_temp_files(directory_, {manifest_extension});
+        std::string failed;
+        const auto problems = allgather_strings(group_, problem);
+        for (std::size_t r = 0; r < problems.size(); ++r)
+            if (!problems[r].empty()) failed += "rank " + std::to_string(r) + ": " + problems[r] + "; ";
+        if (!failed.empty()) {
+            group_ = {};
+            throw FileError(directory_, "ModelCheckpoint cannot prepare the ranks' folders: " + failed +
+                                            "give every rank a writable checkpoint directory");
+        }
+        const std::string prefix = group_.rank() == 0 ? detail::run_prefix(files_directory_, base_prefix_, false, Format::extension) : "";
+        prefix_ = broadcast_string(group_, prefix, 0);
+        agree_each_step_ = !config_.exception_save_signals.empty() || trigger::clock_decides<Trigger>(policy_);
+    }
+
+    // The manifest of the step whose file is path (files added at the commit).
+    template <class Ctx>
+    CheckpointManifest step_of(const Ctx& ctx, const std::filesystem::path& path) const {
+        CheckpointManifest m;
+        const std::string file = path.filename().string();
+        m.name = file.substr(0, file.size() - Format::extension.size());
+        m.epoch = ctx.cur_epoch_num;
+        m.step_in_epoch = ctx.step_in_epoch();
+        m.global_step = ctx.cur_step_num;
+        m.group_size = group_.size();
+        return m;
+    }
+
+    // This rank's file written now (rank_0_only: rank 0's alone), then the step committed.
+    template <class Ctx>
+    void write_and_commit(Ctx& ctx, const std::filesystem::path& path, bool keep) {
+        std::optional<FileDigest> digest;
+        std::string error;
+        if (writes_files()) {
+            try {
+                write_now(ctx, path, /*keep=*/false);
+                digest = digest_file(path);
+            } catch (const std::exception& e) {
+                error = e.what();
+            }
+        }
+        commit(step_of(ctx, path), digest, error, path, keep);
+    }
+
+    // The async save waiting for its commit: committed once its writer is done (at the next save or the end).
+    void commit_pending() {
+        if (!pending_) return;
+        Pending p = std::move(*pending_);
+        pending_.reset();
+        std::optional<FileDigest> digest;
+        std::string error;
+        try {
+            writer_.wait();
+            if (p.digest) digest = *p.digest;
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        commit(std::move(p.step), digest, error, p.file, /*keep=*/true);
+    }
+
+    // The global commit of one step: every rank's report to all; any failure is an error on every rank and
+    // no manifest; else rank 0 writes the manifest, drops expired steps' manifests (keep) and tells the
+    // ranks which, and each deletes its own files of those steps.
+    void commit(CheckpointManifest step, const std::optional<FileDigest>& digest, const std::string& error,
+                const std::filesystem::path& file, bool keep) {
+        const std::string said = !error.empty() ? "error " + error
+                                 : digest      ? "ok " + std::to_string(digest->size) + " " + std::to_string(digest->crc32)
+                                               : std::string("none");
+        const auto reports = allgather_strings(group_, said);
+        std::string failed;
+        for (std::size_t r = 0; r < reports.size(); ++r) {
+            if (reports[r].starts_with("error ")) {
+                failed += "rank " + std::to_string(r) + ": " + reports[r].substr(6) + "; ";
+            } else if (reports[r].starts_with("ok ")) {
+                RankFile f{static_cast<int>(r), "rank_" + std::to_string(r) + "/" + file.filename().string(), {}};
+                std::istringstream(reports[r].substr(3)) >> f.digest.size >> f.digest.crc32;
+                step.files.push_back(std::move(f));
+            }
+        }
+        std::error_code ec;
+        if (failed.empty() && step.files.empty()) failed = "no rank wrote a file; ";
+        if (!failed.empty()) {
+            if (digest) std::filesystem::remove(file, ec);
+            throw FileError(directory_, "checkpoint step '" + step.name + "' was not committed (no manifest): " + failed +
+                                            "the newest committed step stays the one to resume from; mend those ranks' "
+                                            "disks or folders");
+        }
+        std::string verdict = "ok";
+        if (group_.rank() == 0) {
+            try {
+                const auto manifest = directory_ / (step.name + std::string(manifest_extension));
+                write_manifest(manifest, step);
+                if (keep)
+                    for (const auto& old : expired(directory_, manifest_extension, manifest, Clock::now())) {
+                        std::filesystem::remove(old, ec);  // the step is gone once its manifest is
+                        verdict += "\n" + old.stem().string();
+                    }
+            } catch (const std::exception& e) {
+                verdict = "error " + std::string(e.what());
+            }
+        }
+        verdict = broadcast_string(group_, verdict, 0);
+        if (verdict.starts_with("error ")) {
+            if (digest) std::filesystem::remove(file, ec);
+            throw FileError(directory_, "checkpoint step '" + step.name + "' was not committed: rank 0 could not write "
+                                            "its manifest: " + verdict.substr(6));
+        }
+        std::istringstream dropped(verdict);
+        std::string name;
+        std::getline(dropped, name);  // "ok"
+        while (std::getline(dropped, name))
+            if (writes_files()) std::filesystem::remove(files_directory_ / (name + std::string(Format::extension)), ec);
+        latest_ = directory_ / step.file_for(group_.rank()).path;
     }
 
     struct Saved {
         std::filesystem::path path;
         typename Clock::time_point time;
     };
+    struct Pending {
+        CheckpointManifest step;
+        std::filesystem::path file;
+        std::shared_ptr<FileDigest> digest;  // filled by the writer; none when this rank writes nothing
+    };
 
     CheckpointConfig config_;
     CheckpointPolicy policy_;
     std::optional<OpGraph> model_graph_;  // MindIR / ONNX formats only
-    std::filesystem::path directory_;
+    std::filesystem::path directory_, files_directory_;
     std::string base_prefix_, prefix_;
     Trigger trigger_{};
     std::size_t last_step_ = 0;
@@ -537,6 +731,9 @@ private:
     std::vector<Saved> saved_;
     std::mutex retain_mutex_;
     SignalRequest signals_;  // CheckpointConfig::exception_save_signals, caught during train()
+    CommunicatorRef group_;  // a data-parallel run of more than one rank; empty otherwise
+    bool agree_each_step_ = false, interrupted_by_group_ = false;
+    std::optional<Pending> pending_;  // an async save of a group, not yet committed
     // last: destroyed first, so its writers are joined while the snapshot and the rest still live
     // three writers: one handing its bytes to the kernel while the two before it make theirs durable
     detail::AsyncWriter writer_{/*max_in_flight=*/3};

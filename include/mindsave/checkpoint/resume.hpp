@@ -1,5 +1,5 @@
 // Finding where to resume: the newest checkpoint of a format in a folder that reads back whole (its
-// framing parses, and its CRC matches when it has one). Temp files and damaged files are passed over.
+// framing parses, and its CRC matches when it has one), or in a distributed run's folder the newest committed step.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "mindsave/checkpoint/manifest.hpp"
+#include "mindsave/core/communicator.hpp"
 #include "mindsave/core/dtype.hpp"
 #include "mindsave/core/errors.hpp"
 #include "mindsave/core/record.hpp"
@@ -70,10 +72,24 @@ ResumePoint resume_point(const std::filesystem::path& path) {
 
 // The newest valid file of Format (.ckpt by default) in directory whose name starts with prefix (any
 // prefix when empty): newest by recorded step, then by modification time. nullopt when there is none.
+// A distributed run's folder (it holds manifests): this rank's file (get_rank()) of the newest committed
+// step whose every file is whole; every rank then resumes from the same step. A process outside a group
+// (get_group_size() 1) gets rank 0's file: in data parallel each rank's file is a full copy.
 template <ReadableFormat Format = format::ckpt>
     requires format_requirement::has_extension<Format>
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& directory,
                                                        const std::string& prefix = "") {
+    if (is_distributed_checkpoint_folder(directory)) {
+        const auto step = latest_committed_step(directory, prefix);
+        if (!step) return std::nullopt;
+        const int ranks = get_group_size();
+        if (ranks > 1 && step->files.size() > 1 && step->group_size != ranks)
+            throw ConfigError("latest_checkpoint: the newest committed step in " + directory.string() + " ('" +
+                              step->name + "') was saved by " + std::to_string(step->group_size) + " ranks; this run has " +
+                              std::to_string(ranks) + ". Resume on " + std::to_string(step->group_size) +
+                              " ranks, or load one rank's file (a full copy in data parallel) by its path");
+        return directory / step->file_for(ranks > 1 ? get_rank() : 0).path;
+    }
     struct Candidate {
         std::int64_t step;
         std::filesystem::file_time_type time;

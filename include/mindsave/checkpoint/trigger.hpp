@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <tuple>
+#include <type_traits>
 
 #include "mindsave/checkpoint/config.hpp"
 
@@ -89,6 +90,26 @@ struct any_of {
 };
 
 using from_config = any_of<every_steps, every_seconds, exception_if_configured>;
+
+// Whether a trigger may decide by the clock: each rank's clock differs, so a distributed run then takes
+// rank 0's decision every step. A trigger mindsave does not know is assumed to.
+template <class T>
+inline constexpr bool reads_clock = true;
+template <>
+inline constexpr bool reads_clock<every_steps> = false;
+template <>
+inline constexpr bool reads_clock<on_exception> = false;
+template <>
+inline constexpr bool reads_clock<exception_if_configured> = false;
+template <class... Ts>
+inline constexpr bool reads_clock<any_of<Ts...>> = (reads_clock<Ts> || ...);
+
+// Whether the clock can decide a save of trigger T under policy p (every_seconds only with seconds set).
+template <class T>
+constexpr bool clock_decides(const CheckpointPolicy& p) {
+    if constexpr (std::is_same_v<T, from_config>) return p.save_checkpoint_seconds > 0;
+    else return reads_clock<T>;
+}
 
 }  // namespace mindsave::trigger
 

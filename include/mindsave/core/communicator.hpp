@@ -1,6 +1,6 @@
 // The processes that train one model together: the Communicator concept (rank, size, allreduce,
-// broadcast, allgather, barrier), SingleProcess (the default: one process, nothing to exchange), and
-// MindSpore's get_rank() / get_group_size() for the group this process trains in.
+// broadcast, allgather, barrier), SingleProcess (the default: one process, nothing to exchange),
+// CommunicatorRef (any of them behind one type, for callbacks), and MindSpore's get_rank() / get_group_size().
 #pragma once
 
 #include <algorithm>
@@ -63,6 +63,63 @@ std::vector<std::string> allgather_strings(C& comm, const std::string& mine) {
         out[r].assign(reinterpret_cast<const char*>(all.data() + r * longest), static_cast<std::size_t>(lengths[r]));
     return out;
 }
+
+// root's string on every rank (two broadcasts: the length, then the bytes).
+template <Communicator C>
+std::string broadcast_string(C& comm, std::string s, int root) {
+    std::uint64_t length = s.size();
+    comm.broadcast(std::as_writable_bytes(std::span(&length, 1)), root);
+    s.resize(static_cast<std::size_t>(length));
+    comm.broadcast(std::as_writable_bytes(std::span(s.data(), s.size())), root);
+    return s;
+}
+
+// A Communicator of any type behind one type: what a RunContext hands its callbacks (ModelCheckpoint
+// commits through it). It refers to the communicator, which must outlive it; empty means one process.
+class CommunicatorRef {
+public:
+    CommunicatorRef() = default;
+    template <Communicator C>
+        requires(!std::same_as<C, CommunicatorRef>)
+    explicit CommunicatorRef(C& comm) noexcept : self_(&comm), ops_(&ops_for<C>) {}
+
+    explicit operator bool() const noexcept { return self_ != nullptr; }
+    int rank() const { return self_ ? ops_->rank(self_) : 0; }
+    int size() const { return self_ ? ops_->size(self_) : 1; }
+    void allreduce_sum(std::span<float> v) { if (self_) ops_->sum_f(self_, v); }
+    void allreduce_sum(std::span<double> v) { if (self_) ops_->sum_d(self_, v); }
+    void broadcast(std::span<std::byte> bytes, int root) { if (self_) ops_->broadcast(self_, bytes, root); }
+    void allgather(std::span<const std::byte> piece, std::span<std::byte> all) {
+        if (self_) ops_->allgather(self_, piece, all);
+        else SingleProcess{}.allgather(piece, all);
+    }
+    void barrier() { if (self_) ops_->barrier(self_); }
+
+private:
+    struct Ops {
+        int (*rank)(void*);
+        int (*size)(void*);
+        void (*sum_f)(void*, std::span<float>);
+        void (*sum_d)(void*, std::span<double>);
+        void (*broadcast)(void*, std::span<std::byte>, int);
+        void (*allgather)(void*, std::span<const std::byte>, std::span<std::byte>);
+        void (*barrier)(void*);
+    };
+    template <class C>
+    static constexpr Ops ops_for{
+        [](void* c) { return static_cast<int>(static_cast<C*>(c)->rank()); },
+        [](void* c) { return static_cast<int>(static_cast<C*>(c)->size()); },
+        [](void* c, std::span<float> v) { static_cast<C*>(c)->allreduce_sum(v); },
+        [](void* c, std::span<double> v) { static_cast<C*>(c)->allreduce_sum(v); },
+        [](void* c, std::span<std::byte> b, int root) { static_cast<C*>(c)->broadcast(b, root); },
+        [](void* c, std::span<const std::byte> p, std::span<std::byte> a) { static_cast<C*>(c)->allgather(p, a); },
+        [](void* c) { static_cast<C*>(c)->barrier(); },
+    };
+
+    void* self_ = nullptr;
+    const Ops* ops_ = nullptr;
+};
+static_assert(Communicator<CommunicatorRef>);
 
 namespace detail {
 inline std::atomic<int> group_rank{0}, group_size{1};

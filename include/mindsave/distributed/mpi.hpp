@@ -1,16 +1,21 @@
 // The MPI communicator (Open MPI or MPICH): RAII MPI_Init_thread / MPI_Finalize, or a user's own
-// MPI_Comm adopted; every MPI failure a typed CommunicationError naming the call. Opt-in target mindsave::mpi.
+// MPI_Comm adopted; every MPI failure, or a group silent past the timeout, a typed CommunicationError naming
+// the call. Opt-in target mindsave::mpi.
 #pragma once
 
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "mindsave/core/communicator.hpp"
 #include "mindsave/core/errors.hpp"
@@ -39,6 +44,10 @@ inline bool initialized() {
     return yes && !finalized;
 }
 
+// Set when a bounded collective timed out: its request may still be answered, so MPI cannot be finalized
+// cleanly; Environment then aborts the job instead (mpirun ends every process, with its message).
+inline std::atomic<bool> abandoned{false};
+
 // Calls f(offset, count) over [0, n) in pieces an int count can hold.
 template <class F>
 void in_pieces(std::size_t n, F&& f) {
@@ -59,7 +68,9 @@ public:
         owns_ = true;
     }
     ~Environment() {
-        if (owns_ && detail::initialized()) MPI_Finalize();
+        if (!owns_ || !detail::initialized()) return;
+        if (detail::abandoned.load()) MPI_Abort(MPI_COMM_WORLD, 1);  // a peer is dead or hung: end the job
+        else MPI_Finalize();
     }
     Environment(const Environment&) = delete;
     Environment& operator=(const Environment&) = delete;
@@ -70,7 +81,10 @@ private:
 
 // A group of MPI processes: MPI_COMM_WORLD, or any communicator the caller owns (a sub-communicator of a
 // bigger application); mindsave never frees it. Errors on it return instead of aborting the job
-// (MPI_ERRORS_RETURN) and become CommunicationErrors.
+// (MPI_ERRORS_RETURN) and become CommunicationErrors. Collectives on control data (allgather, barrier,
+// broadcasts up to 64 KiB: a checkpoint's commit, the run's prefix) wait at most timeout(), then throw:
+// a rank that died or hangs cannot hold the others forever. Gradient and parameter transfers block as
+// MPI does (a process that dies there makes mpirun end the job).
 class Communicator {
 public:
     Communicator() : Communicator(MPI_COMM_WORLD) {}
@@ -90,7 +104,20 @@ public:
     void allreduce_sum(std::span<float> v) { allreduce(v.data(), v.size(), MPI_FLOAT); }
     void allreduce_sum(std::span<double> v) { allreduce(v.data(), v.size(), MPI_DOUBLE); }
 
+    std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+    void set_timeout(std::chrono::milliseconds t) noexcept { timeout_ = t; }
+
     void broadcast(std::span<std::byte> bytes, int root) {
+        refuse_if_abandoned("MPI_Bcast");
+        if (bytes.size() <= bounded_bytes) {  // through a buffer of ours: it outlives an abandoned request
+            scratch_.assign(bytes.begin(), bytes.end());
+            MPI_Request request;
+            detail::check(MPI_Ibcast(scratch_.data(), static_cast<int>(bytes.size()), MPI_BYTE, root, comm_, &request),
+                          "MPI_Ibcast");
+            wait(request, "MPI_Ibcast");
+            std::copy(scratch_.begin(), scratch_.end(), bytes.begin());
+            return;
+        }
         detail::in_pieces(bytes.size(), [&](std::size_t offset, int count) {
             detail::check(MPI_Bcast(bytes.data() + offset, count, MPI_BYTE, root, comm_), "MPI_Bcast");
         });
@@ -100,16 +127,30 @@ public:
     void allgather(std::span<const std::byte> piece, std::span<std::byte> all) {
         if (all.size() != piece.size() * static_cast<std::size_t>(size_))
             throw ShapeError("allgather: the output must hold size() pieces of the input's size");
-        if (piece.size() > INT_MAX) throw ShapeError("allgather: pieces of more than 2 GiB");
-        detail::check(MPI_Allgather(piece.data(), static_cast<int>(piece.size()), MPI_BYTE, all.data(),
-                                    static_cast<int>(piece.size()), MPI_BYTE, comm_),
-                      "MPI_Allgather");
+        refuse_if_abandoned("MPI_Allgather");
+        if (piece.size() > INT_MAX / static_cast<std::size_t>(size_)) throw ShapeError("allgather: more than 2 GiB in all");
+        scratch_.assign(piece.begin(), piece.end());
+        gathered_.resize(all.size());
+        MPI_Request request;
+        detail::check(MPI_Iallgather(scratch_.data(), static_cast<int>(piece.size()), MPI_BYTE, gathered_.data(),
+                                     static_cast<int>(piece.size()), MPI_BYTE, comm_, &request),
+                      "MPI_Iallgather");
+        wait(request, "MPI_Iallgather");
+        std::copy(gathered_.begin(), gathered_.end(), all.begin());
     }
 
-    void barrier() { detail::check(MPI_Barrier(comm_), "MPI_Barrier"); }
+    void barrier() {
+        refuse_if_abandoned("MPI_Barrier");
+        MPI_Request request;
+        detail::check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
+        wait(request, "MPI_Ibarrier");
+    }
+
+    static constexpr std::size_t bounded_bytes = 64 * 1024;
 
 private:
     void allreduce(void* data, std::size_t n, MPI_Datatype type) {
+        refuse_if_abandoned("MPI_Allreduce");
         int bytes = 0;
         MPI_Type_size(type, &bytes);
         detail::in_pieces(n, [&](std::size_t offset, int count) {
@@ -119,8 +160,35 @@ private:
         });
     }
 
+    static void refuse_if_abandoned(const char* call) {
+        if (detail::abandoned.load())
+            throw CommunicationError(std::string(call) + ": an earlier collective timed out, so the group is broken; "
+                                     "end the process (the job is aborted as it exits)");
+    }
+
+    // Polls request until it completes or the timeout passes (then the job cannot end cleanly: see abandoned).
+    void wait(MPI_Request& request, const char* call) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout_;
+        for (std::size_t polls = 0;; ++polls) {
+            int done = 0;
+            detail::check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
+            if (done) return;
+            if (std::chrono::steady_clock::now() > deadline) {
+                detail::abandoned = true;
+                throw CommunicationError(
+                    std::string(call) + ": rank " + std::to_string(rank_) + " waited " +
+                    std::to_string(timeout_.count()) + " ms and not every rank of the " + std::to_string(size_) +
+                    " joined (one died or hangs); this process ends the job when it exits (MPI_Abort). Raise "
+                    "mpi::Communicator::set_timeout if a rank may legitimately take longer");
+            }
+            if (polls > 1000) std::this_thread::yield();  // the ranks may share cores: let a slow one run
+        }
+    }
+
     MPI_Comm comm_;
     int rank_ = 0, size_ = 1;
+    std::chrono::milliseconds timeout_ = std::chrono::minutes(10);
+    std::vector<std::byte> scratch_, gathered_;  // live as long as the communicator: see broadcast()
 };
 static_assert(mindsave::Communicator<Communicator>);
 

@@ -32,6 +32,7 @@ struct RunContext {
     float net_outputs = 0.0f;       // the loss of the last step
     const Batch* batch = nullptr;   // the batch of the current step
     std::string_view loss_name = "Loss";  // the loss cell's name, for graph files
+    CommunicatorRef* group = nullptr;     // the data-parallel group (Model::set_data_parallel); none: one process
     bool stop_requested = false;
 
     std::size_t step_in_epoch() const noexcept { return batch_num ? (cur_step_num - 1) % batch_num + 1 : 0; }

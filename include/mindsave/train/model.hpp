@@ -91,6 +91,7 @@ public:
         auto reducer = std::make_shared<GradReducer<Comm>>(comm, net_, options);
         if (options.parameter_broadcast) reducer->broadcast_parameters(0);
         set_group(comm);
+        group_ = CommunicatorRef(comm);
         reduce_ = [r = reducer.get()] { r->reduce(); };
         average_statistics_ = [r = reducer.get()] { r->average_statistics(); };
         reducer_ = std::move(reducer);
@@ -112,6 +113,7 @@ public:
         if constexpr (requires { LossFn::cell_name; }) ctx.loss_name = LossFn::cell_name;
         ctx.epoch_num = epoch;
         ctx.batch_num = dataset.get_dataset_size();
+        if (group_) ctx.group = &group_;
         auto call = [&]([[maybe_unused]] auto hook) { (hook(callbacks), ...); };
         net_.set_train(true);
         const std::size_t start = initial_step_;
@@ -227,6 +229,7 @@ private:
     Batch batch_;
     Tensor logits_, dlogits_;
     std::shared_ptr<void> reducer_;  // a GradReducer<Comm> once data parallel
+    CommunicatorRef group_;          // its group, for the callbacks (ModelCheckpoint commits through it)
     std::function<void()> reduce_, average_statistics_;
     std::size_t initial_step_ = 0;
 };
