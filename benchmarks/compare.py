@@ -3,8 +3,9 @@
 # the demo's compile time) and prints one markdown table: ours, the peer or limit, their ratio, the target.
 """Usage: /usr/bin/python3 benchmarks/compare.py BUILD_DIR [--rounds N] [--only SECTIONS] [--json FILE]
 
-Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save,bench_resnet50,bench_vision,bench_allreduce} (cmake
---build BUILD_DIR --target bench_peak bench_lenet bench_ckpt bench_async_save bench_resnet50 bench_vision bench_allreduce), /usr/bin/python3 with python3-torch for the
+Needs BUILD_DIR/benchmarks/{bench_peak,bench_lenet,bench_ckpt,bench_async_save,bench_resnet50,bench_vision,bench_allreduce,
+bench_data_parallel} (cmake --build BUILD_DIR --target bench_peak bench_lenet bench_ckpt bench_async_save bench_resnet50
+bench_vision bench_allreduce bench_data_parallel), /usr/bin/python3 with python3-torch for the
 peer, and BUILD_DIR/compile_commands.json (or g++) for the compile time. Machines are shared and noisy, so
 every figure is set beside a peer or a physical limit measured in the same run, and the LeNet5 runs of
 mindsave and PyTorch alternate, round after round (--rounds); each side's figure is the median of its
@@ -12,13 +13,15 @@ per-round medians. Missing benchmarks print as n/a. Exits non-zero only when a t
 missed target.
 
 Sections (--only, comma-separated; default all): peak, lenet, epoch, ckpt, formats, async, resnet50, vision, allreduce,
-compile
+data_parallel, compile
 (formats runs BUILD_DIR/tools/mindsave bench on a generated ResNet50-size set in ckpt, safetensors and pth;
 resnet50 runs BUILD_DIR/benchmarks/bench_resnet50, its peer peers/resnet50_torch_bench.py at 1 and 2 threads,
 and OpenBLAS's cblas_sgemm on ResNet50's convolution shapes beside mindsave's packed product; vision runs
 BUILD_DIR/benchmarks/bench_vision, the seed flow's preprocessing per photo, beside the same steps in OpenCV,
 peers/vision_cv2_bench.py; allreduce runs BUILD_DIR/benchmarks/bench_allreduce under mpirun -np 2, data parallel's
-gradient exchange beside one plain MPI_Allreduce of the same floats).
+gradient exchange beside one plain MPI_Allreduce of the same floats; data_parallel runs BUILD_DIR/benchmarks/
+bench_data_parallel under mpirun -np 2, a data-parallel LeNet5 step beside PyTorch DDP over gloo with 2 processes,
+peers/lenet_ddp_bench.py, and one Fashion-MNIST epoch at np=2 x 1 thread beside np=1 x 2 threads).
 
 The peer (peers/lenet_torch_bench.py, whose docstring says exactly what each figure includes) runs with
 OpenBLAS's AVX-512 kernels and as many OpenBLAS threads as torch threads; at 2 threads under both OpenMP
@@ -81,6 +84,8 @@ SGEMM_OPENBLAS_RATIO = 1.0
 VISION_RATIO = 1.0
 # Issue 19: data parallel's fused gradient allreduce against one plain MPI_Allreduce of the same floats.
 ALLREDUCE_RATIO = 0.9
+# Issue 19: a data-parallel LeNet5 training step on 2 processes against PyTorch DDP (gloo) on 2 processes.
+DDP_RATIO = 2.0
 COMPILE_RUNS = 3
 
 # The peer at 2 threads runs under both OpenMP wait policies and counts its better one: spinning
@@ -242,6 +247,49 @@ def run_allreduce(bench):
         fail(f'bench_allreduce exited with {r.returncode}: {r.stderr.strip()[-800:]}')
         return None
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_data_parallel(bench):
+    """bench_data_parallel's step at np=2 (batch 32 per rank, 1 thread each) beside PyTorch DDP over gloo, and one
+    Fashion-MNIST epoch at np=2 x 1 thread (batch 32 each) beside np=1 x 2 threads (batch 64): the same training.
+    The steps alternate, three runs a side, each side counting its fastest (gloo over loopback swings 3x run to run)."""
+    binary, mpirun = bench / 'bench_data_parallel', shutil.which('mpirun')
+    if not binary.exists() or not mpirun:
+        fail(f'{binary} or mpirun is missing (cmake --build BUILD --target bench_data_parallel; apt-get install openmpi-bin)')
+        return None
+    version = subprocess.run([mpirun, '--version'], capture_output=True, text=True).stdout
+    flags = ['--allow-run-as-root', '--oversubscribe'] if 'Open MPI' in version else []
+    def ours(args, np_):
+        cmd = [mpirun, '-np', str(np_), *flags, str(binary), *args]
+        log(f'data_parallel: {shlex.join(cmd)}')
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f'bench_data_parallel exited with {r.returncode}: {r.stderr.strip()[-800:]}')
+            return None
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def ddp():
+        peer = HERE / 'peers' / 'lenet_ddp_bench.py'
+        env = {k: v for k, v in os.environ.items() if k not in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}
+        cmd = [PEER_PYTHON, str(peer), '--ranks', '2', '--threads', '1', '--batch', '32']
+        log(f'data_parallel peer: {shlex.join(cmd)}')
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        if r.returncode != 0:
+            fail(f'{peer.name} exited with {r.returncode}: {r.stderr.strip()[-800:]}')
+            return None
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    out = {'step_runs': [], 'ddp_runs': []}
+    for _ in range(3):
+        out['step_runs'].append(ours(['step', '32', '1'], 2))
+        out['ddp_runs'].append(ddp())
+    for key in ('step', 'ddp'):
+        runs = [x for x in out[key + '_runs'] if x]
+        if runs:
+            out[key] = min(runs, key=lambda x: x['step_ms'])
+    out['epoch_np2'] = ours(['epoch', '32', '1'], 2)
+    out['epoch_np1'] = ours(['epoch', '64', '2'], 1)
+    return out
 
 
 def compile_time(build):
@@ -605,6 +653,21 @@ def build_rows(results):
                 fmt(fused, '.4f'), fmt(plain, '.4f'), fmt(ratio, '.2f', 'x'), f'≥ {ALLREDUCE_RATIO}x',
                 verdict(None if ratio is None else ratio >= ALLREDUCE_RATIO))
 
+    # A data-parallel LeNet5 step on 2 processes against PyTorch DDP; the np=2 epoch against np=1 with 2 threads
+    dp = results.get('data_parallel')
+    if dp:
+        ours, ddp = (dp.get('step') or {}).get('step_ms'), (dp.get('ddp') or {}).get('step_ms')
+        ratio = ddp / ours if ours and ddp else None
+        runs = ', '.join(f'{x["step_ms"]:.2f}' for x in dp.get('ddp_runs', []) if x)
+        add('data-parallel LeNet5 training step, 2 processes x 1 thread, batch 32 each, ms vs PyTorch '
+            f'{(dp.get("ddp") or {}).get("torch", "?")} DDP over gloo (fastest of 3 runs a side; DDP\'s: {runs})',
+            fmt(ours, '.3f'), fmt(ddp, '.3f'),
+            fmt(ratio, '.2f', 'x'), f'≥ {DDP_RATIO}x', verdict(None if ratio is None else ratio >= DDP_RATIO))
+        e2, e1 = (dp.get('epoch_np2') or {}).get('epoch_s'), (dp.get('epoch_np1') or {}).get('epoch_s')
+        ratio = e1 / e2 if e1 and e2 else None
+        add('Fashion-MNIST LeNet5 epoch, s: np=2 x 1 thread (batch 32 each) vs np=1 x 2 threads (batch 64)',
+            fmt(e2, '.2f'), fmt(e1, '.2f'), fmt(ratio, '.2f', 'x'), 'reported', '–')
+
     c = results.get('compile')
     runs = ', '.join(f'{x:.1f}' for x in c['runs_cpu_s']) if c else 'n/a'
     wall = fmt(c['wall_s'] if c else None, '.1f')
@@ -662,7 +725,8 @@ def main():
     ap.add_argument('build', type=Path, help='the CMake build folder')
     ap.add_argument('--rounds', type=int, default=3, help='alternating LeNet5 rounds, mindsave vs PyTorch')
     ap.add_argument('--peer-seconds', type=float, default=1.5, help='timed seconds per peer micro-benchmark')
-    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,resnet50,vision,allreduce,compile')
+    ap.add_argument('--only', default='peak,lenet,epoch,ckpt,formats,async,resnet50,vision,allreduce,data_parallel,'
+                                      'compile')
     ap.add_argument('--json', type=Path, help='also write every raw figure here')
     args = ap.parse_args()
     command = shlex.join(['/usr/bin/python3', os.path.relpath(sys.argv[0])] + sys.argv[1:])
@@ -707,6 +771,8 @@ def main():
         results['vision'] = {'ours': run_gbench(bench / 'bench_vision'), 'peer': run_vision_peer()}
     if 'allreduce' in only:   # both cores, one rank on each
         results['allreduce'] = run_allreduce(bench)
+    if 'data_parallel' in only:   # two processes, one on each core; then the DDP peer alike
+        results['data_parallel'] = run_data_parallel(bench)
     if 'compile' in only:
         results['compile'] = compile_time(args.build)
     if 'peak' in only:   # again at the end: the limit is the better of the two (noise only lowers it)

@@ -289,10 +289,13 @@ TEST_CASE("Timed saves follow rank 0's clock on every rank", "[distributed][chec
 
 TEST_CASE("With rank_0_only, rank 0 alone writes, and every rank resumes from its file", "[distributed][checkpoint]") {
     auto& comm = world();
+    const bool async = GENERATE(false, true);
+    INFO((async ? "async_save" : "sync save"));
     SharedDir dir(comm);
     Trainer t(comm, 6);
     auto data = shard(comm, 6);
-    ModelCheckpoint ckpt("lenet", dir.path, {.save_checkpoint_steps = 3, .keep_checkpoint_max = 5, .rank_0_only = true});
+    ModelCheckpoint ckpt("lenet", dir.path,
+                         {.save_checkpoint_steps = 3, .keep_checkpoint_max = 5, .rank_0_only = true, .async_save = async});
     t.model.train(1, data, ckpt);
     comm.barrier();
     const auto steps = committed_steps(dir.path);

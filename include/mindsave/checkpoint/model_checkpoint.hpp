@@ -10,7 +10,6 @@
 #include <array>
 #include <cctype>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <tuple>
 #include <filesystem>
@@ -20,7 +19,6 @@
 #include <mutex>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,12 +26,11 @@
 #include "mindsave/checkpoint/async_writer.hpp"
 #include "mindsave/checkpoint/config.hpp"
 #include "mindsave/checkpoint/export.hpp"
-#include "mindsave/checkpoint/manifest.hpp"
+#include "mindsave/checkpoint/group_commit.hpp"
 #include "mindsave/checkpoint/save.hpp"
 #include "mindsave/checkpoint/train_network.hpp"
 #include "mindsave/checkpoint/trigger.hpp"
 #include "mindsave/core/aside_lease.hpp"
-#include "mindsave/core/communicator.hpp"
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/record_views.hpp"
 #include "mindsave/formats/ckpt.hpp"
@@ -228,15 +225,12 @@ public:
         auto sig = signals_.pending();
         std::string where;
         if (group_ && agree_each_step_) {  // rank 0's clock decides a timed save; a signal on any rank stops all
-            std::array<double, 3> votes{group_.rank() == 0 && due ? 1.0 : 0.0, sig ? 1.0 : 0.0, sig ? double(*sig) : 0.0};
-            group_.allreduce_sum(votes);
-            due = votes[0] > 0 && ctx.cur_step_num != last_step_;
-            if (!sig && votes[1] > 0) {
-                const double mean = votes[2] / votes[1];  // the signal the other ranks got (mpirun forwards one to all)
-                sig = mean == std::floor(mean) ? static_cast<int>(mean) : config_.exception_save_signals.front();
-                where = " on another rank";
-            }
-            interrupted_by_group_ = votes[1] > 0;
+            const int fallback = config_.exception_save_signals.empty() ? SIGTERM : config_.exception_save_signals.front();
+            const auto vote = group_.vote(due, sig, fallback);
+            due = vote.due && ctx.cur_step_num != last_step_;
+            sig = vote.signal;
+            if (vote.signal_elsewhere) where = " on another rank";
+            interrupted_by_group_ = sig.has_value();
         }
         if (due) save(ctx, file_name(ctx), now);
         if (sig) {  // the handler stays until the breakpoint save is done
@@ -265,13 +259,18 @@ public:
         // Every rank stopped at this step (an agreed signal): the group can still commit. Any other error may
         // have stopped this rank alone, so collectives could wait for ranks that are elsewhere.
         const bool together = group_ && interrupted_by_group_;
-        if (together) commit_pending();
+        if (together) {
+            try {
+                commit_pending();
+            } catch (const Error&) {  // every rank knows the step failed; the interruption is what is reported
+            }
+        }
         pending_.reset();
         if (trigger_.saves_on_exception() && ctx.cur_step_num > 0) {
             std::string prefix;
             if (!together || group_.rank() == 0)
                 prefix = detail::run_prefix(files_directory_, base_prefix_, true, Format::extension);
-            if (together) prefix = broadcast_string(group_, prefix, 0);
+            if (together) prefix = group_.from_rank_0(prefix);
             const auto name = prefix + "-" + std::to_string(ctx.cur_epoch_num) + "_" +
                               std::to_string(ctx.step_in_epoch()) + "_breakpoint" + std::string(Format::extension);
             try {
@@ -399,10 +398,11 @@ private:
         const auto start = std::chrono::steady_clock::now();
         if constexpr (ModelFormat<Format>) trace_model_once(ctx);
         commit_pending();  // in a group, the async save before this one is committed first
-        if (group_ && (!config_.async_save || !writes_files())) {
-            write_and_commit(ctx, path, /*keep=*/true);
-        } else if (!config_.async_save) {
-            write_now(ctx, path, /*keep=*/true);
+        if (!config_.async_save) {
+            if (group_) write_and_commit(ctx, path, /*keep=*/true);
+            else write_now(ctx, path, /*keep=*/true);
+        } else if (!writes_files()) {  // rank_0_only, another rank: it commits when rank 0 does
+            pending_ = Pending{step_of(ctx, path), path, nullptr};
         } else {
             writer_.wait_for_room();  // fewer writers than the limit run; an earlier one's error is raised here
             const std::size_t set = next_set_;
@@ -573,33 +573,16 @@ private:
 
     // Data parallel (see the class comment). ----------------------------------------------------------------
 
-    bool writes_files() const noexcept { return !group_ || !config_.rank_0_only || group_.rank() == 0; }
+    bool writes_files() const noexcept { return !group_rank_0_only_; }
 
     // Joins group: this rank's folder, rank 0's run prefix for all, and whether each step needs rank 0's word.
     void begin_distributed(CommunicatorRef& group) {
         if (group_) return;  // a second train() continues this run's files
-        group_ = group;
-        files_directory_ = rank_directory(directory_, group_.rank());
-        std::string problem;
-        if (writes_files()) {
-            std::error_code ec;
-            std::filesystem::create_directories(files_directory_, ec);
-            if (!std::filesystem::is_directory(files_directory_))
-                problem = "cannot create " + files_directory_.string() + ": " + ec.message();
-            else detail::remove_stray_temp_files(files_directory_, {Format::extension, graph_meta_extension});
-        }
+        group_rank_0_only_ = config_.rank_0_only && group.rank() != 0;
+        files_directory_ = group_.join(group, directory_, writes_files());
+        if (writes_files()) detail::remove_stray_temp_files(files_directory_, {Format::extension, graph_meta_extension});
         if (group_.rank() == 0) detail::remove_stray_temp_files(directory_, {manifest_extension});
-        std::string failed;
-        const auto problems = allgather_strings(group_, problem);
-        for (std::size_t r = 0; r < problems.size(); ++r)
-            if (!problems[r].empty()) failed += "rank " + std::to_string(r) + ": " + problems[r] + "; ";
-        if (!failed.empty()) {
-            group_ = {};
-            throw FileError(directory_, "ModelCheckpoint cannot prepare the ranks' folders: " + failed +
-                                            "give every rank a writable checkpoint directory");
-        }
-        const std::string prefix = group_.rank() == 0 ? detail::run_prefix(files_directory_, base_prefix_, false, Format::extension) : "";
-        prefix_ = broadcast_string(group_, prefix, 0);
+        prefix_ = group_.from_rank_0(group_.rank() == 0 ? detail::run_prefix(files_directory_, base_prefix_, false, Format::extension) : "");
         agree_each_step_ = !config_.exception_save_signals.empty() || trigger::clock_decides<Trigger>(policy_);
     }
 
@@ -648,59 +631,12 @@ private:
         commit(std::move(p.step), digest, error, p.file, /*keep=*/true);
     }
 
-    // The global commit of one step: every rank's report to all; any failure is an error on every rank and
-    // no manifest; else rank 0 writes the manifest, drops expired steps' manifests (keep) and tells the
-    // ranks which, and each deletes its own files of those steps.
+    // The global commit (GroupCommit::commit), with this run's retention applied to the manifests when keep.
     void commit(CheckpointManifest step, const std::optional<FileDigest>& digest, const std::string& error,
                 const std::filesystem::path& file, bool keep) {
-        const std::string said = !error.empty() ? "error " + error
-                                 : digest      ? "ok " + std::to_string(digest->size) + " " + std::to_string(digest->crc32)
-                                               : std::string("none");
-        const auto reports = allgather_strings(group_, said);
-        std::string failed;
-        for (std::size_t r = 0; r < reports.size(); ++r) {
-            if (reports[r].starts_with("error ")) {
-                failed += "rank " + std::to_string(r) + ": " + reports[r].substr(6) + "; ";
-            } else if (reports[r].starts_with("ok ")) {
-                RankFile f{static_cast<int>(r), "rank_" + std::to_string(r) + "/" + file.filename().string(), {}};
-                std::istringstream(reports[r].substr(3)) >> f.digest.size >> f.digest.crc32;
-                step.files.push_back(std::move(f));
-            }
-        }
-        std::error_code ec;
-        if (failed.empty() && step.files.empty()) failed = "no rank wrote a file; ";
-        if (!failed.empty()) {
-            if (digest) std::filesystem::remove(file, ec);
-            throw FileError(directory_, "checkpoint step '" + step.name + "' was not committed (no manifest): " + failed +
-                                            "the newest committed step stays the one to resume from; mend those ranks' "
-                                            "disks or folders");
-        }
-        std::string verdict = "ok";
-        if (group_.rank() == 0) {
-            try {
-                const auto manifest = directory_ / (step.name + std::string(manifest_extension));
-                write_manifest(manifest, step);
-                if (keep)
-                    for (const auto& old : expired(directory_, manifest_extension, manifest, Clock::now())) {
-                        std::filesystem::remove(old, ec);  // the step is gone once its manifest is
-                        verdict += "\n" + old.stem().string();
-                    }
-            } catch (const std::exception& e) {
-                verdict = "error " + std::string(e.what());
-            }
-        }
-        verdict = broadcast_string(group_, verdict, 0);
-        if (verdict.starts_with("error ")) {
-            if (digest) std::filesystem::remove(file, ec);
-            throw FileError(directory_, "checkpoint step '" + step.name + "' was not committed: rank 0 could not write "
-                                            "its manifest: " + verdict.substr(6));
-        }
-        std::istringstream dropped(verdict);
-        std::string name;
-        std::getline(dropped, name);  // "ok"
-        while (std::getline(dropped, name))
-            if (writes_files()) std::filesystem::remove(files_directory_ / (name + std::string(Format::extension)), ec);
-        latest_ = directory_ / step.file_for(group_.rank()).path;
+        latest_ = group_.commit(std::move(step), digest, error, file, Format::extension, [&](const std::filesystem::path& manifest) {
+            return keep ? expired(directory_, manifest_extension, manifest, Clock::now()) : std::vector<std::filesystem::path>{};
+        });
     }
 
     struct Saved {
@@ -731,7 +667,8 @@ private:
     std::vector<Saved> saved_;
     std::mutex retain_mutex_;
     SignalRequest signals_;  // CheckpointConfig::exception_save_signals, caught during train()
-    CommunicatorRef group_;  // a data-parallel run of more than one rank; empty otherwise
+    detail::GroupCommit group_;  // a data-parallel run of more than one rank; empty otherwise
+    bool group_rank_0_only_ = false;  // in a group with rank_0_only, on a rank other than 0: writes no file
     bool agree_each_step_ = false, interrupted_by_group_ = false;
     std::optional<Pending> pending_;  // an async save of a group, not yet committed
     // last: destroyed first, so its writers are joined while the snapshot and the rest still live
