@@ -178,7 +178,8 @@ private:
                 throw CommunicationError(
                     std::string(call) + ": rank " + std::to_string(rank_) + " waited " +
                     std::to_string(timeout_.count()) + " ms and not every rank of the " + std::to_string(size_) +
-                    " joined (one died or hangs); this process ends the job when it exits (MPI_Abort). Raise "
+                    " joined (one died or hangs); the job must end: mpi::init()'s Environment calls MPI_Abort as "
+                    "this process exits (a program that initialized MPI itself should call MPI_Abort). Raise "
                     "mpi::Communicator::set_timeout if a rank may legitimately take longer");
             }
             if (polls > 1000) std::this_thread::yield();  // the ranks may share cores: let a slow one run
