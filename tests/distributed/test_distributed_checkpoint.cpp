@@ -152,6 +152,18 @@ TEST_CASE("ModelCheckpoint on N ranks writes rank_{r}/ files, commits each step 
     }
 }
 
+TEST_CASE("Ranks that name different checkpoint directories are told to name one (rank_{r}/ is made inside it)",
+          "[distributed][checkpoint]") {
+    auto& comm = world();
+    SharedDir dir(comm);
+    Trainer t(comm, 1);
+    auto data = shard(comm, 2);
+    // MindSpore's tutorials give each rank a folder of its own; here the commit needs one shared folder
+    ModelCheckpoint ckpt("lenet", dir.path / ("ckpt_" + std::to_string(comm.rank())));
+    REQUIRE_THROWS_AS(t.model.train(1, data, ckpt), ConfigError);
+    REQUIRE_THROWS_WITH(t.model.train(1, data, ckpt), Catch::Matchers::Contains("give every rank the same one"));
+}
+
 TEST_CASE("A run resumed on N ranks from the newest committed step ends bit for bit where an uninterrupted run ends",
           "[distributed][checkpoint]") {
     auto& comm = world();

@@ -25,8 +25,14 @@ public:
     int size() const { return group_.size(); }
 
     // Joins group, writing (or, when !writes, only committing) into {directory}/rank_{r}, which is made
-    // and returned. A rank that cannot make it is an error on every rank.
+    // and returned. Every rank must name the same directory; a rank that cannot make its folder is an error on all.
     std::filesystem::path join(CommunicatorRef group, const std::filesystem::path& directory, bool writes) {
+        const auto named = allgather_strings(group, directory.lexically_normal().string());
+        for (std::size_t r = 1; r < named.size(); ++r)
+            if (named[r] != named[0])
+                throw ConfigError("ModelCheckpoint in a data-parallel run: rank 0 names the checkpoint directory '" +
+                                  named[0] + "' and rank " + std::to_string(r) + " '" + named[r] +
+                                  "'; give every rank the same one (it makes rank_{r}/ inside for each rank itself)");
         group_ = group;
         directory_ = directory;
         files_directory_ = rank_directory(directory_, group_.rank());
