@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
         ms::Model model(net, loss, optimizer, {{"Accuracy", ms::metrics::Accuracy{}}});
         model.set_data_parallel(world);  // rank 0's weights to all; gradients averaged (gradients_mean)
         if (resume)  // every rank its own file of the newest committed step
-            if (const auto last = ms::latest_checkpoint(ckpt_dir)) {
+            if (const auto last = ms::latest_checkpoint(world, ckpt_dir)) {  // collective: node-local disks too
                 const auto step = model.resume(ms::load_checkpoint(*last));
                 if (rank == 0) std::cout << "resuming after step " << step << " from " << last->string() << " (each rank its own)\n";
             }

@@ -140,6 +140,7 @@ TEST_CASE("ModelCheckpoint on N ranks writes rank_{r}/ files, commits each step 
         // rank back to the step before
         comm.barrier();
         CHECK(latest_checkpoint(dir.path) == rank_file(dir.path, me, "lenet-1_12.ckpt"));
+        CHECK(latest_checkpoint(comm, dir.path) == rank_file(dir.path, me, "lenet-1_12.ckpt"));  // the collective one
         comm.barrier();
         if (me == n - 1) {
             const auto damaged = rank_file(dir.path, me, "lenet-1_12.ckpt");
@@ -149,6 +150,8 @@ TEST_CASE("ModelCheckpoint on N ranks writes rank_{r}/ files, commits each step 
         comm.barrier();
         CHECK(latest_checkpoint(dir.path) == rank_file(dir.path, me, "lenet-1_9.ckpt"));
         CHECK(latest_committed_step(dir.path)->name == "lenet-1_9");
+        // collectively: only the last rank finds its file of step 12 damaged, and every rank goes back with it
+        CHECK(latest_checkpoint(comm, dir.path) == rank_file(dir.path, me, "lenet-1_9.ckpt"));
     }
 }
 
@@ -317,5 +320,6 @@ TEST_CASE("With rank_0_only, rank 0 alone writes, and every rank resumes from it
     CHECK(std::filesystem::exists(rank_directory(dir.path, 0)));
     CHECK(!std::filesystem::exists(rank_directory(dir.path, 1)));
     CHECK(latest_checkpoint(dir.path) == rank_file(dir.path, 0, "lenet-1_6.ckpt"));
+    CHECK(latest_checkpoint(comm, dir.path) == rank_file(dir.path, 0, "lenet-1_6.ckpt"));
     CHECK(ckpt.latest_ckpt_file_name() == rank_file(dir.path, 0, "lenet-1_6.ckpt"));
 }

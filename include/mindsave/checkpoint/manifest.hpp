@@ -93,12 +93,12 @@ inline std::string to_json(const CheckpointManifest& m) {
     return out + "]}\n";
 }
 
-inline CheckpointManifest read_manifest(const std::filesystem::path& path) {
-    const auto bytes = io::read_whole_file(path);
+// A manifest's text (to_json's), as read from path (named in errors, and the folder its files are relative to).
+inline CheckpointManifest parse_manifest(std::string_view text, const std::filesystem::path& path) {
     CheckpointManifest m;
     m.path = path;
     try {
-        io::detail::JsonReader in(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        io::detail::JsonReader in(text);
         std::string key, format;
         std::uint64_t version = 0;
         bool has_files = false;
@@ -141,6 +141,11 @@ inline CheckpointManifest read_manifest(const std::filesystem::path& path) {
     return m;
 }
 
+inline CheckpointManifest read_manifest(const std::filesystem::path& path) {
+    const auto bytes = io::read_whole_file(path);
+    return parse_manifest(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
+}
+
 // Atomic and durable: the step becomes committed when the rename lands.
 inline void write_manifest(const std::filesystem::path& path, const CheckpointManifest& m) {
     const std::string text = to_json(m);
@@ -149,19 +154,23 @@ inline void write_manifest(const std::filesystem::path& path, const CheckpointMa
     file.commit(0400);
 }
 
-// Why the step's files do not match its manifest (missing, another size, another CRC), or nullopt when they do.
-inline std::optional<std::string> verify_step(const CheckpointManifest& m) {
-    const auto folder = m.path.parent_path();
-    for (const auto& f : m.files) {
-        try {
-            const auto d = digest_file(folder / f.path);
-            if (d.size != f.digest.size)
-                return f.path + " holds " + std::to_string(d.size) + " bytes, the manifest says " + std::to_string(f.digest.size);
-            if (d.crc32 != f.digest.crc32) return f.path + " does not match the CRC-32 its manifest records";
-        } catch (const Error& e) {
-            return e.what();
-        }
+// Why the file f of the step m does not match its manifest (missing, another size, another CRC), or nullopt.
+inline std::optional<std::string> verify_file(const CheckpointManifest& m, const RankFile& f) {
+    try {
+        const auto d = digest_file(m.path.parent_path() / f.path);
+        if (d.size != f.digest.size)
+            return f.path + " holds " + std::to_string(d.size) + " bytes, the manifest says " + std::to_string(f.digest.size);
+        if (d.crc32 != f.digest.crc32) return f.path + " does not match the CRC-32 its manifest records";
+    } catch (const Error& e) {
+        return e.what();
     }
+    return std::nullopt;
+}
+
+// Why the step's files do not match its manifest, or nullopt when every one does.
+inline std::optional<std::string> verify_step(const CheckpointManifest& m) {
+    for (const auto& f : m.files)
+        if (auto why = verify_file(m, f)) return why;
     return std::nullopt;
 }
 

@@ -68,13 +68,23 @@ ResumePoint resume_point(const std::filesystem::path& path) {
     }
 }
 
+// A step saved by another number of ranks cannot be resumed rank for rank.
+inline void require_group_size(const CheckpointManifest& step, int ranks, const std::filesystem::path& directory) {
+    if (ranks > 1 && step.files.size() > 1 && step.group_size != ranks)
+        throw ConfigError("latest_checkpoint: the newest committed step in " + directory.string() + " ('" + step.name +
+                          "') was saved by " + std::to_string(step.group_size) + " ranks; this run has " +
+                          std::to_string(ranks) + ". Resume on " + std::to_string(step.group_size) +
+                          " ranks, or load one rank's file (a full copy in data parallel) by its path");
+}
+
 }  // namespace detail
 
 // The newest valid file of Format (.ckpt by default) in directory whose name starts with prefix (any
 // prefix when empty): newest by recorded step, then by modification time. nullopt when there is none.
 // A distributed run's folder (it holds manifests): this rank's file (get_rank()) of the newest committed
-// step whose every file is whole; every rank then resumes from the same step. A process outside a group
-// (get_group_size() 1) gets rank 0's file: in data parallel each rank's file is a full copy.
+// step whose every file is whole; every rank then resumes from the same step. It reads every rank's file, so
+// every rank must see the folder (one host, a shared filesystem); latest_checkpoint(comm, directory) does not.
+// A process outside a group (get_group_size() 1) gets rank 0's file: in data parallel each is a full copy.
 template <ReadableFormat Format = format::ckpt>
     requires format_requirement::has_extension<Format>
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& directory,
@@ -83,11 +93,7 @@ std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::pa
         const auto step = latest_committed_step(directory, prefix);
         if (!step) return std::nullopt;
         const int ranks = get_group_size();
-        if (ranks > 1 && step->files.size() > 1 && step->group_size != ranks)
-            throw ConfigError("latest_checkpoint: the newest committed step in " + directory.string() + " ('" +
-                              step->name + "') was saved by " + std::to_string(step->group_size) + " ranks; this run has " +
-                              std::to_string(ranks) + ". Resume on " + std::to_string(step->group_size) +
-                              " ranks, or load one rank's file (a full copy in data parallel) by its path");
+        detail::require_group_size(*step, ranks, directory);
         return directory / step->file_for(ranks > 1 ? get_rank() : 0).path;
     }
     struct Candidate {
@@ -115,6 +121,37 @@ std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::pa
     return std::max_element(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
                return std::tie(a.step, a.time, a.path) < std::tie(b.step, b.time, b.path);
            })->path;
+}
+
+// Collective (every rank of comm calls it): this rank's file of the newest committed step in a distributed
+// run's folder whose every rank's file is whole, for folders each host holds on its own disk. Rank 0 reads
+// the manifests and sends them; each rank checks only its own files; an allreduce agrees on the step.
+template <Communicator C>
+std::optional<std::filesystem::path> latest_checkpoint(C& comm, const std::filesystem::path& directory,
+                                                       const std::string& prefix = "") {
+    std::string listing;  // rank 0's manifests, oldest first, one JSON text a line
+    if (comm.rank() == 0)
+        for (const auto& m : committed_steps(directory, prefix)) listing += to_json(m);
+    listing = broadcast_string(comm, std::move(listing), 0);
+    std::vector<CheckpointManifest> steps;
+    for (std::size_t at = 0; at < listing.size();) {
+        const std::size_t end = listing.find('\n', at);
+        steps.push_back(parse_manifest(std::string_view(listing).substr(at, end - at), directory / "rank 0's manifest"));
+        at = end == std::string::npos ? listing.size() : end + 1;
+    }
+    if (steps.empty()) return std::nullopt;
+    detail::require_group_size(steps.back(), comm.size(), directory);
+    const int rank = comm.rank();
+    std::vector<double> whole(steps.size(), 0.0);  // per step: 1 where this rank's file is whole
+    for (std::size_t k = 0; k < steps.size(); ++k) {
+        const auto& step = steps[k];
+        if (step.files.size() > 1 && step.group_size != comm.size()) continue;
+        whole[k] = verify_file(step, step.file_for(rank)) ? 0.0 : 1.0;
+    }
+    comm.allreduce_sum(std::span<double>(whole));
+    for (std::size_t k = steps.size(); k-- > 0;)
+        if (whole[k] == static_cast<double>(comm.size())) return directory / steps[k].file_for(rank).path;
+    return std::nullopt;
 }
 
 }  // namespace mindsave
