@@ -231,43 +231,33 @@ def run_vision_peer():
     return json.loads(r.stdout)
 
 
-def run_allreduce(bench):
-    """bench_allreduce under `mpirun -np 2` (Open MPI's --allow-run-as-root --oversubscribe when it is Open MPI);
-    its JSON, or None."""
-    binary, mpirun = bench / 'bench_allreduce', shutil.which('mpirun')
+def run_mpi(bench, name, ranks, args=()):
+    """BUILD/benchmarks/NAME ARGS under `mpirun -np RANKS` (Open MPI's --allow-run-as-root --oversubscribe when it is
+    Open MPI); the JSON of its last line, or None."""
+    binary, mpirun = bench / name, shutil.which('mpirun')
     if not binary.exists() or not mpirun:
-        fail(f'{binary} or mpirun is missing (cmake --build BUILD --target bench_allreduce; apt-get install openmpi-bin)')
+        fail(f'{binary} or mpirun is missing (cmake --build BUILD --target {name}; apt-get install openmpi-bin)')
         return None
     version = subprocess.run([mpirun, '--version'], capture_output=True, text=True).stdout
     flags = ['--allow-run-as-root', '--oversubscribe'] if 'Open MPI' in version else []
-    cmd = [mpirun, '-np', '2', *flags, str(binary)]
-    log(f'allreduce: {shlex.join(cmd)}')
+    cmd = [mpirun, '-np', str(ranks), *flags, str(binary), *args]
+    log(f'{name}: {shlex.join(cmd)}')
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        fail(f'bench_allreduce exited with {r.returncode}: {r.stderr.strip()[-800:]}')
+        fail(f'{name} exited with {r.returncode}: {r.stderr.strip()[-800:]}')
         return None
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_allreduce(bench):
+    """bench_allreduce on 2 ranks: data parallel's gradient exchange beside one plain MPI_Allreduce."""
+    return run_mpi(bench, 'bench_allreduce', 2)
 
 
 def run_data_parallel(bench):
     """bench_data_parallel's step at np=2 (batch 32 per rank, 1 thread each) beside PyTorch DDP over gloo, and one
     Fashion-MNIST epoch at np=2 x 1 thread (batch 32 each) beside np=1 x 2 threads (batch 64): the same training.
     The steps alternate, three runs a side, each side counting its fastest (gloo over loopback swings 3x run to run)."""
-    binary, mpirun = bench / 'bench_data_parallel', shutil.which('mpirun')
-    if not binary.exists() or not mpirun:
-        fail(f'{binary} or mpirun is missing (cmake --build BUILD --target bench_data_parallel; apt-get install openmpi-bin)')
-        return None
-    version = subprocess.run([mpirun, '--version'], capture_output=True, text=True).stdout
-    flags = ['--allow-run-as-root', '--oversubscribe'] if 'Open MPI' in version else []
-    def ours(args, np_):
-        cmd = [mpirun, '-np', str(np_), *flags, str(binary), *args]
-        log(f'data_parallel: {shlex.join(cmd)}')
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            fail(f'bench_data_parallel exited with {r.returncode}: {r.stderr.strip()[-800:]}')
-            return None
-        return json.loads(r.stdout.strip().splitlines()[-1])
-
     def ddp():
         peer = HERE / 'peers' / 'lenet_ddp_bench.py'
         env = {k: v for k, v in os.environ.items() if k not in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}
@@ -281,14 +271,14 @@ def run_data_parallel(bench):
 
     out = {'step_runs': [], 'ddp_runs': []}
     for _ in range(3):
-        out['step_runs'].append(ours(['step', '32', '1'], 2))
+        out['step_runs'].append(run_mpi(bench, 'bench_data_parallel', 2, ['step', '32', '1']))
         out['ddp_runs'].append(ddp())
     for key in ('step', 'ddp'):
         runs = [x for x in out[key + '_runs'] if x]
         if runs:
             out[key] = min(runs, key=lambda x: x['step_ms'])
-    out['epoch_np2'] = ours(['epoch', '32', '1'], 2)
-    out['epoch_np1'] = ours(['epoch', '64', '2'], 1)
+    out['epoch_np2'] = run_mpi(bench, 'bench_data_parallel', 2, ['epoch', '32', '1'])
+    out['epoch_np1'] = run_mpi(bench, 'bench_data_parallel', 1, ['epoch', '64', '2'])
     return out
 
 

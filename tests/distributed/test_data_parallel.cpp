@@ -12,6 +12,7 @@
 #include "mindsave/distributed/mpi.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/mindsave.hpp"
+#include "support/parameter_values.hpp"
 #include "support/shared_data.hpp"
 
 using namespace mindsave;
@@ -20,16 +21,6 @@ namespace vision = mindsave::data::vision;
 namespace {
 
 mpi::Communicator& world() { return mpi::init(); }
-
-// Every parameter's values, in save order.
-template <class Net>
-std::vector<float> weights(Net& net) {
-    std::vector<float> out;
-    visit_parameters(net, [&](std::string_view, auto& p) {
-        if constexpr (requires { p.value; }) out.insert(out.end(), p.value.begin(), p.value.end());
-    });
-    return out;
-}
 
 std::uint32_t crc_of(const std::vector<float>& v) { return io::crc32(std::as_bytes(std::span(v))); }
 
@@ -65,7 +56,7 @@ TEST_CASE("LeNet5 on N ranks with batch b equals one process with batch N*b, and
         auto whole = mnist(source).shard(1, 0, shuffle, 7).batch(n * b, true).take(steps);
         single.train(1, whole);
 
-        const auto ours = weights(net), reference = weights(alone);
+        const auto ours = testing::parameter_values(net), reference = testing::parameter_values(alone);
         REQUIRE(ours.size() == reference.size());
         double worst = 0;
         for (std::size_t i = 0; i < ours.size(); ++i)
@@ -79,7 +70,7 @@ TEST_CASE("LeNet5 on N ranks with batch b equals one process with batch N*b, and
         Model unreduced(lone, loss2, opt2);
         auto shard_again = mnist(source).shard(n, static_cast<std::size_t>(comm.rank()), shuffle, 7).batch(b, true).take(steps);
         unreduced.train(1, shard_again);
-        const auto apart = weights(lone);
+        const auto apart = testing::parameter_values(lone);
         double control = 0;
         for (std::size_t i = 0; i < apart.size(); ++i)
             control = std::max(control, std::abs(double(apart[i]) - double(reference[i])) / std::max(1e-3, std::abs(double(reference[i]))));

@@ -17,6 +17,7 @@
 #include "mindsave/distributed/mpi.hpp"
 #include "mindsave/io/crc32.hpp"
 #include "mindsave/mindsave.hpp"
+#include "support/parameter_values.hpp"
 #include "support/shared_data.hpp"
 #include "support/temp_dir.hpp"
 
@@ -43,15 +44,6 @@ struct SharedDir {
         }
     }
 };
-
-template <class Net>
-std::vector<float> weights(Net& net) {
-    std::vector<float> out;
-    visit_parameters(net, [&](std::string_view, auto& p) {
-        if constexpr (requires { p.value; }) out.insert(out.end(), p.value.begin(), p.value.end());
-    });
-    return out;
-}
 
 const data::MnistDataset& source() {
     static const data::MnistDataset s(testing::require_shared("data/mnist"), "test");
@@ -174,7 +166,7 @@ TEST_CASE("A run resumed on N ranks from the newest committed step ends bit for 
     Trainer whole(comm, 5);
     auto data = shard(comm, 6, /*shuffle=*/true);
     whole.model.train(2, data);
-    const auto expected = weights(whole.net);
+    const auto expected = testing::parameter_values(whole.net);
 
     struct CrashAt {  // the process dies after step 9; 8 was the last committed
         std::size_t step;
@@ -187,7 +179,7 @@ TEST_CASE("A run resumed on N ranks from the newest committed step ends bit for 
         auto data2 = shard(comm, 6, true);
         ModelCheckpoint ckpt("run", dir.path, {.save_checkpoint_steps = 4, .keep_checkpoint_max = 3});
         REQUIRE_THROWS_WITH(broken.model.train(2, data2, ckpt, CrashAt{9}), "simulated crash");
-        CHECK(weights(broken.net) != expected);
+        CHECK(testing::parameter_values(broken.net) != expected);
     }
     comm.barrier();
     Trainer resumed(comm, 77);  // other weights: everything must come from the files
@@ -197,7 +189,7 @@ TEST_CASE("A run resumed on N ranks from the newest committed step ends bit for 
     CHECK(resumed.model.resume(load_checkpoint(*file)) == 8);
     auto data3 = shard(comm, 6, true);
     resumed.model.train(2, data3);
-    CHECK(weights(resumed.net) == expected);
+    CHECK(testing::parameter_values(resumed.net) == expected);
 }
 
 TEST_CASE("A rank that cannot write its file fails the step on every rank, and the step gets no manifest",
