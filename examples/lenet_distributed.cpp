@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -25,19 +26,24 @@ int main(int argc, char** argv) {
     std::filesystem::path ckpt_dir = "lenet_distributed_ckpt";
     std::size_t epochs = 1, batch = 32;
     bool resume = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        const bool has_value = i + 1 < argc;
-        if (arg == "--resume") resume = true;
-        else if (arg == "--data" && has_value) data = argv[++i];
-        else if (arg == "--ckpt" && has_value) ckpt_dir = argv[++i];
-        else if (arg == "--epochs" && has_value) epochs = std::stoul(argv[++i]);
-        else if (arg == "--batch" && has_value) batch = std::stoul(argv[++i]);
-        else {
-            std::cerr << "usage: lenet_distributed [--data DIR] [--epochs N] [--batch N] [--ckpt DIR] [--resume]   "
-                         "(batch per rank)\n";
-            return 2;
+    const auto usage = [] {
+        std::cerr << "usage: lenet_distributed [--data DIR] [--epochs N] [--batch N] [--ckpt DIR] [--resume]   "
+                     "(batch per rank)\n";
+        return 2;
+    };
+    try {
+        for (int i = 1; i < argc; ++i) {
+            const std::string_view arg = argv[i];
+            const bool has_value = i + 1 < argc;
+            if (arg == "--resume") resume = true;
+            else if (arg == "--data" && has_value) data = argv[++i];
+            else if (arg == "--ckpt" && has_value) ckpt_dir = argv[++i];
+            else if (arg == "--epochs" && has_value) epochs = std::stoul(argv[++i]);
+            else if (arg == "--batch" && has_value) batch = std::stoul(argv[++i]);
+            else return usage();
         }
+    } catch (const std::logic_error&) {  // a count that is not a number
+        return usage();
     }
     try {
         auto& world = ms::mpi::init();  // MindSpore's init(): MPI, and get_rank() / get_group_size()
