@@ -38,7 +38,8 @@ Tensor random_images(std::size_t n, std::uint64_t seed) {
     return x;
 }
 
-// Args: batch, threads. Inference mode (BatchNorm on its moving statistics), as Model::predict runs it.
+// Args: batch, threads. Inference (BatchNorm on its moving statistics, fused into the convolutions), as
+// Model::predict runs it.
 void BM_ResNet50Inference(benchmark::State& state) {
     const Threads threads(state.range(1));
     const auto batch = static_cast<std::size_t>(state.range(0));
@@ -46,9 +47,9 @@ void BM_ResNet50Inference(benchmark::State& state) {
     net.set_train(false);
     const Tensor x = random_images(batch, 2);
     Tensor logits;
-    net.forward(x, logits);  // buffers sized, pages touched
+    infer(net, x, logits);  // buffers sized, pages touched
     for (auto _ : state) {
-        net.forward(x, logits);
+        infer(net, x, logits);
         benchmark::DoNotOptimize(logits.data());
     }
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));

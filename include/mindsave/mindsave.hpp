@@ -51,6 +51,7 @@
 #include "mindsave/nn/batchnorm.hpp"
 #include "mindsave/nn/conv2d.hpp"
 #include "mindsave/nn/dense.hpp"
+#include "mindsave/nn/inference.hpp"
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/pooling.hpp"
 #include "mindsave/nn/residual.hpp"

@@ -13,6 +13,7 @@ namespace mindsave {
 struct ReLU {
     static constexpr std::string_view cell_name = "ReLU";
     static constexpr std::size_t grain = 16384;  // elements below which one thread does it all
+    static constexpr bool folds_as_relu = true;  // inference folds it into the product before it (Sequential::infer)
 
     void forward(const Tensor& x, Tensor& y) {
         ensure_shape(y, x.shape());

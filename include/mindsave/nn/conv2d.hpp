@@ -1,7 +1,8 @@
 // Conv2d as MindSpore's nn.Conv2d: NCHW, weight [out, in, k, k], pad_mode same / valid / pad.
 // Small valid stride-1 convolutions run direct (kernels/direct_conv.hpp); others im2col + gemm per
 // sample (samples split across threads), or over the whole batch for small outputs
-// (rows split across threads); buffers kept across steps.
+// (rows split across threads); buffers kept across steps. infer() applies a following BatchNorm,
+// ReLU and residual add in the product's stores.
 #pragma once
 
 #include <array>
@@ -13,12 +14,13 @@
 #include "mindsave/core/padding.hpp"
 #include "mindsave/core/parallel.hpp"
 #include "mindsave/core/schema.hpp"
+#include "mindsave/nn/inference.hpp"
 #include "mindsave/nn/init.hpp"
 #include "mindsave/nn/kernels/conv.hpp"
 #include "mindsave/nn/kernels/direct_conv.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/kernels/gemm.hpp"
-#include "mindsave/nn/kernels/packed_conv.hpp"
+#include "mindsave/nn/kernels/packed_gemm.hpp"
 #include "mindsave/nn/kernels/parallel_gemm.hpp"
 
 namespace mindsave {
@@ -36,6 +38,7 @@ public:
     static constexpr std::size_t in_channels = In, out_channels = Out, kernel_size = K, stride = Stride;
     static constexpr PadMode pad_mode = Mode;
     static constexpr bool has_bias = HasBias;
+    static constexpr bool stores_post = true;  // infer applies a PostOp in the product's stores
 
     Conv2d() : weight_({Out, In, K, K}) {
         if constexpr (HasBias) bias_ = Parameter<1>({Out});
@@ -67,11 +70,11 @@ public:
         else return n + 2 * Padding >= K ? (n + 2 * Padding - K) / Stride + 1 : 0;
     }
 
-    // Below this many output positions per sample (ResNet's last stages on small images), a per-sample
-    // product [Out, R] x [R, P] is too narrow to vectorize; the batch then runs as one product along the
-    // channel axes instead (forward_batched).
+    // Below this many output positions per sample (ResNet's last stage), a per-sample product [Out, R] x
+    // [R, P] wastes much of its vectors; a batch with packed_batched_rows rows (samples x positions) or more
+    // then runs as one packed product along the channel axes instead (forward_batched). Fewer rows (batch 1)
+    // stay per sample, over padded positions: packing all of W costs them more than the padding.
     static constexpr std::size_t batched_below = 64;
-    // From this many rows (samples x positions) on, forward_batched runs the packed product.
     static constexpr std::size_t packed_batched_rows = 256;
     // Backward's column chunk per thread, in floats (1 MiB: about what one core's L2 holds).
     static constexpr std::size_t chunk_floats = std::size_t{1} << 18;
@@ -86,13 +89,32 @@ public:
         });
     }
 
+    // Inference: forward with post (a BatchNorm's scale and shift, a residual, a ReLU) applied to each
+    // entry as the product stores it, giving the bits of forward followed by those layers. Nothing is kept
+    // for a backward.
+    void infer(const Tensor& x, Tensor& y, const PostOp* post) {
+        if (!post || post->empty()) {
+            forward(x, y);
+            return;
+        }
+        const bool per_sample = prepare_samples(x, y);
+        check_post_shape(y, *post);
+        if (!per_sample) {
+            forward_batched(x, y, x.shape()[0], post);
+            return;
+        }
+        parallel_for(x.shape()[0], [&](std::size_t begin, std::size_t end, std::size_t t) {
+            run_samples(x, y, begin, end, t, post);
+        });
+    }
+
     // The per-sample path's setup (false: outputs too small, the batch runs as one product instead).
     bool prepare_samples(const Tensor& x, Tensor& y) {
         const std::size_t N = check_input(x);
         const auto& g = geometry_;
         ensure_shape(y, {N, Out, g.out_height, g.out_width});
         const std::size_t P = g.col_cols(), R = g.col_rows();
-        if (P < batched_below) return false;
+        if (batched(N, P)) return false;
         // Columns padded to whole vectors (zeros): the gemm runs no scalar tail; a padded output
         // goes through a per-thread buffer. Each sample is computed alone, so the split is invisible.
         const std::size_t parts = parallel_parts(N);
@@ -107,7 +129,7 @@ public:
         }
         const std::size_t Pp = padded(P);
         split_products_ = N < num_threads();  // decided once here, not per sample under the pool's lock
-        if (direct_ != kernels::DirectConv::none || split_products_ || columns_in_place(Pp)) return true;  // no columns
+        if (direct_ != kernels::DirectConv::none || columns_in_place(Pp)) return true;  // no columns
         ensure_shape(col_, {parts, R, Pp});
         if (Pp != P) ensure_shape(out_, {parts, Out, Pp});
         return true;
@@ -115,53 +137,7 @@ public:
 
     // Samples [begin, end) with part t's buffers, after prepare_samples.
     void forward_samples(const Tensor& x, Tensor& y, std::size_t begin, std::size_t end, std::size_t t) {
-        const auto& g = geometry_;
-        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
-        if (direct_ != kernels::DirectConv::none) {
-            const float* bias = nullptr;
-            if constexpr (HasBias) bias = direct_ == kernels::DirectConv::by_channel ? packed_.data() + R * padded(Out)
-                                                                                    : bias_.value.data();
-            float* scratch = direct_ == kernels::DirectConv::by_channel ? out_.data() + t * out_.shape()[1] : nullptr;
-            for (std::size_t n = begin; n < end; ++n)
-                kernels::conv_direct<Out>(direct_, x.data() + n * in_size, g, weight_.value.data(), packed_.data(), bias,
-                                          scratch, y.data() + n * Out * P);
-            return;
-        }
-        const auto w = kernels::row_major(weight_.value.data(), R);
-        if (split_products_) {
-            // Fewer samples than threads (batch 1 inference): each product split over the threads, its
-            // columns packed block by block from the input itself (a 1x1 convolution's are its input).
-            const bool plain = K == 1 && Stride == 1 && g.pad_top == 0 && g.pad_left == 0;
-            for (std::size_t n = begin; n < end; ++n) {
-                float* yn = y.data() + n * Out * P;
-                const float* xn = x.data() + n * in_size;
-                if constexpr (HasBias)
-                    for (std::size_t o = 0; o < Out; ++o) std::fill(yn + o * P, yn + (o + 1) * P, bias_.value(o));
-                if (plain) kernels::packed_gemm(Out, P, R, w, kernels::MatrixB{xn, static_cast<std::ptrdiff_t>(P)}, yn, P, HasBias);
-                else kernels::packed_gemm(Out, P, R, w, kernels::Im2colB{xn, &g}, yn, P, HasBias);
-            }
-            return;
-        }
-        // A thread per sample: im2col, then the register-blocked product reading the columns in place (measured
-        // faster here than packing them, at 85-100% of the FMA peak for ResNet50's shapes at batch 8). A 1x1
-        // stride-1 convolution over whole vectors of positions reads its input as the columns, uncopied.
-        const std::size_t Pp = padded(P);
-        const bool in_place = columns_in_place(Pp);
-        float* col = in_place ? nullptr : col_.data() + t * R * Pp;
-        for (std::size_t n = begin; n < end; ++n) {
-            float* yn = y.data() + n * Out * P;
-            float* out = Pp == P ? yn : out_.data() + t * Out * Pp;
-            const float* columns = x.data() + n * in_size;
-            if (!in_place) {
-                kernels::im2col(columns, g, col, Pp);
-                columns = col;
-            }
-            if constexpr (HasBias)
-                for (std::size_t o = 0; o < Out; ++o) std::fill(out + o * Pp, out + o * Pp + P, bias_.value(o));
-            kernels::gemm(Out, Pp, R, w, columns, Pp, out, Pp, HasBias);
-            if (Pp != P)
-                for (std::size_t o = 0; o < Out; ++o) std::copy(out + o * Pp, out + o * Pp + P, yn + o * P);
-        }
+        run_samples(x, y, begin, end, t, nullptr);
     }
 
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
@@ -181,7 +157,7 @@ public:
         const std::size_t N = x.shape()[0], P = g.col_cols(), R = g.col_rows();
         if (dx) ensure_shape(*dx, x.shape());
         wgrad_ = kernels::DirectConv::none;
-        if (P < batched_below) return false;
+        if (batched(N, P)) return false;
         // The weight gradient goes direct, no columns, for a first layer with few channels (LeNet's conv1:
         // lane sums per part) and for one or two vectors of channels (conv2: per part its sums, then one
         // sample's output gradient position-major).
@@ -268,7 +244,7 @@ public:
         } else if (wgrad_ == kernels::DirectConv::by_channel && N > 0) {
             kernels::weight_grad_reduce_by_channel(wacc_.data(), wacc_.shape()[0], wacc_.shape()[1], Out,
                                                    geometry_.col_rows(), padded(Out), weight_.grad.data());
-        } else if (P >= batched_below && wgrad_ == kernels::DirectConv::none) {
+        } else if (!batched(N, P) && wgrad_ == kernels::DirectConv::none) {
             float* dw = weight_.grad.data();
             const std::size_t parts = parallel_parts(N), OR = Out * geometry_.col_rows();
             for (std::size_t t = 1; t < parts; ++t) kernels::add(dw, dw_parts_.data() + (t - 1) * OR, dw, OR);
@@ -281,6 +257,76 @@ public:
     }
 
 private:
+    // N samples of P output positions each run as one batched product (forward_batched, backward_batched).
+    static constexpr bool batched(std::size_t N, std::size_t P) noexcept {
+        return P < batched_below && N * P >= packed_batched_rows;
+    }
+
+    // forward_samples, with post (if any) applied as each sample's output is stored.
+    void run_samples(const Tensor& x, Tensor& y, std::size_t begin, std::size_t end, std::size_t t, const PostOp* post) {
+        const auto& g = geometry_;
+        const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
+        const auto epilogue = [&](std::size_t n) { return epilogue_of(*post, n, Out, P); };
+        if (direct_ != kernels::DirectConv::none) {
+            const float* bias = nullptr;
+            if constexpr (HasBias) bias = direct_ == kernels::DirectConv::by_channel ? packed_.data() + R * padded(Out)
+                                                                                    : bias_.value.data();
+            float* scratch = direct_ == kernels::DirectConv::by_channel ? out_.data() + t * out_.shape()[1] : nullptr;
+            for (std::size_t n = begin; n < end; ++n) {
+                float* yn = y.data() + n * Out * P;
+                kernels::conv_direct<Out>(direct_, x.data() + n * in_size, g, weight_.value.data(), packed_.data(), bias,
+                                          scratch, yn);
+                if (post)  // small outputs (LeNet's): a pass over the sample while it is in cache
+                    for (std::size_t o = 0; o < Out; ++o) epilogue(n).row(o, 0, yn + o * P, yn + o * P, P);
+            }
+            return;
+        }
+        // A thread per sample: im2col, then the register-blocked product reading the columns and W in place
+        // (measured faster here than packing them, at 85-100% of the FMA peak for ResNet50's shapes at batch 8).
+        // Fewer samples than threads (batch 1 inference): the same, with the columns written a channel range
+        // per thread and the product split by rows of W over the threads (packing W instead cost a quarter of
+        // batch-1 inference). A 1x1 stride-1 convolution over whole vectors of positions reads its input as
+        // the columns, uncopied.
+        const auto w = kernels::row_major(weight_.value.data(), R);
+        const std::size_t Pp = padded(P);
+        const bool in_place = columns_in_place(Pp);
+        float* col = in_place ? nullptr : col_.data() + t * R * Pp;
+        for (std::size_t n = begin; n < end; ++n) {
+            float* yn = y.data() + n * Out * P;
+            float* out = Pp == P ? yn : out_.data() + t * Out * Pp;
+            const float* columns = x.data() + n * in_size;
+            if (!in_place) {
+                if (split_products_) {
+                    const std::size_t plane = g.height * g.width, rows = K * K * Pp;
+                    parallel_for(In, [&](std::size_t c0, std::size_t c1, std::size_t) {
+                        kernels::ConvGeometry part = g;
+                        part.channels = c1 - c0;
+                        kernels::im2col(columns + c0 * plane, part, col + c0 * rows, Pp);
+                    });
+                } else {
+                    kernels::im2col(columns, g, col, Pp);
+                }
+                columns = col;
+            }
+            if constexpr (HasBias)
+                for (std::size_t o = 0; o < Out; ++o) std::fill(out + o * Pp, out + o * Pp + P, bias_.value(o));
+            const auto product = [&](const auto& epi) {
+                if (split_products_) kernels::gemm_parallel(Out, Pp, R, w, columns, Pp, out, Pp, HasBias, epi);
+                else kernels::gemm(Out, Pp, R, w, columns, Pp, out, Pp, HasBias, epi);
+            };
+            if (post && Pp == P) {
+                product(epilogue(n));
+                continue;
+            }
+            product(kernels::NoEpilogue{});
+            if (Pp == P) continue;
+            for (std::size_t o = 0; o < Out; ++o) {  // padded rows: the post on the way into y
+                if (post) epilogue(n).row(o, 0, out + o * Pp, yn + o * P, P);
+                else std::copy(out + o * Pp, out + o * Pp + P, yn + o * P);
+            }
+        }
+    }
+
     // A 1x1 stride-1 convolution without padding, over whole vectors of positions: its input is its columns.
     bool columns_in_place(std::size_t padded_positions) const noexcept {
         const auto& g = geometry_;
@@ -293,7 +339,7 @@ private:
     // The batch as one product: colT[N*P, R] (each sample's columns, transposed) against the weight
     // rows gives Y^T[N*P, Out], dot products along R; each sample's block is transposed into y.
     // colT stays for backward.
-    void forward_batched(const Tensor& x, Tensor& y, std::size_t N) {
+    void forward_batched(const Tensor& x, Tensor& y, std::size_t N, const PostOp* post = nullptr) {
         const auto& g = geometry_;
         const std::size_t P = g.col_cols(), R = g.col_rows(), in_size = In * g.height * g.width;
         const std::size_t parts = parallel_parts(N);
@@ -307,13 +353,10 @@ private:
                 kernels::transpose(col, R, P, colT_.data() + n * P * R);
             }
         });
-        // Y^T = colT * W^T: from a few hundred rows on, the packed product vectorized along Out (no lane
-        // sums; measured 1.15-1.25x at batch 8); below, packing all of W costs more than it saves.
-        if (N * P >= packed_batched_rows)
-            kernels::packed_gemm(N * P, Out, R, kernels::row_major(colT_.data(), R),
-                                 kernels::MatrixB{weight_.value.data(), 1, static_cast<std::ptrdiff_t>(R)}, rowsT_.data(), Out, false);
-        else
-            kernels::gemm_nt_parallel(N * P, Out, R, colT_.data(), R, weight_.value.data(), R, rowsT_.data(), Out, false);
+        // Y^T = colT * W^T, the packed product vectorized along Out (no lane sums; measured 1.15-1.25x the dot
+        // products at batch 8)
+        kernels::packed_gemm(N * P, Out, R, kernels::row_major(colT_.data(), R),
+                             kernels::MatrixB{weight_.value.data(), 1, static_cast<std::ptrdiff_t>(R)}, rowsT_.data(), Out, false);
         parallel_for(N, [&](std::size_t begin, std::size_t end, std::size_t) {
             for (std::size_t n = begin; n < end; ++n) {
                 float* yn = y.data() + n * Out * P;
@@ -321,6 +364,8 @@ private:
                 if constexpr (HasBias)
                     for (std::size_t o = 0; o < Out; ++o)
                         for (std::size_t p = 0; p < P; ++p) yn[o * P + p] += bias_.value(o);
+                if (post)
+                    for (std::size_t o = 0; o < Out; ++o) epilogue_of(*post, n, Out, P).row(o, 0, yn + o * P, yn + o * P, P);
             }
         });
     }

@@ -1,5 +1,5 @@
 // Residual<Body, Shortcut>: out = relu(body(x) + shortcut(x)), the ResNet block as a layer, with
-// Identity as the shortcut of blocks whose input already has the output's shape.
+// Identity as the shortcut of blocks whose input already has the output's shape; infer adds in the body's stores.
 #pragma once
 
 #include <algorithm>
@@ -10,7 +10,9 @@
 
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/errors.hpp"
+#include "mindsave/core/parallel.hpp"
 #include "mindsave/core/schema.hpp"
+#include "mindsave/nn/inference.hpp"
 #include "mindsave/nn/kernels/elementwise.hpp"
 #include "mindsave/nn/sequential.hpp"
 
@@ -85,7 +87,25 @@ public:
     Shortcut& shortcut() noexcept { return shortcut_; }
     const Shortcut& shortcut() const noexcept { return shortcut_; }
 
+    static constexpr bool fuses_in_inference = true;
+    static constexpr std::size_t elementwise_grain = 16384;  // values below which one thread adds them all
+
+    // Inference: the shortcut first, then the body with the sum and the ReLU as its last layer's post (a
+    // convolution's stores apply them: no body output, no pass of add_relu). Same bits as forward.
+    void infer(const Tensor& x, Tensor& y, const PostOp* post) {
+        inferred_ = true;
+        const Tensor* skip = &x;
+        if constexpr (!identity_shortcut) {
+            mindsave::infer(shortcut_, x, shortcut_out_);
+            skip = &shortcut_out_;
+        }
+        const PostOp sum{nullptr, nullptr, skip, true};
+        mindsave::infer(body_, x, y, &sum);
+        if (post) apply_post(y, *post);
+    }
+
     void forward(const Tensor& x, Tensor& y) {
+        inferred_ = false;
         body_.forward(x, body_out_);
         const Tensor* skip = &x;
         if constexpr (!identity_shortcut) {
@@ -97,20 +117,30 @@ public:
                              shape_text(*skip) +
                              (identity_shortcut ? "; a block that changes the shape needs a down_sample shortcut" : ""));
         ensure_shape(y, body_out_.shape());
-        kernels::add_relu(body_out_.data(), skip->data(), y.data(), y.size());
+        parallel_for(y.size(), [&](std::size_t b, std::size_t e, std::size_t) {
+            kernels::add_relu(body_out_.data() + b, skip->data() + b, y.data() + b, e - b);
+        }, elementwise_grain);
     }
 
     // The sum's gradient (dy where the output is positive) flows into both branches; dx adds them.
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+        if (inferred_)
+            throw ShapeError("Residual::backward after infer (Model::predict, eval): inference keeps no branch outputs; "
+                             "call forward on the same input first");
         ensure_shape(dsum_, y.shape());
-        kernels::relu_backward(y.data(), dy.data(), dsum_.data(), y.size());
+        parallel_for(y.size(), [&](std::size_t b, std::size_t e, std::size_t) {
+            kernels::relu_backward(y.data() + b, dy.data() + b, dsum_.data() + b, e - b);
+        }, elementwise_grain);
         body_.backward(x, body_out_, dsum_, dx);
-        if constexpr (identity_shortcut) {
-            if (dx) kernels::add(dx->data(), dsum_.data(), dx->data(), dx->size());
-        } else {
+        const Tensor* branch = &dsum_;
+        if constexpr (!identity_shortcut) {
             shortcut_.backward(x, shortcut_out_, dsum_, dx ? &dshortcut_ : nullptr);
-            if (dx) kernels::add(dx->data(), dshortcut_.data(), dx->data(), dx->size());
+            branch = &dshortcut_;
         }
+        if (dx)
+            parallel_for(dx->size(), [&](std::size_t b, std::size_t e, std::size_t) {
+                kernels::add(dx->data() + b, branch->data() + b, dx->data() + b, e - b);
+            }, elementwise_grain);
     }
 
 private:
@@ -122,6 +152,7 @@ private:
     Shortcut shortcut_;
     Tensor body_out_, shortcut_out_;  // branch outputs of the last forward, for backward
     Tensor dsum_, dshortcut_;
+    bool inferred_ = false;  // the last pass was infer: body_out_ is not forward's
 };
 
 }  // namespace mindsave

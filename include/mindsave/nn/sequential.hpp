@@ -1,5 +1,6 @@
 // Composition: Named<"conv1", L> gives a layer its MindSpore attribute name, Sequential<Ls...> chains
-// layers in forward order and owns the activations between them, so a network is a type.
+// layers in forward order and owns the activations between them, so a network is a type; in inference
+// it runs a convolution with the BatchNorm (and ReLU) after it as one layer.
 #pragma once
 
 #include <algorithm>
@@ -13,10 +14,12 @@
 #include <vector>
 
 #include "mindsave/core/concepts.hpp"
+#include "mindsave/core/errors.hpp"
 #include "mindsave/core/parameter_list.hpp"
 #include "mindsave/core/rng.hpp"
 #include "mindsave/core/schema.hpp"
 #include "mindsave/nn/cell.hpp"
+#include "mindsave/nn/inference.hpp"
 
 namespace mindsave {
 
@@ -47,6 +50,7 @@ public:
     void assign_param_prefix(std::string_view prefix) { layer_.assign_param_prefix(detail::join_path(prefix, name)); }
 
     void forward(const Tensor& x, Tensor& y) { layer_.forward(x, y); }
+    void infer(const Tensor& x, Tensor& y, const PostOp* post) { mindsave::infer(layer_, x, y, post); }
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) { layer_.backward(x, y, dy, dx); }
     bool prepare_samples(const Tensor& x, Tensor& y) requires SampleWise<L> { return layer_.prepare_samples(x, y); }
     void forward_samples(const Tensor& x, Tensor& y, std::size_t b, std::size_t e, std::size_t t)
@@ -73,6 +77,23 @@ private:
 namespace detail {
 template <class L> struct is_named : std::false_type {};
 template <fixed_string N, class L> struct is_named<Named<N, L>> : std::true_type {};
+
+// The layer inside its Named and Cell wrappers, as a type and as an object.
+template <class L> struct unwrap { using type = L; };
+template <class L> struct unwrap<Cell<L>> : unwrap<L> {};
+template <fixed_string N, class L> struct unwrap<Named<N, L>> : unwrap<L> {};
+template <class L> using unwrap_t = typename unwrap<L>::type;
+template <class L>
+auto& unwrap_layer(L& l) noexcept {
+    if constexpr (is_named<L>::value) return unwrap_layer(static_cast<typename L::layer_type&>(l.layer()));
+    else return l;
+}
+
+// Inference fusion (Sequential::infer): a layer that applies a PostOp in its stores (Conv2d says so), one
+// that folds into the PostOp as its ReLU, and a layer in which something fuses (a Sequential, a Residual).
+template <class L> concept stores_post = TakesPostOp<L> && requires { requires L::stores_post; };
+template <class L> concept folds_as_relu = requires { requires L::folds_as_relu; };
+template <class L> concept fuses_in_inference = requires { requires L::fuses_in_inference; };
 
 template <std::size_t N, class F>
 constexpr void for_each_index(F&& f) {
@@ -176,6 +197,7 @@ public:
     // sample's activations still in cache for the next layer. Same results: every layer computes
     // each sample alone.
     void forward(const Tensor& x, Tensor& y) {
+        inferred_ = false;
         std::size_t fused_until = 0;
         detail::for_each_index<count>([&](auto i) {
             constexpr std::size_t k = i.value, end = run_end(k);
@@ -185,11 +207,71 @@ public:
         });
     }
 
+    // Inference (inference.hpp): a layer that applies a PostOp in its stores (Conv2d), then a BatchNorm in
+    // eval mode (and a ReLU), run as that one layer with the BatchNorm's scale and shift, giving forward's
+    // bits; post goes to the last layer. Intermediate activations are not kept (a backward refuses).
+    // With nothing to fuse this is forward, which keeps its per-sample regions (LeNet).
+    static constexpr bool fuses_in_inference = [] {
+        constexpr std::array<bool, count> stores{detail::stores_post<detail::unwrap_t<Ls>>...};
+        constexpr std::array<bool, count> affine{ChannelAffine<detail::unwrap_t<Ls>>...};
+        bool any = (detail::fuses_in_inference<detail::unwrap_t<Ls>> || ...);
+        for (std::size_t k = 0; k + 1 < count; ++k) any = any || (stores[k] && affine[k + 1]);
+        return any;
+    }();
+
+    void infer(const Tensor& x, Tensor& y, const PostOp* post) {
+        if constexpr (!fuses_in_inference) {
+            forward(x, y);
+            if (post) apply_post(y, *post);
+        } else {
+            inferred_ = true;
+            std::size_t next = 0;  // the first layer not yet run
+            detail::for_each_index<count>([&](auto i) {
+                constexpr std::size_t k = i.value;
+                if (k < next) return;
+                const PostOp* last_post = k + 1 == count ? post : nullptr;
+                if constexpr (k + 1 < count) {
+                    using Conv = detail::unwrap_t<std::tuple_element_t<k, std::tuple<Ls...>>>;
+                    using Norm = detail::unwrap_t<std::tuple_element_t<k + 1, std::tuple<Ls...>>>;
+                    if constexpr (detail::stores_post<Conv> && ChannelAffine<Norm>) {
+                        PostOp own;
+                        if (detail::unwrap_layer(std::get<k + 1>(layers_)).inference_affine(own.scale, own.shift)) {
+                            constexpr bool relu = [] {
+                                if constexpr (k + 2 < count)
+                                    return detail::folds_as_relu<detail::unwrap_t<std::tuple_element_t<k + 2, std::tuple<Ls...>>>>;
+                                else return false;
+                            }();
+                            constexpr std::size_t end = k + 2 + (relu ? 1 : 0);
+                            own.relu = relu;
+                            const PostOp* outer = end == count ? post : nullptr;
+                            // the outer post joins in when it comes after: no scale of its own, no ReLU before it
+                            const bool joins = outer && !outer->scale && !relu;
+                            if (joins) {
+                                own.add = outer->add;
+                                own.relu = outer->relu;
+                            }
+                            Tensor& out = output_of(end - 1, y);
+                            mindsave::infer(std::get<k>(layers_), input_of(k, x), out, &own);
+                            if (outer && !joins) apply_post(out, *outer);
+                            next = end;
+                            return;
+                        }
+                    }
+                }
+                mindsave::infer(std::get<k>(layers_), input_of(k, x), output_of(k, y), last_post);
+                next = k + 1;
+            });
+        }
+    }
+
     // Intermediate activations from the last forward stay valid until the next one, so backward
     // hands each layer exactly what its forward saw.
     // A run of SampleWiseBackward layers (LeNet's flatten back to conv1) likewise shares one region,
     // each part taking its samples through every layer; weight gradients are combined after it.
     void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+        if (inferred_)
+            throw ShapeError("Sequential::backward after infer (Model::predict, eval): inference keeps no activations; "
+                             "call forward on the same input first");
         std::size_t fused_lo = 0, fused_hi = 0;
         detail::for_each_index_reversed<count>([&](auto i) {
             constexpr std::size_t k = i.value, begin = run_begin_backward(k);
@@ -289,6 +371,7 @@ private:
     detail::ParamPrefix prefix_;           // param_prefix(): this network's path in an enclosing one
     std::array<Tensor, count - 1> acts_;   // output of layer k, k < count - 1
     std::array<Tensor, count - 1> grads_;  // gradient w.r.t. acts_[k]
+    bool inferred_ = false;                // the last pass was infer: acts_ are not forward's
 };
 
 }  // namespace mindsave

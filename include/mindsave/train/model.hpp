@@ -17,6 +17,7 @@
 #include "mindsave/core/concepts.hpp"
 #include "mindsave/core/parameter_dict.hpp"
 #include "mindsave/distributed/grad_reducer.hpp"
+#include "mindsave/nn/inference.hpp"
 #include "mindsave/train/callbacks.hpp"
 #include "mindsave/train/metrics.hpp"
 
@@ -188,7 +189,7 @@ public:
         double loss_sum = 0.0;
         for (auto& m : metrics_) m.clear();
         while (dataset.next(batch_)) {
-            net_.forward(batch_.images, logits_);
+            mindsave::infer(net_, batch_.images, logits_);
             float loss = 0.0f;
             if constexpr (has_loss) loss = loss_->forward(logits_, batch_.labels);
             loss_sum += loss;
@@ -212,7 +213,7 @@ public:
     // Logits of a batch of images, in inference mode; valid until the next call on this Model.
     const Tensor& predict(const Tensor& images) {
         net_.set_train(false);
-        net_.forward(images, logits_);
+        mindsave::infer(net_, images, logits_);
         net_.set_train(true);
         return logits_;
     }

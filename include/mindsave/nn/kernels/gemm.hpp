@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -30,14 +31,20 @@ inline StridedMatrix transposed(const float* a, std::size_t cols_of_stored) noex
     return {a, 1, static_cast<std::ptrdiff_t>(cols_of_stored)};
 }
 
+// A product's stores as they are; an epilogue (epilogue.hpp) maps each finished entry first:
+// e(i, j, v) for a vector of entries of row i from column j, or one entry.
+struct NoEpilogue {};
+template <class E>
+inline constexpr bool has_epilogue = !std::is_same_v<E, NoEpilogue>;
+
 namespace detail {
 
 // R rows of C, all N columns: R x NV vector accumulators live in registers over the whole k loop;
 // then single vectors, then a scalar tail. Each entry of C is one fma chain over k in order, whatever
 // R and NV are, so splitting the rows of C (across threads) never changes a result.
-template <std::size_t R, std::size_t NV>
+template <std::size_t R, std::size_t NV, class Epi = NoEpilogue>
 inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatrix A, const float* B,
-                      std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
+                      std::size_t ldb, float* C, std::size_t ldc, bool accumulate, const Epi& epi = {}) noexcept {
     constexpr std::size_t W = simd_width, step = NV * W;
     const std::size_t end_blocks = N - N % step, end_singles = N - N % W;
     std::size_t j = 0;
@@ -56,7 +63,10 @@ inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatri
             }
         }
         for (std::size_t r = 0; r < R; ++r)
-            for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_unaligned(C + (i0 + r) * ldc + j + v * W);
+            for (std::size_t v = 0; v < NV; ++v) {
+                if constexpr (has_epilogue<Epi>) acc[r][v] = epi(i0 + r, j + v * W, acc[r][v]);
+                acc[r][v].store_unaligned(C + (i0 + r) * ldc + j + v * W);
+            }
     }
     for (; j < end_singles; j += W) {
         fbatch acc[R];
@@ -66,42 +76,92 @@ inline void gemm_rows(std::size_t i0, std::size_t N, std::size_t K, StridedMatri
             const fbatch b = fbatch::load_unaligned(B + k * ldb + j);
             for (std::size_t r = 0; r < R; ++r) acc[r] = xsimd::fma(fbatch(A(i0 + r, k)), b, acc[r]);
         }
-        for (std::size_t r = 0; r < R; ++r) acc[r].store_unaligned(C + (i0 + r) * ldc + j);
+        for (std::size_t r = 0; r < R; ++r) {
+            if constexpr (has_epilogue<Epi>) acc[r] = epi(i0 + r, j, acc[r]);
+            acc[r].store_unaligned(C + (i0 + r) * ldc + j);
+        }
     }
     for (std::size_t r = 0; r < R; ++r) {  // scalar tail, row by row
         float* c = C + (i0 + r) * ldc;
         for (std::size_t jj = j; jj < N; ++jj) {
             float s = accumulate ? c[jj] : 0.0f;
             for (std::size_t k = 0; k < K; ++k) s = std::fma(A(i0 + r, k), B[k * ldb + jj], s);
+            if constexpr (has_epilogue<Epi>) s = epi(i0 + r, jj, s);
             c[jj] = s;
         }
     }
 }
 
 // The last M % 8 rows (or all of a short M) in one pass over B: fewer rows leave room for wider blocks.
-template <std::size_t R>
+template <std::size_t R, class Epi>
 inline void gemm_rest(std::size_t i0, std::size_t N, std::size_t K, StridedMatrix A, const float* B,
-                      std::size_t ldb, float* C, std::size_t ldc, bool accumulate) noexcept {
-    gemm_rows<R, (R <= 6 ? 4 : 3)>(i0, N, K, A, B, ldb, C, ldc, accumulate);
+                      std::size_t ldb, float* C, std::size_t ldc, bool accumulate, const Epi& epi) noexcept {
+    gemm_rows<R, (R <= 6 ? 4 : 3)>(i0, N, K, A, B, ldb, C, ldc, accumulate, epi);
 }
 
 }  // namespace detail
 
-// C (M x N, row stride ldc) = [C +] A (M x K) * B (K x N, row stride ldb).
-inline void gemm(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B, std::size_t ldb,
-                 float* C, std::size_t ldc, bool accumulate) noexcept {
+namespace detail {
+
+// An epilogue for a block of C that starts at column j0.
+template <class Epi>
+struct ColumnsFrom {
+    const Epi& epi;
+    std::size_t j0;
+    template <class V>
+    V operator()(std::size_t i, std::size_t j, V v) const noexcept { return epi(i, j0 + j, v); }
+};
+
+// One block of C: every row of A against B's rows [k0, k0 + K) and columns [0, N) of the block.
+template <class Epi>
+inline void gemm_block(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B, std::size_t ldb,
+                       float* C, std::size_t ldc, bool accumulate, const Epi& epi) noexcept {
     const std::size_t end_blocks = M - M % 8;
-    for (std::size_t i = 0; i < end_blocks; i += 8) detail::gemm_rows<8, 3>(i, N, K, A, B, ldb, C, ldc, accumulate);
+    for (std::size_t i = 0; i < end_blocks; i += 8)
+        detail::gemm_rows<8, 3>(i, N, K, A, B, ldb, C, ldc, accumulate, epi);
     const std::size_t i = end_blocks;
     switch (M - i) {
-        case 7: detail::gemm_rest<7>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 6: detail::gemm_rest<6>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 5: detail::gemm_rest<5>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 4: detail::gemm_rest<4>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 3: detail::gemm_rest<3>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 2: detail::gemm_rest<2>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
-        case 1: detail::gemm_rest<1>(i, N, K, A, B, ldb, C, ldc, accumulate); break;
+        case 7: detail::gemm_rest<7>(i, N, K, A, B, ldb, C, ldc, accumulate, epi); break;
+        case 6: detail::gemm_rest<6>(i, N, K, A, B, ldb, C, ldc, accumulate, epi); break;
+        case 5: detail::gemm_rest<5>(i, N, K, A, B, ldb, C, ldc, accumulate, epi); break;
+        case 4: detail::gemm_rest<4>(i, N, K, A, B, ldb, C, ldc, accumulate, epi); break;
+        case 3: detail::gemm_rest<3>(i, N, K, A, B, ldb, C, ldc, accumulate, epi); break;
+        case 2: detail::gemm_rest<2>(i, N, K, A, B, ldb, C, ldc, accumulate, epi); break;
+        case 1: detail::gemm_rest<1>(i, N, K, A, B, ldb, C, ldc, accumulate, epi); break;
         default: break;
+    }
+}
+
+}  // namespace detail
+
+// The cache blocks of gemm: gemm_kc values of k by gemm_nc columns of B (384 KiB) stay in L2 while every row
+// of A passes over them; without them a wide B (a 3x3 convolution's columns: 7 MiB for ResNet50's layer1)
+// streamed from L3 once per 8 rows of A.
+inline constexpr std::size_t gemm_kc = 256;
+inline constexpr std::size_t gemm_nc = 384;  // 8 of gemm_rows' 3-vector blocks on AVX-512
+
+// C (M x N, row stride ldc) = [C +] A (M x K) * B (K x N, row stride ldb), each entry through epi (if any)
+// as it is finally stored. Blocks over k continue each entry's fma chain from the value stored, so the
+// bits do not depend on the blocking.
+template <class Epi = NoEpilogue>
+inline void gemm(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B, std::size_t ldb,
+                 float* C, std::size_t ldc, bool accumulate, const Epi& epi = {}) noexcept {
+    if ((K <= gemm_kc && N <= gemm_nc) || K == 0) {
+        detail::gemm_block(M, N, K, A, B, ldb, C, ldc, accumulate, epi);
+        return;
+    }
+    for (std::size_t j0 = 0; j0 < N; j0 += gemm_nc) {
+        const std::size_t nc = std::min(gemm_nc, N - j0);
+        for (std::size_t k0 = 0; k0 < K; k0 += gemm_kc) {
+            const std::size_t kc = std::min(gemm_kc, K - k0);
+            const StridedMatrix Ak{A.data + static_cast<std::ptrdiff_t>(k0) * A.col_stride, A.row_stride, A.col_stride};
+            const float* Bk = B + k0 * ldb + j0;
+            const bool load = accumulate || k0 > 0;
+            if (k0 + kc < K) detail::gemm_block(M, nc, kc, Ak, Bk, ldb, C + j0, ldc, load, NoEpilogue{});
+            else if constexpr (has_epilogue<Epi>)
+                detail::gemm_block(M, nc, kc, Ak, Bk, ldb, C + j0, ldc, load, detail::ColumnsFrom<Epi>{epi, j0});
+            else detail::gemm_block(M, nc, kc, Ak, Bk, ldb, C + j0, ldc, load, NoEpilogue{});
+        }
     }
 }
 

@@ -116,8 +116,10 @@ inline void pack_a(StridedMatrix A, std::size_t M, std::size_t i0, std::size_t m
 
 // The register tile: C[MR, NR] (ldc apart) = (load ? C : 0) + a-panel * b-panel over kc, one fma chain
 // per entry in k order (the same bits as gemm_rows for any blocking).
-template <std::size_t MR, std::size_t NV>
-inline void micro_tile(std::size_t kc, const float* a, const float* b, float* c, std::size_t ldc, bool load) noexcept {
+// The last k block maps each entry through epi(i0 + r, j0 + column) as it is stored (last: it is the last).
+template <std::size_t MR, std::size_t NV, class Epi = NoEpilogue>
+inline void micro_tile(std::size_t kc, const float* a, const float* b, float* c, std::size_t ldc, bool load,
+                       const Epi& epi = {}, bool last = false, std::size_t i0 = 0, std::size_t j0 = 0) noexcept {
     constexpr std::size_t W = simd_width, NR = NV * W;
     fbatch acc[MR][NV];
 #pragma GCC unroll 16
@@ -135,6 +137,10 @@ inline void micro_tile(std::size_t kc, const float* a, const float* b, float* c,
             for (std::size_t v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, bv[v], acc[r][v]);
         }
     }
+    if constexpr (has_epilogue<Epi>)
+        if (last)
+            for (std::size_t r = 0; r < MR; ++r)
+                for (std::size_t v = 0; v < NV; ++v) acc[r][v] = epi(i0 + r, j0 + v * W, acc[r][v]);
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
@@ -142,20 +148,29 @@ inline void micro_tile(std::size_t kc, const float* a, const float* b, float* c,
 }
 
 // A tile at the edge of C (rows < MR or columns < NR): through a whole tile on the stack.
+template <class Epi = NoEpilogue>
 inline void micro_edge(std::size_t kc, const float* a, const float* b, float* c, std::size_t ldc, bool load,
-                       std::size_t rows, std::size_t cols) noexcept {
+                       std::size_t rows, std::size_t cols, const Epi& epi = {}, bool last = false, std::size_t i0 = 0,
+                       std::size_t j0 = 0) noexcept {
     constexpr std::size_t MR = packed_mr, NR = packed_nr;
     alignas(64) float tile[MR * NR];
     if (load)
         for (std::size_t r = 0; r < rows; ++r) std::copy(c + r * ldc, c + r * ldc + cols, tile + r * NR);
     micro_tile<MR, packed_nv>(kc, a, b, tile, NR, load);
-    for (std::size_t r = 0; r < rows; ++r) std::copy(tile + r * NR, tile + r * NR + cols, c + r * ldc);
+    for (std::size_t r = 0; r < rows; ++r) {
+        if constexpr (has_epilogue<Epi>)
+            if (last) {  // only the entries inside C: an epilogue may read beside them (a residual's rows)
+                for (std::size_t j = 0; j < cols; ++j) c[r * ldc + j] = epi(i0 + r, j0 + j, tile[r * NR + j]);
+                continue;
+            }
+        std::copy(tile + r * NR, tile + r * NR + cols, c + r * ldc);
+    }
 }
 
 // C[i0, i1) x [j0, j1) on this thread: B packed kc x nc at a time, A mc x kc at a time, then the tiles.
-template <class BSource>
+template <class BSource, class Epi>
 void packed_block(std::size_t M, std::size_t K, StridedMatrix A, const BSource& B, float* C, std::size_t ldc,
-                  bool accumulate, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
+                  bool accumulate, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1, const Epi& epi) {
     constexpr std::size_t MR = packed_mr, NR = packed_nr, KC = packed_kc, MC = packed_mc, NC = packed_nc;
     float* bp = packed_space(0, std::min(NC, (j1 - j0 + NR - 1) / NR * NR) * std::min(KC, K));
     float* ap = packed_space(1, MC * std::min(KC, K));
@@ -163,7 +178,7 @@ void packed_block(std::size_t M, std::size_t K, StridedMatrix A, const BSource& 
         const std::size_t nc = std::min(NC, j1 - jc), panels = (nc + NR - 1) / NR;
         for (std::size_t k0 = 0; k0 < K; k0 += KC) {
             const std::size_t kc = std::min(KC, K - k0);
-            const bool load = accumulate || k0 > 0;
+            const bool load = accumulate || k0 > 0, last = k0 + kc == K;
             B.pack(k0, kc, jc, nc, bp);
             for (std::size_t ic = i0; ic < i1; ic += MC) {
                 const std::size_t mc = std::min(MC, i1 - ic);
@@ -174,8 +189,9 @@ void packed_block(std::size_t M, std::size_t K, StridedMatrix A, const BSource& 
                     for (std::size_t p = 0; p * MR < mc; ++p) {
                         const std::size_t i = ic + p * MR, rows = std::min(MR, i1 - i);
                         float* c = C + i * ldc + j;
-                        if (rows == MR && cols == NR) micro_tile<MR, packed_nv>(kc, ap + p * kc * MR, b, c, ldc, load);
-                        else micro_edge(kc, ap + p * kc * MR, b, c, ldc, load, rows, cols);
+                        if (rows == MR && cols == NR)
+                            micro_tile<MR, packed_nv>(kc, ap + p * kc * MR, b, c, ldc, load, epi, last, i, j);
+                        else micro_edge(kc, ap + p * kc * MR, b, c, ldc, load, rows, cols, epi, last, i, j);
                     }
                 }
             }
@@ -188,14 +204,18 @@ void packed_block(std::size_t M, std::size_t K, StridedMatrix A, const BSource& 
 // C (M x N, row stride ldc) = [C +] A (M x K) * B (K x N), split over the library's threads in blocks of
 // C (a call from inside another parallel job runs here alone). Each entry of C is one fma chain over k
 // in order, as in gemm(): neither the blocking nor the thread count changes a bit of the result.
-template <PackableB BSource>
+// epi (if any) maps each entry as it is finally stored.
+template <PackableB BSource, class Epi = NoEpilogue>
 void packed_gemm(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const BSource& B, float* C,
-                 std::size_t ldc, bool accumulate) {
+                 std::size_t ldc, bool accumulate, const Epi& epi = {}) {
     constexpr std::size_t MR = packed_mr, NR = packed_nr;
     if (M == 0 || N == 0) return;
     if (K == 0) {
-        if (!accumulate)
-            for (std::size_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+        for (std::size_t i = 0; i < M; ++i) {
+            if (!accumulate) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+            if constexpr (has_epilogue<Epi>)
+                for (std::size_t j = 0; j < N; ++j) C[i * ldc + j] = epi(i, j, C[i * ldc + j]);
+        }
         return;
     }
     // Split the columns while each part keeps a few panels, else the rows: whole tiles either way.
@@ -204,11 +224,11 @@ void packed_gemm(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, c
     const bool by_columns = col_panels >= 4 * num_threads() || col_panels >= row_panels;
     if (by_columns) {
         parallel_for(col_panels, [&](std::size_t b, std::size_t e, std::size_t) {
-            detail::packed_block(M, K, A, B, C, ldc, accumulate, 0, M, b * NR, std::min(N, e * NR));
+            detail::packed_block(M, K, A, B, C, ldc, accumulate, 0, M, b * NR, std::min(N, e * NR), epi);
         }, 1, cap);
     } else {
         parallel_for(row_panels, [&](std::size_t b, std::size_t e, std::size_t) {
-            detail::packed_block(M, K, A, B, C, ldc, accumulate, b * MR, std::min(M, e * MR), 0, N);
+            detail::packed_block(M, K, A, B, C, ldc, accumulate, b * MR, std::min(M, e * MR), 0, N, epi);
         }, 1, cap);
     }
 }

@@ -20,13 +20,16 @@ inline std::size_t row_parts_cap(std::size_t M, std::size_t N, std::size_t K) no
 }
 }  // namespace detail
 
-inline void gemm_parallel(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B,
-                          std::size_t ldb, float* C, std::size_t ldc, bool accumulate) {
+// epi (if any) is given each part's rows numbered from 0: it needs from_row(r0), as ChannelEpilogue has.
+template <class Epi = NoEpilogue>
+void gemm_parallel(std::size_t M, std::size_t N, std::size_t K, StridedMatrix A, const float* B, std::size_t ldb,
+                   float* C, std::size_t ldc, bool accumulate, const Epi& epi = {}) {
     const std::size_t blocks = (M + 7) / 8;  // split on the kernel's 8-row blocks
     parallel_for(blocks, [&](std::size_t b, std::size_t e, std::size_t) {
         const std::size_t r0 = b * 8, r1 = std::min(M, e * 8);
         const StridedMatrix Ab{A.data + static_cast<std::ptrdiff_t>(r0) * A.row_stride, A.row_stride, A.col_stride};
-        gemm(r1 - r0, N, K, Ab, B, ldb, C + r0 * ldc, ldc, accumulate);
+        if constexpr (has_epilogue<Epi>) gemm(r1 - r0, N, K, Ab, B, ldb, C + r0 * ldc, ldc, accumulate, epi.from_row(r0));
+        else gemm(r1 - r0, N, K, Ab, B, ldb, C + r0 * ldc, ldc, accumulate);
     }, 1, detail::row_parts_cap(M, N, K));
 }
 
