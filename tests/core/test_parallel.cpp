@@ -12,6 +12,7 @@
 #include "mindsave/core/parallel.hpp"
 #include "mindsave/mindsave.hpp"
 #include "support/allocation_counter.hpp"
+#include "support/naive_conv.hpp"
 
 using namespace mindsave;
 
@@ -45,27 +46,6 @@ void require_close(const A& got, const std::vector<double>& expect, double margi
     REQUIRE(got.size() == expect.size());
     for (std::size_t i = 0; i < expect.size(); ++i) REQUIRE(got.data()[i] == Approx(expect[i]).margin(margin));
 }
-
-// Direct convolution and its two gradients, in double: y[n,o,oh,ow] = sum x[n,c,ih,iw] w[o,c,i,j] (+ b[o]).
-struct NaiveConv {
-    std::size_t N, C, H, W, O, K, S, pt, pl, OH, OW;
-    template <class F>
-    void each(F&& f) const {
-        for (std::size_t n = 0; n < N; ++n)
-            for (std::size_t o = 0; o < O; ++o)
-                for (std::size_t oh = 0; oh < OH; ++oh)
-                    for (std::size_t ow = 0; ow < OW; ++ow)
-                        for (std::size_t c = 0; c < C; ++c)
-                            for (std::size_t i = 0; i < K; ++i)
-                                for (std::size_t j = 0; j < K; ++j) {
-                                    const auto ih = std::ptrdiff_t(oh * S + i) - std::ptrdiff_t(pt);
-                                    const auto iw = std::ptrdiff_t(ow * S + j) - std::ptrdiff_t(pl);
-                                    if (ih < 0 || iw < 0 || ih >= std::ptrdiff_t(H) || iw >= std::ptrdiff_t(W)) continue;
-                                    f(((n * C + c) * H + std::size_t(ih)) * W + std::size_t(iw), ((o * C + c) * K + i) * K + j,
-                                      ((n * O + o) * OH + oh) * OW + ow);
-                                }
-    }
-};
 
 // Forward, then backward with a random output gradient, on `threads` threads.
 template <class L>
@@ -110,7 +90,7 @@ void check_conv_threads(std::size_t N, std::size_t H, std::size_t W, std::size_t
     Conv conv;
     mindsave::initialize(conv, wg);
     const std::size_t OH = Conv::output_size(H), OW = Conv::output_size(W);
-    const NaiveConv nc{N, Conv::in_channels, H, W, Conv::out_channels, Conv::kernel_size, Conv::stride, pt, pl, OH, OW};
+    const testing::NaiveConv nc{N, Conv::in_channels, H, W, Conv::out_channels, Conv::kernel_size, Conv::stride, pt, pl, OH, OW};
     const auto& w = conv.weight().value;
     std::vector<double> y(N * Conv::out_channels * OH * OW, 0.0), dx(x.size(), 0.0), dw(w.size(), 0.0);
     std::vector<float> dyv(y.size());  // the output gradient run_layer used

@@ -17,6 +17,7 @@
 #include "mindsave/nn/kernels/parallel_gemm.hpp"
 #include "mindsave/nn/residual.hpp"
 #include "mindsave/nn/sequential.hpp"
+#include "support/naive_conv.hpp"
 
 using namespace mindsave;
 
@@ -62,28 +63,22 @@ std::vector<double> naive_conv_bn(const Tensor& x, Conv& conv, Norm& bn, std::si
     constexpr std::size_t In = Conv::in_channels, Out = Conv::out_channels, K = Conv::kernel_size, S = Conv::stride;
     const std::size_t N = x.shape()[0], H = x.shape()[2], W = x.shape()[3];
     const std::size_t OH = (H + 2 * pad - K) / S + 1, OW = (W + 2 * pad - K) / S + 1;
-    std::vector<double> y(N * Out * OH * OW);
+    std::vector<double> y(N * Out * OH * OW, 0.0);
     const auto& w = conv.weight().value;
+    const testing::NaiveConv nc{N, In, H, W, Out, K, S, pad, pad, OH, OW};
+    nc.each([&](std::size_t xi, std::size_t wi, std::size_t yi) { y[yi] += double(w.data()[wi]) * x.data()[xi]; });
+    const std::size_t P = OH * OW;
     for (std::size_t n = 0; n < N; ++n)
         for (std::size_t o = 0; o < Out; ++o) {
             const double invstd = 1.0 / std::sqrt(double(bn.moving_variance()(o)) + 1e-5);
-            for (std::size_t i = 0; i < OH; ++i)
-                for (std::size_t j = 0; j < OW; ++j) {
-                    double s = 0.0;
-                    if constexpr (Conv::has_bias) s = conv.bias().value(o);
-                    for (std::size_t c = 0; c < In; ++c)
-                        for (std::size_t a = 0; a < K; ++a)
-                            for (std::size_t b = 0; b < K; ++b) {
-                                const auto r = std::ptrdiff_t(i * S + a) - std::ptrdiff_t(pad);
-                                const auto q = std::ptrdiff_t(j * S + b) - std::ptrdiff_t(pad);
-                                if (r < 0 || q < 0 || r >= std::ptrdiff_t(H) || q >= std::ptrdiff_t(W)) continue;
-                                s += double(w(o, c, a, b)) * x(n, c, std::size_t(r), std::size_t(q));
-                            }
-                    double v = (s - bn.moving_mean()(o)) * invstd * bn.gamma().value(o) + bn.beta().value(o);
-                    const std::size_t at = ((n * Out + o) * OH + i) * OW + j;
-                    if (add) v += add->data()[at];
-                    y[at] = relu && v < 0.0 ? 0.0 : v;
-                }
+            for (std::size_t p = 0; p < P; ++p) {
+                const std::size_t at = (n * Out + o) * P + p;
+                double s = y[at];
+                if constexpr (Conv::has_bias) s += conv.bias().value(o);
+                double v = (s - bn.moving_mean()(o)) * invstd * bn.gamma().value(o) + bn.beta().value(o);
+                if (add) v += add->data()[at];
+                y[at] = relu && v < 0.0 ? 0.0 : v;
+            }
         }
     return y;
 }
