@@ -1,8 +1,8 @@
 // Conv2d as MindSpore's nn.Conv2d: NCHW, weight [out, in, k, k], pad_mode same / valid / pad.
-// Small valid stride-1 convolutions run direct (kernels/direct_conv.hpp); others im2col + gemm per
-// sample (samples split across threads), or over the whole batch for small outputs
-// (rows split across threads); buffers kept across steps. infer() applies a following BatchNorm,
-// ReLU and residual add in the product's stores.
+// Small valid stride-1 convolutions run direct (kernels/direct_conv.hpp); 3x3 stride-1 ones with enough
+// channels by Winograd F(4x4, 3x3) (kernels/winograd.hpp); others im2col + gemm per sample (samples split
+// across threads), or over the whole batch for small outputs (rows split across threads); buffers kept
+// across steps. infer() applies a following BatchNorm, ReLU and residual add in the product's stores.
 #pragma once
 
 #include <array>
@@ -22,6 +22,7 @@
 #include "mindsave/nn/kernels/gemm.hpp"
 #include "mindsave/nn/kernels/packed_gemm.hpp"
 #include "mindsave/nn/kernels/parallel_gemm.hpp"
+#include "mindsave/nn/kernels/winograd.hpp"
 
 namespace mindsave {
 
@@ -81,7 +82,8 @@ public:
 
     void forward(const Tensor& x, Tensor& y) {
         if (!prepare_samples(x, y)) {
-            forward_batched(x, y, x.shape()[0]);
+            if (winograd_) forward_winograd(x, y, nullptr);
+            else forward_batched(x, y, x.shape()[0]);
             return;
         }
         parallel_for(x.shape()[0], [&](std::size_t begin, std::size_t end, std::size_t t) {
@@ -100,7 +102,8 @@ public:
         const bool per_sample = prepare_samples(x, y);
         check_post_shape(y, *post);
         if (!per_sample) {
-            forward_batched(x, y, x.shape()[0], post);
+            if (winograd_) forward_winograd(x, y, post);
+            else forward_batched(x, y, x.shape()[0], post);
             return;
         }
         parallel_for(x.shape()[0], [&](std::size_t begin, std::size_t end, std::size_t t) {
@@ -108,13 +111,15 @@ public:
         });
     }
 
-    // The per-sample path's setup (false: outputs too small, the batch runs as one product instead).
+    // The per-sample path's setup (false: the batch runs as a whole, by Winograd or, for small outputs,
+    // as one product).
     bool prepare_samples(const Tensor& x, Tensor& y) {
         const std::size_t N = check_input(x);
         const auto& g = geometry_;
         ensure_shape(y, {N, Out, g.out_height, g.out_width});
         const std::size_t P = g.col_cols(), R = g.col_rows();
-        if (batched(N, P)) return false;
+        winograd_ = K == 3 && Stride == 1 && kernels::winograd_applies(g, Out, N);
+        if (winograd_ || batched(N, P)) return false;
         // Columns padded to whole vectors (zeros): the gemm runs no scalar tail; a padded output
         // goes through a per-thread buffer. Each sample is computed alone, so the split is invisible.
         const std::size_t parts = parallel_parts(N);
@@ -327,6 +332,23 @@ private:
         }
     }
 
+    // The batch by Winograd F(4x4, 3x3): a quarter of im2col's multiply-adds, its tiles spread over the threads
+    // (batch 1 included). The filters' transform is kept while the weights are unchanged (inference). Backward
+    // stays on columns: it is the gradient of the same convolution, which Winograd computes to within a few
+    // float roundings (kernels/winograd.hpp).
+    void forward_winograd(const Tensor& x, Tensor& y, const PostOp* post) {
+        const std::size_t N = x.shape()[0], P = geometry_.col_cols();
+        kernels::winograd_filters(weight_.value.data(), Out, In, winograd_scratch_);
+        kernels::winograd_prepare(winograd_scratch_, N, geometry_, Out);
+        const float* bias = nullptr;
+        if constexpr (HasBias) bias = bias_.value.data();
+        if (post)
+            kernels::winograd_conv(x.data(), N, geometry_, Out, winograd_scratch_, bias, y.data(),
+                                   [&](std::size_t n) { return epilogue_of(*post, n, Out, P); });
+        else
+            kernels::winograd_conv(x.data(), N, geometry_, Out, winograd_scratch_, bias, y.data());
+    }
+
     // A 1x1 stride-1 convolution without padding, over whole vectors of positions: its input is its columns.
     bool columns_in_place(std::size_t padded_positions) const noexcept {
         const auto& g = geometry_;
@@ -423,6 +445,8 @@ private:
     kernels::ConvGeometry geometry_{};
     kernels::DirectConv direct_ = kernels::DirectConv::none;  // forward's path for the current input
     bool split_products_ = false;  // fewer samples than threads: each product split over them (forward_samples)
+    bool winograd_ = false;        // forward's path for the current input: Winograd
+    kernels::WinogradScratch winograd_scratch_;
     Tensor packed_;               // by_channel: weights [R, Outp] by tap, then the bias row
     Tensor wacc_;                 // per part: the direct weight gradient's lane-wise sums
     kernels::DirectConv wgrad_ = kernels::DirectConv::none;  // backward's weight gradient (none: by columns)
