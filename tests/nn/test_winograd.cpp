@@ -160,46 +160,51 @@ TEST_CASE("infer through a Winograd convolution applies the BatchNorm (trained s
     }
 }
 
-TEST_CASE("backward after a Winograd forward is the gradient of that forward: central differences of a loss agree",
-          "[nn][winograd]") {
+TEST_CASE("backward after a Winograd forward is the gradient of that forward: central differences of a loss agree, "
+          "per sample and for small images whose backward runs as one batched product", "[nn][winograd]") {
     Generator g(64);
     Conv2d<16, 16, 3, PadMode::same> conv(g);
-    const Tensor x = random_tensor({2, 16, 16, 16}, g);  // 32 tiles
-    REQUIRE(kernels::winograd_applies({16, 16, 16, 3, 1, 1, 1, 16, 16}, 16, 2));
-    Tensor y;
-    conv.forward(x, y);
-    const Tensor r = random_tensor(std::vector<std::size_t>(y.shape().begin(), y.shape().end()), g);
-    const auto loss = [&](const Tensor& input) {  // sum(y * r), in double
-        Tensor out;
-        conv.forward(input, out);
-        double s = 0.0;
-        for (std::size_t i = 0; i < out.size(); ++i) s += double(out.data()[i]) * r.data()[i];
-        return s;
-    };
-    conv.forward(x, y);
-    Tensor dx;
-    conv.weight().zero_grad();
-    conv.backward(x, y, r, &dx);
-    // The loss is linear in each weight and input, so a wide step costs no truncation error, only rounding.
-    const float h = 0.25f;
-    for (const std::size_t i : {std::size_t{0}, std::size_t{777}, std::size_t{2303}}) {
-        float& w = conv.weight().value.data()[i];
-        const float keep = w;
-        w = keep + h;
-        const double up = loss(x);
-        w = keep - h;
-        const double down = loss(x);
-        w = keep;
-        INFO("weight " << i);
-        CHECK(conv.weight().grad.data()[i] == Approx((up - down) / (2 * h)).epsilon(1e-3).margin(1e-3));
-    }
-    for (const std::size_t i : {std::size_t{5}, std::size_t{4100}, std::size_t{8191}}) {
-        Tensor moved = x;
-        moved.data()[i] += h;
-        const double up = loss(moved);
-        moved.data()[i] = x.data()[i] - h;
-        const double down = loss(moved);
-        INFO("input " << i);
-        CHECK(dx.data()[i] == Approx((up - down) / (2 * h)).epsilon(1e-3).margin(1e-3));
+    // 32 tiles either way: two 16x16 samples (per-sample backward) and eight 7x7 ones (batched backward)
+    for (const auto& shape : {std::vector<std::size_t>{2, 16, 16, 16}, std::vector<std::size_t>{8, 16, 7, 7}}) {
+        const std::size_t N = shape[0], side = shape[2];
+        INFO("input " << shape_string(shape));
+        REQUIRE(kernels::winograd_applies({16, side, side, 3, 1, 1, 1, side, side}, 16, N));
+        const Tensor x = random_tensor(shape, g);
+        Tensor y;
+        conv.forward(x, y);
+        const Tensor r = random_tensor(std::vector<std::size_t>(y.shape().begin(), y.shape().end()), g);
+        const auto loss = [&](const Tensor& input) {  // sum(y * r), in double
+            Tensor out;
+            conv.forward(input, out);
+            double s = 0.0;
+            for (std::size_t i = 0; i < out.size(); ++i) s += double(out.data()[i]) * r.data()[i];
+            return s;
+        };
+        conv.forward(x, y);
+        Tensor dx;
+        conv.weight().zero_grad();
+        conv.backward(x, y, r, &dx);
+        // The loss is linear in each weight and input, so a wide step costs no truncation error, only rounding.
+        const float h = 0.25f;
+        for (const std::size_t i : {std::size_t{0}, std::size_t{777}, std::size_t{2303}}) {
+            float& w = conv.weight().value.data()[i];
+            const float keep = w;
+            w = keep + h;
+            const double up = loss(x);
+            w = keep - h;
+            const double down = loss(x);
+            w = keep;
+            INFO("weight " << i);
+            CHECK(conv.weight().grad.data()[i] == Approx((up - down) / (2 * h)).epsilon(1e-3).margin(1e-3));
+        }
+        for (const std::size_t i : {std::size_t{5}, x.size() / 2 + 3, x.size() - 1}) {
+            Tensor moved = x;
+            moved.data()[i] += h;
+            const double up = loss(moved);
+            moved.data()[i] = x.data()[i] - h;
+            const double down = loss(moved);
+            INFO("input " << i);
+            CHECK(dx.data()[i] == Approx((up - down) / (2 * h)).epsilon(1e-3).margin(1e-3));
+        }
     }
 }

@@ -292,17 +292,26 @@ void winograd_conv(const float* x, std::size_t N, const ConvGeometry& g, std::si
     const std::size_t vectors = (T.count + simd_width - 1) / simd_width;
     const std::size_t v_size = winograd_points * detail::winograd_point_stride(g.channels, s.block);
     const std::size_t m_size = winograd_points * detail::winograd_point_stride(Out, s.block);
+    // Vectors [b, e) in blocks of at most s.block tiles, as even as whole vectors allow (13 vectors: 5, 4, 4,
+    // not 6, 6, 1, whose last block would read all 36 filter matrices for one vector of tiles).
+    const auto blocks = [&](std::size_t b, std::size_t e, auto&& f) {
+        const std::size_t most = s.block / simd_width, count = (e - b + most - 1) / most;
+        for (std::size_t k = 0; k < count; ++k) {
+            const std::size_t v0 = b + (e - b) * k / count, v1 = b + (e - b) * (k + 1) / count;
+            f(v0 * simd_width, std::min(T.count, v1 * simd_width));
+        }
+    };
     if (s.parts <= 1) {
-        for (std::size_t t0 = 0; t0 < T.count; t0 += s.block)
-            detail::winograd_block(x, g, Out, T, s, t0, std::min(T.count, t0 + s.block), s.V.data(), s.M.data(), true, 0,
-                                   bias, y, epi_of);
+        blocks(0, vectors, [&](std::size_t t0, std::size_t t1) {
+            detail::winograd_block(x, g, Out, T, s, t0, t1, s.V.data(), s.M.data(), true, 0, bias, y, epi_of);
+        });
         return;
     }
     parallel_for(vectors, [&](std::size_t b, std::size_t e, std::size_t part) {
-        const std::size_t end = std::min(T.count, e * simd_width);
-        for (std::size_t t0 = b * simd_width; t0 < end; t0 += s.block)
-            detail::winograd_block(x, g, Out, T, s, t0, std::min(end, t0 + s.block), s.V.data() + part * v_size,
-                                   s.M.data() + part * m_size, false, part, bias, y, epi_of);
+        blocks(b, e, [&](std::size_t t0, std::size_t t1) {
+            detail::winograd_block(x, g, Out, T, s, t0, t1, s.V.data() + part * v_size, s.M.data() + part * m_size,
+                                   false, part, bias, y, epi_of);
+        });
     });
 }
 
