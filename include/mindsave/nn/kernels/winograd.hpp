@@ -19,7 +19,8 @@ namespace mindsave::kernels {
 
 inline constexpr std::size_t winograd_tile = 4;     // output positions a tile side
 inline constexpr std::size_t winograd_points = 36;  // 6 x 6: products per tile, one per transformed point
-// Tiles per block: 6 vectors, two of the gemm's 3-vector column blocks (a block's 36 matrices stay in L2).
+// Tiles per block: 6 vectors, two of the gemm's 3-vector column blocks (a block's 36 transformed-input
+// matrices, 36 x In x 96 floats, fit a 1 MiB L2 up to 64 channels; beyond, they come from L3).
 inline constexpr std::size_t winograd_block_vectors = 6;
 
 // Below this many tiles in a batch Winograd loses: each point's filter matrix (36 of them, 4x the weights) is
