@@ -3,7 +3,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -26,14 +25,6 @@ inline constexpr std::size_t winograd_block_vectors = 6;
 // Below this many tiles in a batch Winograd loses: each point's filter matrix (36 of them, 4x the weights) is
 // read for too few columns (ResNet's 14x14 and 7x7 stages at batch 1 stay on im2col).
 inline constexpr std::size_t winograd_min_tiles = 32;
-
-// Where Winograd runs: a 3x3 stride-1 convolution of N samples with enough channels that the products
-// dominate the transforms, and enough tiles.
-inline bool winograd_applies(const ConvGeometry& g, std::size_t out_channels, std::size_t N) noexcept {
-    const std::size_t tiles = N * ((g.out_height + winograd_tile - 1) / winograd_tile) *
-                              ((g.out_width + winograd_tile - 1) / winograd_tile);
-    return g.kernel == 3 && g.stride == 1 && g.channels >= 16 && out_channels >= 16 && tiles >= winograd_min_tiles;
-}
 
 namespace detail {
 
@@ -104,6 +95,13 @@ struct WinogradTiles {
         }
     }
 };
+
+// Where Winograd runs: a 3x3 stride-1 convolution of N samples with enough channels that the products
+// dominate the transforms, and enough tiles.
+inline bool winograd_applies(const ConvGeometry& g, std::size_t out_channels, std::size_t N) noexcept {
+    return g.kernel == 3 && g.stride == 1 && g.channels >= 16 && out_channels >= 16 &&
+           WinogradTiles(g, N).count >= winograd_min_tiles;
+}
 
 // The filters' transform and the per-thread buffers, kept across calls: no allocation in a training step.
 struct WinogradScratch {
